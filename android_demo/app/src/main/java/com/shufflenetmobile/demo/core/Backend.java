@@ -1,0 +1,19 @@
+package com.shufflenetmobile.demo.core;
+
+/** Where the interpreter runs the model. */
+public enum Backend {
+    /** LiteRT's built-in CPU kernels, XNNPACK switched off. */
+    CPU("CPU (built-in kernels)"),
+    /** The XNNPACK CPU delegate (LiteRT's default CPU path). */
+    XNNPACK("CPU + XNNPACK"),
+    /** The GPU delegate (OpenCL or OpenGL ES); not every device or model supports it. */
+    GPU("GPU delegate"),
+    /** Android's Neural Networks API (API 27+, deprecated from Android 15). */
+    NNAPI("NNAPI delegate");
+
+    public final String title;
+
+    Backend(String title) {
+        this.title = title;
+    }
+}

@@ -1,0 +1,41 @@
+package com.shufflenetmobile.demo.core;
+
+/** An 8-bit RGB image, rows top to bottom, channels interleaved (H x W x 3), values 0..255. */
+public final class RgbImage {
+    public final int width;
+    public final int height;
+    /** {@code data[(y * width + x) * 3 + c]}, c = 0 red, 1 green, 2 blue. */
+    public final int[] data;
+
+    public RgbImage(int width, int height, int[] data) {
+        if (width <= 0 || height <= 0 || data.length != width * height * 3) {
+            throw new IllegalArgumentException("RGB data of length " + data.length + " does not fit "
+                    + width + "x" + height + "x3");
+        }
+        this.width = width;
+        this.height = height;
+        this.data = data;
+    }
+
+    /**
+     * From packed ARGB ints, what Android's {@code Bitmap.getPixels} returns. Alpha is dropped without
+     * compositing, as PIL's {@code convert("RGB")} does in the Python reference.
+     */
+    public static RgbImage fromArgb(int[] argb, int width, int height) {
+        if (argb.length < width * height) {
+            throw new IllegalArgumentException("pixel array too short for " + width + "x" + height);
+        }
+        int[] rgb = new int[width * height * 3];
+        for (int i = 0; i < width * height; i++) {
+            int p = argb[i];
+            rgb[3 * i] = (p >> 16) & 0xFF;
+            rgb[3 * i + 1] = (p >> 8) & 0xFF;
+            rgb[3 * i + 2] = p & 0xFF;
+        }
+        return new RgbImage(width, height, rgb);
+    }
+
+    public int get(int y, int x, int c) {
+        return data[(y * width + x) * 3 + c];
+    }
+}

@@ -1,0 +1,19 @@
+package org.tensorflow.lite.gpu;
+
+import java.io.Closeable;
+
+/** COMPILE-ONLY STUB of LiteRT's GPU allow-list (com.google.ai.edge.litert:litert-gpu). */
+public class CompatibilityList implements Closeable {
+    public CompatibilityList() {
+        throw new UnsupportedOperationException("compile-only LiteRT stub");
+    }
+
+    public boolean isDelegateSupportedOnThisDevice() {
+        throw new UnsupportedOperationException("compile-only LiteRT stub");
+    }
+
+    @Override
+    public void close() {
+        throw new UnsupportedOperationException("compile-only LiteRT stub");
+    }
+}

@@ -1,0 +1,516 @@
+"""Latency on an Android device with TensorFlow Lite's ``benchmark_model``, driven over adb.
+
+One session: pick the device, record what it is, push ``benchmark_model`` and the ``.tflite`` files to
+``/data/local/tmp``, then for every file x threads x delegate run ``benchmark_model`` K times pinned with
+``taskset`` to the chosen cores, waiting ``cooldown`` seconds between runs and reading the thermal zones and the
+battery before and after each. Each run's output is pulled, parsed and kept verbatim beside the parsed figures.
+
+Failures of one configuration (a delegate that is not available, ``benchmark_model`` crashing or exiting
+non-zero, output that cannot be parsed) are recorded as failed results and the session goes on. Failures of
+the device or the tool (no device, unauthorized, offline, push failure, a binary that cannot run there, a
+disconnect) stop the session; whatever finished before is saved first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import adb as adbm
+from .adb import Adb, BenchError, first_line
+from .bm_output import ParsedOutput, delegate_unavailable, parse_output
+from .results import BenchReport, BenchResult, failed_result, result_from_stats
+from .stats import SummaryPart, pool_summaries
+
+log = logging.getLogger(__name__)
+
+DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
+DELEGATE_FLAGS = {
+    "cpu": ["--use_xnnpack=false"],
+    "xnnpack": ["--use_xnnpack=true"],
+    "gpu": ["--use_gpu=true"],
+    "nnapi": ["--use_nnapi=true"],
+}
+REMOTE_DIR = "/data/local/tmp"
+
+
+class BinaryNotRunnable(BenchError):
+    pass
+
+
+class BenchmarkFailed(BenchError):
+    pass
+
+
+class DelegateUnavailable(BenchError):
+    pass
+
+
+@dataclass
+class AndroidConfig:
+    benchmark_model: Path
+    artifacts: Path
+    files: list[str] | None = None
+    serial: str | None = None
+    threads: list[int] = field(default_factory=lambda: [1])
+    delegates: list[str] = field(default_factory=lambda: ["xnnpack"])
+    cores: str = "big"
+    warmup: int = 10
+    runs: int = 50
+    repeats: int = 3
+    cooldown_s: float = 10.0
+    op_profiling: bool = False
+    max_warming_c: float = 5.0
+    adb: str | None = None
+    remote_dir: str = REMOTE_DIR
+    check_abi: bool = True
+    run_timeout_s: float = 900.0
+    keep_remote_files: bool = False
+
+    def validate(self) -> None:
+        if not Path(self.benchmark_model).is_file():
+            raise ValueError(f"benchmark_model not found: {self.benchmark_model}")
+        if not Path(self.artifacts).is_dir():
+            raise ValueError(f"artifacts folder not found: {self.artifacts}")
+        bad = [d for d in self.delegates if d not in DELEGATES]
+        if bad:
+            raise ValueError(f"unknown delegate(s) {bad}: choose from {', '.join(DELEGATES)}")
+        if not self.threads or any(t < 1 for t in self.threads):
+            raise ValueError("--threads must list positive integers")
+        if self.runs < 1 or self.repeats < 1 or self.warmup < 0 or self.cooldown_s < 0:
+            raise ValueError("--runs and --repeats must be >= 1, --warmup and --cooldown >= 0")
+
+
+@dataclass
+class DeviceInfo:
+    serial: str
+    model: str = ""
+    manufacturer: str = ""
+    soc: str = ""
+    board: str = ""
+    android_version: str = ""
+    sdk: str = ""
+    abi: str = ""
+    abilist: list[str] = field(default_factory=list)
+    cpu_max_freq_khz: dict[int, int] = field(default_factory=dict)
+    thermal_c: dict[str, float] = field(default_factory=dict)
+    battery: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        clusters: dict[int, int] = {}
+        for f in self.cpu_max_freq_khz.values():
+            clusters[f] = clusters.get(f, 0) + 1
+        cpus = " + ".join(f"{n}x{f / 1e6:.2f} GHz" for f, n in sorted(clusters.items(), reverse=True))
+        parts = [f"{self.manufacturer} {self.model}".strip() or self.serial]
+        if self.soc:
+            parts.append(self.soc)
+        if cpus:
+            parts.append(cpus)
+        if self.android_version:
+            parts.append(f"Android {self.android_version} (API {self.sdk})")
+        if self.abi:
+            parts.append(self.abi)
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cpu_max_freq_khz"] = {str(k): v for k, v in self.cpu_max_freq_khz.items()}
+        d["description"] = self.description
+        return d
+
+
+def device_info(adb: Adb) -> DeviceInfo:
+    props = adbm.read_props(adb)
+    soc_model = props.get("ro.soc.model", "")
+    soc_maker = props.get("ro.soc.manufacturer", "")
+    soc = " ".join(x for x in (soc_maker, soc_model) if x) or props.get("ro.board.platform", "")
+    board = props.get("ro.product.board") or props.get("ro.board.platform") or props.get("ro.hardware", "")
+    abi = props.get("ro.product.cpu.abi", "")
+    abilist = [a for a in props.get("ro.product.cpu.abilist", "").split(",") if a] or ([abi] if abi else [])
+    return DeviceInfo(
+        serial=adb.serial or "",
+        model=props.get("ro.product.model", ""),
+        manufacturer=props.get("ro.product.manufacturer", ""),
+        soc=soc,
+        board=board,
+        android_version=props.get("ro.build.version.release", ""),
+        sdk=props.get("ro.build.version.sdk", ""),
+        abi=abi,
+        abilist=abilist,
+        cpu_max_freq_khz=adbm.read_cpu_max_freqs(adb),
+        thermal_c=adbm.read_thermal(adb),
+        battery=adbm.read_battery(adb),
+    )
+
+
+def _plausible(temps: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in temps.items() if -30.0 <= v <= 150.0}
+
+
+def warming(before: dict[str, float], after: dict[str, float]) -> float | None:
+    """Largest rise (°C) of any thermal zone present in both readings."""
+    a, b = _plausible(before), _plausible(after)
+    rises = [b[k] - a[k] for k in a.keys() & b.keys()]
+    return max(rises) if rises else None
+
+
+@dataclass
+class ModelFile:
+    name: str  # relative to the artifacts folder
+    path: Path
+    precision: str
+    variant: str | None = None
+    arch: str | None = None
+    input_size: list[int] | None = None
+    macs: int | None = None
+
+
+def _precision_from_name(name: str) -> str:
+    n = name.lower()
+    if "int8" in n or "integer" in n:
+        return "int8"
+    if "float16" in n or "fp16" in n:
+        return "fp16"
+    return "fp32"
+
+
+def tflite_files(artifacts: Path, only: list[str] | None = None) -> list[ModelFile]:
+    """The ``.tflite`` files of an export folder (from its manifest when present), optionally a subset."""
+    import json
+
+    artifacts = Path(artifacts)
+    found: list[ModelFile] = []
+    manifest = artifacts / "manifest.json"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        for e in m.get("artifacts", []):
+            if e.get("format") == "tflite":
+                found.append(
+                    ModelFile(
+                        name=e["path"],
+                        path=artifacts / e["path"],
+                        precision=e.get("precision") or _precision_from_name(e["path"]),
+                        variant=e.get("variant"),
+                        arch=m.get("arch"),
+                        input_size=list(m["input_size"]) if m.get("input_size") else None,
+                        macs=(m.get("complexity") or {}).get("macs") or None,
+                    )
+                )
+    else:
+        for p in sorted(artifacts.glob("*.tflite")):
+            found.append(ModelFile(name=p.name, path=p, precision=_precision_from_name(p.name)))
+    if only:
+        names = {f.name: f for f in found}
+        missing = [n for n in only if n not in names and not (artifacts / n).is_file()]
+        if missing:
+            raise ValueError(f"not in {artifacts}: {', '.join(missing)}")
+        found = [names.get(n) or ModelFile(name=n, path=artifacts / n, precision=_precision_from_name(n)) for n in only]
+    if not found:
+        raise ValueError(f"no .tflite files in {artifacts}")
+    for f in found:
+        if not f.path.is_file():
+            raise ValueError(f"listed in the manifest but missing: {f.path}")
+    return found
+
+
+def benchmark_command(
+    cfg: AndroidConfig, mask: str | None, remote_model: str, threads: int, delegate: str, remote_out: str
+) -> str:
+    """The device shell line for one ``benchmark_model`` run (output redirected to a file)."""
+    argv = [
+        f"{cfg.remote_dir}/benchmark_model",
+        f"--graph={remote_model}",
+        f"--num_threads={threads}",
+        f"--warmup_runs={cfg.warmup}",
+        f"--num_runs={cfg.runs}",
+        "--warmup_min_secs=0",
+        "--min_secs=0",
+        *DELEGATE_FLAGS[delegate],
+    ]
+    if cfg.op_profiling:
+        argv.append("--enable_op_profiling=true")
+    if mask:
+        argv = ["taskset", mask, *argv]
+    return " ".join(shlex.quote(a) for a in argv) + f" > {shlex.quote(remote_out)} 2>&1"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _not_runnable(rc: int, msg: str, info: DeviceInfo, binary: Path) -> BinaryNotRunnable:
+    if re.search(r"not executable|Exec format error|ELF", msg, re.IGNORECASE):
+        local_abi = adbm.elf_abi(binary) or "another ABI"
+        return BinaryNotRunnable(
+            f"benchmark_model cannot run on {info.serial}: it is built for {local_abi}, the device runs "
+            f"{', '.join(info.abilist) or info.abi or 'another ABI'} ({msg})"
+        )
+    if re.search(r"Permission denied|can't execute|cannot execute", msg, re.IGNORECASE):
+        return BinaryNotRunnable(f"benchmark_model is not executable on {info.serial} ({msg})")
+    return BinaryNotRunnable(f"benchmark_model could not be started on {info.serial} (exit {rc}: {msg})")
+
+
+@dataclass
+class _Run:
+    rc: int
+    shell_message: str
+    parsed: ParsedOutput
+    thermal_before: dict[str, float]
+    thermal_after: dict[str, float]
+    battery_before: dict[str, float]
+    battery_after: dict[str, float]
+    warming_c: float | None
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "exit_status": self.rc,
+            "shell_message": self.shell_message,
+            "parsed": self.parsed.to_dict(),
+            "raw_output": self.parsed.raw,
+            "thermal_before_c": self.thermal_before,
+            "thermal_after_c": self.thermal_after,
+            "battery_before": self.battery_before,
+            "battery_after": self.battery_after,
+            "warming_c": self.warming_c,
+        }
+
+
+def run_android(
+    cfg: AndroidConfig,
+    save: Callable[[BenchReport], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    adb: Adb | None = None,
+) -> BenchReport:
+    """Run the whole device session; ``save`` is called with the report after every result and on failure."""
+    cfg.validate()
+    report = BenchReport(kind="android", config=_config_dict(cfg))
+
+    def persist() -> None:
+        if save is not None:
+            save(report)
+
+    try:
+        _session(cfg, report, persist, sleep, adb)
+    except BenchError as e:
+        report.errors.append(str(e))
+        persist()
+        raise
+    persist()
+    return report
+
+
+def _config_dict(cfg: AndroidConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["benchmark_model"] = str(cfg.benchmark_model)
+    d["artifacts"] = str(cfg.artifacts)
+    return d
+
+
+def _session(
+    cfg: AndroidConfig,
+    report: BenchReport,
+    persist: Callable[[], None],
+    sleep: Callable[[float], None],
+    adb: Adb | None,
+) -> None:
+    files = tflite_files(cfg.artifacts, cfg.files)
+    adb = adb or Adb(cfg.adb)
+    adb.select(cfg.serial)
+    info = device_info(adb)
+    binary = Path(cfg.benchmark_model)
+    report.environment = {
+        "device": info.to_dict(),
+        "machine": info.description,
+        "adb": adb.path,
+        "benchmark_model": {"path": str(binary), "sha256": _sha256(binary), "abi": adbm.elf_abi(binary)},
+    }
+    log.info("device %s: %s", info.serial, info.description)
+    local_abi = adbm.elf_abi(binary)
+    if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
+        raise BinaryNotRunnable(
+            f"{binary.name} is built for {local_abi} but device {info.serial} runs {', '.join(info.abilist)}: "
+            f"use the android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
+        )
+    mask, cores = adbm.cores_mask(cfg.cores, info.cpu_max_freq_khz)
+    report.environment["cores"] = {"choice": cfg.cores, "mask": mask, "cores": cores}
+    if max(cfg.threads) > len(cores):
+        log.warning("%d threads on %d pinned cores: threads will share cores", max(cfg.threads), len(cores))
+
+    remote_bin = f"{cfg.remote_dir}/benchmark_model"
+    adb.push(binary, remote_bin)
+    r = adb.shell(f"chmod 755 {shlex.quote(remote_bin)}", what="chmod of benchmark_model")
+    if r.returncode != 0:
+        raise BinaryNotRunnable(f"chmod of {remote_bin} failed: {first_line(r.stderr + r.stdout)}")
+    remote_models: dict[str, str] = {}
+    for f in files:
+        remote = f"{cfg.remote_dir}/{Path(f.name).name}"
+        log.info("push %s", f.name)
+        adb.push(f.path, remote)
+        remote_models[f.name] = remote
+    persist()
+
+    baseline = info.thermal_c
+    remote_out = f"{cfg.remote_dir}/shufflenet_bench_output.txt"
+    first = True
+    with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
+        for f in files:
+            for threads in cfg.threads:
+                for delegate in cfg.delegates:
+                    ident = dict(
+                        target=info.serial,
+                        runtime="benchmark_model",
+                        format="tflite",
+                        precision=f.precision,
+                        path=f.name,
+                        threads=threads,
+                        delegate=delegate,
+                        warmup=cfg.warmup,
+                        arch=f.arch,
+                        input_size=f.input_size,
+                        macs=f.macs,
+                        variant=f.variant,
+                    )
+                    what = f"{f.name} threads={threads} delegate={delegate}"
+                    runs: list[_Run] = []
+                    failure: tuple[str, str] | None = None  # (status, message)
+                    for k in range(cfg.repeats):
+                        if not first and cfg.cooldown_s > 0:
+                            sleep(cfg.cooldown_s)
+                        first = False
+                        cmd = benchmark_command(cfg, mask, remote_models[f.name], threads, delegate, remote_out)
+                        run = _one_run(adb, cmd, remote_out, Path(tmp) / "out.txt", info, binary, what, cfg)
+                        runs.append(run)
+                        since_start = warming(baseline, run.thermal_after)
+                        if run.warming_c is not None and run.warming_c > cfg.max_warming_c:
+                            log.warning(
+                                "%s repeat %d: device warmed by %.1f °C during the run (throttling likely)",
+                                what, k + 1, run.warming_c,
+                            )  # fmt: skip
+                        elif since_start is not None and since_start > cfg.max_warming_c:
+                            log.warning(
+                                "%s repeat %d: device %.1f °C warmer than at the start (throttling likely): "
+                                "lengthen --cooldown",
+                                what, k + 1, since_start,
+                            )  # fmt: skip
+                        failure = _judge_run(run, delegate, what)
+                        if failure is not None:
+                            break
+                    result = _result(runs, failure, ident, cfg, mask, cores, baseline)
+                    report.results.append(result)
+                    if result.status != "ok":
+                        report.errors.append(f"{what}: {result.error}")
+                        log.error("%s: %s", what, result.error)
+                    else:
+                        log.info("%s: mean %.2f ms over %d runs", what, result.mean_ms, result.runs)
+                    persist()
+    if not cfg.keep_remote_files:
+        paths = " ".join(shlex.quote(p) for p in [remote_out, remote_bin, *remote_models.values()])
+        adb.shell(f"rm -f {paths}", what="clean-up")
+
+
+def _one_run(
+    adb: Adb, cmd: str, remote_out: str, local_out: Path, info: DeviceInfo, binary: Path, what: str, cfg: AndroidConfig
+) -> _Run:
+    thermal_before = adbm.read_thermal(adb)
+    battery_before = adbm.read_battery(adb)
+    adb.shell(f"rm -f {shlex.quote(remote_out)}", what="clean-up")
+    log.info("run %s", what)
+    res = adb.shell(cmd, timeout=cfg.run_timeout_s, what=f"the benchmark run of {what}")
+    msg = first_line(res.stderr + "\n" + res.stdout)
+    if res.returncode in (126, 127):
+        raise _not_runnable(res.returncode, msg, info, binary)
+    try:
+        local_out.unlink(missing_ok=True)
+        adb.pull(remote_out, local_out)
+        text = local_out.read_text(errors="replace")
+    except adbm.PullFailed:
+        text = res.stdout  # nothing written on the device: keep whatever the shell said
+    thermal_after = adbm.read_thermal(adb)
+    battery_after = adbm.read_battery(adb)
+    return _Run(
+        rc=res.returncode,
+        shell_message=msg,
+        parsed=parse_output(text),
+        thermal_before=thermal_before,
+        thermal_after=thermal_after,
+        battery_before=battery_before,
+        battery_after=battery_after,
+        warming_c=warming(thermal_before, thermal_after),
+    )
+
+
+def _judge_run(run: _Run, delegate: str, what: str) -> tuple[str, str] | None:
+    gone = delegate_unavailable(run.parsed)
+    if gone is not None:
+        return "failed", f"delegate {delegate} not available: {gone}"
+    if run.rc >= 128:
+        sig = run.rc - 128
+        name = {11: "SIGSEGV", 6: "SIGABRT", 9: "SIGKILL", 7: "SIGBUS", 4: "SIGILL"}.get(sig, f"signal {sig}")
+        return "failed", f"benchmark_model crashed ({name}{': ' + run.shell_message if run.shell_message else ''})"
+    if run.rc != 0:
+        why = run.parsed.failure_lines[0] if run.parsed.failure_lines else (run.shell_message or "no message")
+        return "failed", f"benchmark_model exited with status {run.rc}: {why}"
+    if not run.parsed.ok:
+        return "unparsed", f"{run.parsed.problem} (raw output kept)"
+    return None
+
+
+def _result(
+    runs: list[_Run],
+    failure: tuple[str, str] | None,
+    ident: dict[str, Any],
+    cfg: AndroidConfig,
+    mask: str,
+    cores: list[int],
+    baseline: dict[str, float],
+) -> BenchResult:
+    details: dict[str, Any] = {
+        "cores_mask": mask,
+        "cores": cores,
+        "command_flags": {"warmup_runs": cfg.warmup, "num_runs": cfg.runs, "op_profiling": cfg.op_profiling},
+        "repeats": [r.record() for r in runs],
+    }
+    if failure is not None:
+        status, message = failure
+        return failed_result(message, status=status, repeats=len(runs), details=details, **ident)
+    parts = []
+    for r in runs:
+        s = r.parsed.runs
+        assert s is not None
+        parts.append(
+            SummaryPart(
+                count=s.count,
+                mean_ms=s.avg_us / 1000.0,
+                std_ms=s.std_us / 1000.0 if s.std_us is not None else None,
+                min_ms=s.min_us / 1000.0 if s.min_us is not None else None,
+                max_ms=s.max_us / 1000.0 if s.max_us is not None else None,
+                median_ms=s.median_us / 1000.0 if s.median_us is not None else None,
+            )
+        )
+    stats = pool_summaries(parts)
+    result = result_from_stats(stats, **ident)
+    rises = [r.warming_c for r in runs if r.warming_c is not None]
+    drifts = [w for w in (warming(baseline, r.thermal_after) for r in runs) if w is not None]
+    hot = max(rises + drifts, default=None)
+    details["max_warming_c"] = hot
+    if hot is not None and hot > cfg.max_warming_c:
+        result.noisy = True
+        result.noise_reasons.append(
+            f"device warmed by {hot:.1f} °C (limit {cfg.max_warming_c:g} °C) since the session started or during a "
+            "run: throttling likely"
+        )
+    result.details = details
+    return result

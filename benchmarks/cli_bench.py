@@ -1,0 +1,321 @@
+"""`shufflenet-bench`: latency on an Android device (benchmark_model over adb) or on this host, reports, Table 8.
+
+  shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
+  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,pytorch] ...
+  shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
+  shufflenet-bench table8 host|android [...]
+
+Each run writes RESULTS.json and, beside it, RESULTS.md, RESULTS.csv, RESULTS_latency.png and
+RESULTS_latency_vs_macs.png (all written atomically, and after every finished measurement, so a failure keeps
+what was done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shufflenet.model.cli_common import run_cli
+
+from .adb import BenchError
+from .results import BenchReport, BenchResult, atomic_write_text, write_csv, write_json
+
+OUT_DIR = Path("runs/bench")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
+def _words(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _timing_args(p: argparse.ArgumentParser, warmup: int, runs: int, repeats: int) -> None:
+    p.add_argument("--warmup", type=int, default=warmup, help=f"untimed runs first (default {warmup})")
+    p.add_argument("--runs", type=int, default=runs, help=f"timed runs per repeat (default {runs})")
+    p.add_argument("--repeats", type=int, default=repeats, help=f"repeats K of the timed runs (default {repeats})")
+
+
+def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
+    p.add_argument(
+        "--benchmark-model",
+        type=Path,
+        required=True,
+        help="TensorFlow Lite benchmark_model binary for the device (e.g. android_aarch64_benchmark_model)",
+    )
+    p.add_argument("--serial", help="device serial (needed when several are attached)")
+    if not table8:
+        p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
+        p.add_argument("--files", nargs="+", help="only these files (names relative to --artifacts)")
+        p.add_argument("--threads", type=_ints, default=[1], help="comma list of thread counts (default 1)")
+    p.add_argument(
+        "--delegate", type=_words, default=["xnnpack"], help="comma list of cpu,xnnpack,gpu,nnapi (default xnnpack)"
+    )
+    p.add_argument("--cores", default="big", help="big, little, all or a hex taskset mask (default big)")
+    _timing_args(p, 10, 50, 3)
+    p.add_argument("--cooldown", type=float, default=10.0, help="seconds to wait between runs (default 10)")
+    p.add_argument(
+        "--max-warming",
+        type=float,
+        default=5.0,
+        help="flag throttling when a thermal zone rose more than this many °C (default 5)",
+    )
+    p.add_argument("--op-profiling", action="store_true", help="pass --enable_op_profiling=true")
+    p.add_argument("--adb", help="adb executable (default: $ADB, else adb on PATH)")
+    p.add_argument("--keep-remote-files", action="store_true", help="leave the pushed files on the device")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="shufflenet-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("android", help="time .tflite files on an Android device with benchmark_model")
+    _android_args(a)
+    a.add_argument("--json", type=Path, default=OUT_DIR / "android.json", help="results file")
+
+    h = sub.add_parser("host", help="time every file of an export folder on this machine")
+    h.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="export folder (default artifacts)")
+    h.add_argument("--files", nargs="+", help="only these files (names relative to --artifacts)")
+    h.add_argument(
+        "--runtimes",
+        type=_words,
+        default=["onnxruntime", "litert", "pytorch"],
+        help="comma list of onnxruntime,litert,pytorch (default all)",
+    )
+    h.add_argument("--threads", type=_ints, default=[1], help="comma list of thread counts (default 1)")
+    _timing_args(h, 10, 50, 3)
+    h.add_argument("--max-seconds", type=float, help="per file and thread count: fewer runs if slower than this")
+    h.add_argument("--json", type=Path, default=OUT_DIR / "host.json", help="results file")
+
+    r = sub.add_parser("report", help="tables and plots from saved results; --compare for speed-ups")
+    r.add_argument("results", nargs="+", type=Path, help="results JSON files")
+    r.add_argument("--compare", action="store_true", help="speed-up of the second file over the first")
+    r.add_argument("--out", type=Path, default=OUT_DIR / "report", help="output folder (default runs/bench/report)")
+
+    t = sub.add_parser("table8", help="the paper's Table 8 (single thread, 3 input sizes) on host or device")
+    tsub = t.add_subparsers(dest="where", required=True)
+    for where in ("host", "android"):
+        tp = tsub.add_parser(where, help=f"Table 8 on the {'host' if where == 'host' else 'device'}")
+        tp.add_argument("--models", type=_words, help="comma list of model labels (default all four)")
+        tp.add_argument("--sizes", type=_words, help="comma list of HxW (default 224x224,480x640,720x1280)")
+        tp.add_argument("--cache", type=Path, default=OUT_DIR / "table8_models", help="exported model files")
+        tp.add_argument("--json", type=Path, default=OUT_DIR / f"table8_{where}.json", help="results file")
+        if where == "host":
+            tp.add_argument(
+                "--runtimes",
+                type=_words,
+                default=["pytorch", "onnxruntime", "litert"],
+                help="comma list of pytorch,onnxruntime,litert (default all)",
+            )
+            _timing_args(tp, 2, 20, 3)
+            tp.add_argument(
+                "--max-seconds",
+                type=float,
+                default=20.0,
+                help="per model, size and runtime: fewer runs if slower than this (default 20)",
+            )
+        else:
+            _android_args(tp, table8=True)
+    return p
+
+
+# --- writing outputs ----------------------------------------------------------------------------------------
+def output_paths(json_path: Path) -> dict[str, Path]:
+    stem = json_path.with_suffix("")
+    return {
+        "json": json_path,
+        "md": stem.with_suffix(".md"),
+        "csv": stem.with_suffix(".csv"),
+        "latency_png": stem.parent / f"{stem.name}_latency.png",
+        "macs_png": stem.parent / f"{stem.name}_latency_vs_macs.png",
+    }
+
+
+def report_markdown(report: BenchReport, title: str) -> str:
+    from .results import to_markdown
+    from .table8 import table8_markdown
+
+    parts = []
+    if report.kind.startswith("table8"):
+        parts.append(table8_markdown(report))
+    parts.append(to_markdown(report.results, title=title, environment=report.environment))
+    if report.errors:
+        parts.append("Errors:\n\n" + "\n".join(f"- {e}" for e in report.errors) + "\n")
+    return "\n".join(parts)
+
+
+def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
+    """JSON, Markdown and CSV (cheap: written after every measurement)."""
+    paths = output_paths(json_path)
+    write_json(report, paths["json"])
+    atomic_write_text(paths["md"], report_markdown(report, title))
+    write_csv(report.results, paths["csv"])
+    return paths
+
+
+def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
+    from .plots import plot_latency, plot_latency_vs_macs
+
+    paths = write_tables(report, json_path, title)
+    plot_latency(report.results, paths["latency_png"], title=title)
+    plot_latency_vs_macs(report.results, paths["macs_png"], title=f"{title}: latency against multiply-adds")
+    return paths
+
+
+def _finish(report: BenchReport, paths: dict[str, Path], title: str) -> int:
+    print(report_markdown(report, title))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    for e in report.errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+# --- commands -----------------------------------------------------------------------------------------------
+def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
+    from .android import AndroidConfig
+
+    return AndroidConfig(
+        benchmark_model=args.benchmark_model,
+        artifacts=artifacts or args.artifacts,
+        files=getattr(args, "files", None),
+        serial=args.serial,
+        threads=getattr(args, "threads", [1]),
+        delegates=args.delegate,
+        cores=args.cores,
+        warmup=args.warmup,
+        runs=args.runs,
+        repeats=args.repeats,
+        cooldown_s=args.cooldown,
+        op_profiling=args.op_profiling,
+        max_warming_c=args.max_warming,
+        adb=args.adb,
+        keep_remote_files=args.keep_remote_files,
+    )
+
+
+def _run_with_partial(run, json_path: Path, title: str) -> int:
+    """Run a session whose ``save`` callback writes the tables; on a fatal error the plots are still drawn."""
+    last: list[BenchReport] = []
+
+    def save(report: BenchReport) -> None:
+        last[:] = [report]
+        write_tables(report, json_path, title)
+
+    try:
+        report = run(save)
+    except BenchError:
+        if last:
+            write_all(last[0], json_path, title)
+            print(f"results so far: {json_path}", file=sys.stderr)
+        raise
+    paths = write_all(report, json_path, title)
+    return _finish(report, paths, title)
+
+
+def cmd_android(args: argparse.Namespace) -> int:
+    from .android import run_android
+
+    cfg = _android_config(args)
+    return _run_with_partial(lambda save: run_android(cfg, save=save), args.json, "Android benchmark_model latency")
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    from .host import HostConfig, run_host
+
+    cfg = HostConfig(
+        artifacts=args.artifacts,
+        files=args.files,
+        runtimes=args.runtimes,
+        threads=args.threads,
+        warmup=args.warmup,
+        runs=args.runs,
+        repeats=args.repeats,
+        max_seconds=args.max_seconds,
+    )
+    return _run_with_partial(lambda save: run_host(cfg, save=save), args.json, "Host latency")
+
+
+def _table8_config(args: argparse.Namespace):
+    from .table8 import MODEL_LABELS, SIZES, Table8Config, parse_size
+
+    cfg = Table8Config(
+        models=args.models or list(MODEL_LABELS),
+        sizes=[parse_size(s) for s in args.sizes] if args.sizes else list(SIZES),
+        cache=args.cache,
+        warmup=args.warmup,
+        runs=args.runs,
+        repeats=args.repeats,
+    )
+    if args.where == "host":
+        cfg.runtimes = args.runtimes
+        cfg.max_seconds = args.max_seconds
+    return cfg
+
+
+def cmd_table8(args: argparse.Namespace) -> int:
+    from .table8 import run_table8_android, run_table8_host
+
+    cfg = _table8_config(args)
+    if args.where == "host":
+        return _run_with_partial(lambda save: run_table8_host(cfg, save=save), args.json, "Table 8 on the host")
+    acfg = _android_config(args, artifacts=cfg.cache)
+    acfg.cores = args.cores
+    return _run_with_partial(lambda save: run_table8_android(cfg, acfg, save=save), args.json, "Table 8 on the device")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .plots import plot_latency, plot_latency_vs_macs
+    from .results import compare, comparison_markdown, read_json, to_markdown
+    from .table8 import table8_markdown
+
+    reports = [read_json(p) for p in args.results]
+    out: Path = args.out
+    results: list[BenchResult] = [r for rep in reports for r in rep.results]
+    parts = []
+    for path, rep in zip(args.results, reports, strict=True):
+        if rep.kind.startswith("table8"):
+            parts.append(table8_markdown(rep))
+        parts.append(
+            to_markdown(rep.results, title=f"{path.name} ({rep.kind}, {rep.created})", environment=rep.environment)
+        )
+    if args.compare:
+        if len(reports) != 2:
+            raise ValueError(f"--compare takes exactly two results files, got {len(reports)}")
+        comps = compare(reports[0].results, reports[1].results)
+        cmp_md = comparison_markdown(comps, args.results[0].name, args.results[1].name)
+        atomic_write_text(out / "compare.md", cmp_md)
+        parts.append("## Comparison\n\n" + cmp_md)
+    text = "\n".join(parts)
+    atomic_write_text(out / "report.md", text)
+    from .results import write_csv as _csv
+
+    _csv(results, out / "report.csv")
+    plot_latency(results, out / "report_latency.png", title="Latency")
+    plot_latency_vs_macs(results, out / "report_latency_vs_macs.png")
+    print(text)
+    print(
+        f"written: {out}/report.md, report.csv, report_latency.png, report_latency_vs_macs.png"
+        + (", compare.md" if args.compare else "")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"android": cmd_android, "host": cmd_host, "report": cmd_report, "table8": cmd_table8}
+    return run_cli(lambda: commands[args.command](args), expected=(ValueError, OSError, BenchError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

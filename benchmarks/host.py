@@ -1,0 +1,367 @@
+"""Latency on this machine: ONNX Runtime, the LiteRT interpreter (XNNPACK) and PyTorch, same statistics engine.
+
+Every runnable file of an export folder is loaded through ``shufflenet.export.runtime.load_runner`` (so threads
+and delegates are set up exactly as parity and evaluation use them) and timed with ``Runner.run_raw`` on one
+prepared input in the file's own layout and dtype. PyTorch eager runs the manifest's architecture at the
+manifest's input size. Each (file, threads) gets ``warmup`` untimed runs, then ``repeats`` x ``runs`` timed runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .results import BenchReport, BenchResult, failed_result, result_from_stats
+from .stats import CV_LIMIT, REPEAT_SPREAD_LIMIT, summarize
+
+log = logging.getLogger(__name__)
+
+HOST_RUNTIMES = ("onnxruntime", "litert", "pytorch")
+DEFAULT_DELEGATE = {"onnxruntime": "cpu", "litert": "xnnpack", "pytorch": "cpu"}
+
+
+@dataclass
+class HostConfig:
+    artifacts: Path
+    files: list[str] | None = None
+    runtimes: list[str] = field(default_factory=lambda: list(HOST_RUNTIMES))
+    threads: list[int] = field(default_factory=lambda: [1])
+    warmup: int = 10
+    runs: int = 50
+    repeats: int = 3
+    cv_limit: float = CV_LIMIT
+    repeat_spread_limit: float = REPEAT_SPREAD_LIMIT
+    max_seconds: float | None = None  # per (file, threads): fewer runs when slower than this
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not (Path(self.artifacts) / "manifest.json").is_file():
+            raise ValueError(f"no manifest.json in {self.artifacts}: not an export folder (run shufflenet-export)")
+        bad = [r for r in self.runtimes if r not in HOST_RUNTIMES]
+        if bad:
+            raise ValueError(f"unknown runtime(s) {bad}: choose from {', '.join(HOST_RUNTIMES)}")
+        if not self.threads or any(t < 1 for t in self.threads):
+            raise ValueError("--threads must list positive integers")
+        if self.runs < 1 or self.repeats < 1 or self.warmup < 0:
+            raise ValueError("--runs and --repeats must be >= 1, --warmup >= 0")
+
+
+# --- timing -------------------------------------------------------------------------------------------------
+MIN_RUNS = 5
+
+
+def time_repeats(
+    fn: Callable[[], object], warmup: int, runs: int, repeats: int, max_seconds: float | None = None
+) -> list[list[float]]:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` blocks of ``runs`` timed calls; times in ms.
+
+    With ``max_seconds``, ``runs`` is lowered (not below ``MIN_RUNS``) so the timed blocks take about that long,
+    judged from the last warm-up call. The garbage collector is paused inside each timed block so a collection
+    does not land in a run.
+    """
+    last = None
+    for _ in range(max(warmup, 1 if max_seconds else 0)):
+        t0 = time.perf_counter()
+        fn()
+        last = time.perf_counter() - t0
+    if max_seconds and last and last > 0:
+        fit = int(max_seconds / (repeats * last))
+        fitted = min(runs, max(MIN_RUNS, fit))
+        if fitted < runs:
+            log.info("%d runs per repeat (%.0f ms each) to stay near %.0f s", fitted, last * 1e3, max_seconds)
+        runs = fitted
+    blocks = []
+    for _ in range(repeats):
+        gc.collect()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter_ns()
+                fn()
+                times.append((time.perf_counter_ns() - t0) / 1e6)
+        finally:
+            if was_enabled:
+                gc.enable()
+        blocks.append(times)
+    return blocks
+
+
+def make_input(spec: dict[str, Any], seed: int = 0) -> np.ndarray:
+    """A deterministic input for one manifest input spec (shape, dtype)."""
+    rng = np.random.default_rng(seed)
+    shape = [int(d) if isinstance(d, int) and d > 0 else 1 for d in spec["shape"]]
+    dtype = np.dtype(spec.get("dtype", "float32"))
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+def torch_input_spec(input_size: Sequence[int]) -> dict[str, Any]:
+    return {"shape": [1, 3, int(input_size[0]), int(input_size[1])], "dtype": "float32"}
+
+
+def _torch_timer(model: Any, x: np.ndarray) -> Callable[[], object]:
+    import torch
+
+    tx = torch.from_numpy(x)
+    model = model.eval()
+
+    def call() -> object:
+        with torch.inference_mode():
+            return model(tx)
+
+    return call
+
+
+def measure(
+    fn: Callable[[], object],
+    /,
+    *,
+    warmup: int,
+    runs: int,
+    repeats: int,
+    cv_limit: float = CV_LIMIT,
+    repeat_spread_limit: float = REPEAT_SPREAD_LIMIT,
+    max_seconds: float | None = None,
+    **ident: Any,
+) -> BenchResult:
+    """Time ``fn`` and wrap the statistics in a result carrying ``ident`` (target, runtime, format, ...)."""
+    blocks = time_repeats(fn, warmup, runs, repeats, max_seconds)
+    stats = summarize(blocks, cv_limit, repeat_spread_limit)
+    return result_from_stats(stats, warmup=warmup, **ident)
+
+
+def time_torch(
+    model: Any,
+    hw: Sequence[int],
+    threads: int,
+    /,
+    *,
+    warmup: int,
+    runs: int,
+    repeats: int,
+    cv_limit: float = CV_LIMIT,
+    repeat_spread_limit: float = REPEAT_SPREAD_LIMIT,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    **ident: Any,
+) -> BenchResult:
+    """Time a PyTorch module on one H x W input with ``threads`` intra-op threads."""
+    import torch
+
+    x = make_input(torch_input_spec(hw), seed)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return measure(
+            _torch_timer(model, x),
+            warmup=warmup,
+            runs=runs,
+            repeats=repeats,
+            cv_limit=cv_limit,
+            repeat_spread_limit=repeat_spread_limit,
+            max_seconds=max_seconds,
+            threads=threads,
+            **ident,
+        )
+    finally:
+        torch.set_num_threads(prev)
+
+
+# --- environment --------------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def host_environment() -> dict[str, Any]:
+    """What the host is: CPU, cores, OS, Python, runtime versions, load average (the machine may be shared)."""
+    n = os.cpu_count() or 0
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = n
+    env: dict[str, Any] = {
+        "machine": f"{cpu_model()}, {n} logical CPUs ({platform.system()} {platform.machine()})",
+        "cpu_model": cpu_model(),
+        "logical_cpus": n,
+        "usable_cpus": affinity,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {
+            d: _version(d) for d in ("torch", "numpy", "onnxruntime", "ai-edge-litert", "tensorflow-cpu", "onnx")
+        },
+    }
+    try:
+        env["load_average_start"] = list(os.getloadavg())
+    except OSError:
+        pass
+    return env
+
+
+def finish_environment(env: dict[str, Any]) -> None:
+    try:
+        env["load_average_end"] = list(os.getloadavg())
+    except OSError:
+        pass
+
+
+# --- export folders -----------------------------------------------------------------------------------------
+def read_manifest(artifacts: Path) -> dict[str, Any]:
+    path = Path(artifacts) / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no manifest.json in {artifacts}: not an export folder (run shufflenet-export)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e.msg})") from None
+
+
+def _load_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
+    try:
+        from shufflenet.export.runtime import load_runner
+    except ImportError as e:
+        raise ValueError(f"the export library is not available ({e}); install shufflenet-mobile[export]") from None
+    return load_runner(artifacts, entry, threads)
+
+
+def run_host(
+    cfg: HostConfig,
+    save: Callable[[BenchReport], None] | None = None,
+    runner_factory: Callable[[Path, dict[str, Any], int], Any] | None = None,
+) -> BenchReport:
+    """Time every selected file of the export folder at every thread count."""
+    cfg.validate()
+    artifacts = Path(cfg.artifacts)
+    manifest = read_manifest(artifacts)
+    factory = runner_factory or _load_runner
+    report = BenchReport(kind="host", environment=host_environment(), config=_config_dict(cfg))
+    arch = manifest.get("arch")
+    input_size = list(manifest["input_size"]) if manifest.get("input_size") else None
+    macs = (manifest.get("complexity") or {}).get("macs") or None
+    entries = list(manifest.get("artifacts", []))
+    if cfg.files:
+        names = {e["path"] for e in entries}
+        missing = [f for f in cfg.files if f not in names]
+        if missing:
+            raise ValueError(f"not in {artifacts}/manifest.json: {', '.join(missing)}")
+        entries = [e for e in entries if e["path"] in cfg.files]
+    skipped = []
+    for entry in entries:
+        runtime = entry.get("runtime", "")
+        if runtime not in cfg.runtimes:
+            skipped.append({"path": entry["path"], "runtime": runtime, "reason": "runtime not selected or not timed"})
+            continue
+        for threads in cfg.threads:
+            ident = dict(
+                target="host",
+                runtime=runtime,
+                format=entry.get("format", ""),
+                precision=entry.get("precision", ""),
+                path=entry["path"],
+                threads=threads,
+                arch=arch,
+                input_size=input_size,
+                macs=macs,
+                variant=entry.get("variant"),
+            )
+            log.info("time %s (%s, %d thread%s)", entry["path"], runtime, threads, "s" if threads > 1 else "")
+            try:
+                runner = factory(artifacts, entry, threads)
+                x = make_input(entry["inputs"][0], cfg.seed)
+                delegate = getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(runtime, "cpu")
+                runner.run_raw(x)  # fail here, not inside the timing loop
+                result = measure(
+                    lambda r=runner, x=x: r.run_raw(x),
+                    warmup=cfg.warmup,
+                    runs=cfg.runs,
+                    repeats=cfg.repeats,
+                    cv_limit=cfg.cv_limit,
+                    repeat_spread_limit=cfg.repeat_spread_limit,
+                    max_seconds=cfg.max_seconds,
+                    delegate=delegate,
+                    **ident,
+                )
+            except (ValueError, OSError, RuntimeError, KeyError, ImportError) as e:
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                result = failed_result(msg, delegate=DEFAULT_DELEGATE.get(runtime, "cpu"), warmup=cfg.warmup, **ident)
+                report.errors.append(f"{entry['path']} threads={threads}: {msg}")
+                log.error("%s threads=%d: %s", entry["path"], threads, msg)
+            report.results.append(result)
+            if save:
+                save(report)
+    if "pytorch" in cfg.runtimes and arch:
+        from shufflenet.model.registry import UnknownVariantError, get_variant
+
+        try:
+            variant = get_variant(arch)
+        except UnknownVariantError as e:
+            report.errors.append(f"pytorch: {e}")
+        else:
+            size = input_size or list(variant.input_size)
+            for threads in cfg.threads:
+                log.info("time PyTorch %s (%d thread%s)", arch, threads, "s" if threads > 1 else "")
+                model = variant.build()
+                result = time_torch(
+                    model,
+                    size,
+                    threads,
+                    warmup=cfg.warmup,
+                    runs=cfg.runs,
+                    repeats=cfg.repeats,
+                    cv_limit=cfg.cv_limit,
+                    repeat_spread_limit=cfg.repeat_spread_limit,
+                    seed=cfg.seed,
+                    max_seconds=cfg.max_seconds,
+                    target="host",
+                    runtime="pytorch",
+                    format="pytorch",
+                    precision="fp32",
+                    path=f"pytorch:{arch}",
+                    delegate="cpu",
+                    arch=arch,
+                    input_size=size,
+                    macs=macs,
+                    variant="eager",
+                )
+                result.details["weights"] = "registry initialisation (latency does not depend on the values)"
+                report.results.append(result)
+                if save:
+                    save(report)
+    report.config["skipped"] = skipped
+    finish_environment(report.environment)
+    if save:
+        save(report)
+    return report
+
+
+def _config_dict(cfg: HostConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["artifacts"] = str(cfg.artifacts)
+    return d

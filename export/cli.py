@@ -1,0 +1,112 @@
+"""`shufflenet-export`: a thin command line over ``shufflenet.export.pipeline.run_export``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from shufflenet.model.checkpoint import CheckpointError
+from shufflenet.model.cli_common import run_cli
+
+from .calibration import CalibrationError
+from .pipeline import FORMATS, ExportConfig, ExportError, run_export
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size {text!r} is not H or HxW (e.g. 224 or 480x640)") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"input size {text!r} is not H or HxW (e.g. 224 or 480x640)")
+    return parts[0], parts[1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shufflenet-export", description=__doc__)
+    p.add_argument("--arch", help="registry variant (default: the embedded trained model)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", type=Path, help="checkpoint (official Megvii file or shufflenet-train output)")
+    w.add_argument("--random-init", action="store_true", help="export untrained weights (seeded)")
+    p.add_argument("--format", nargs="+", default=["all"], choices=[*FORMATS, "all"], help="formats to write")
+    p.add_argument("--precision", help="comma list of fp32,fp16,int8 (default: per format)")
+    p.add_argument("--input-size", type=parse_size, help="H or HxW (default: the variant's)")
+    p.add_argument("--calib", type=Path, help="folder of images for int8 calibration (default: install photos)")
+    p.add_argument("--calib-limit", type=int, default=300, help="at most this many calibration images")
+    p.add_argument("--labels", type=Path, help="class names, one per line (or the ImageNet classes.tsv)")
+    p.add_argument("--dynamic-batch", action="store_true", help="ONNX files with a dynamic batch axis")
+    p.add_argument("--no-parity", action="store_true", help="skip the parity check after export")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", type=Path, default=Path("artifacts"), help="output folder (replaced at the end)")
+    return p
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _sig(ios: list[dict[str, Any]]) -> str:
+    parts = []
+    for d in ios:
+        shape = "x".join(str(s) for s in d["shape"]) if d.get("shape") else "?"
+        q = d.get("quantization")
+        qs = f" q({q['scale']:.4g},{q['zero_point']})" if q else ""
+        parts.append(f"{d['dtype']}[{shape}]{' ' + d['layout'] if d.get('layout') else ''}{qs}")
+    return ", ".join(parts)
+
+
+def summary_table(manifest: dict[str, Any]) -> str:
+    rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch")]
+    for e in manifest["artifacts"]:
+        par = e.get("parity")
+        ps = "-" if not par else f"PSNR {par['psnr_db']:.1f} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
+        rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
+                     _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
+        precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip()) if args.precision else None
+        cfg = ExportConfig(
+            output=args.output,
+            arch=args.arch,
+            weights=args.weights,
+            random_init=args.random_init,
+            seed=args.seed,
+            formats=formats,
+            precisions=precisions,
+            input_size=args.input_size,
+            calib=args.calib,
+            calib_limit=args.calib_limit,
+            dynamic_batch=args.dynamic_batch,
+            labels=args.labels,
+            parity=not args.no_parity,
+        )
+        result = run_export(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        m = result.manifest
+        src = m["source"]
+        origin = src["kind"] + (f", {src['path']}" if src.get("path") else "")
+        size = "x".join(map(str, m["input_size"]))
+        print(f"{m['arch']} at {size} ({origin}) -> {result.output}/  [{result.seconds:.0f} s]")
+        print(summary_table(m))
+        bad = [e["path"] for e in m["artifacts"] if not e.get("graph_check", {"ok": True})["ok"]]
+        if bad:
+            print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
+        return 0
+
+    return run_cli(body, (ExportError, CheckpointError, CalibrationError, ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

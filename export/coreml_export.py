@@ -1,0 +1,137 @@
+"""PyTorch -> Core ML ML Program (.mlpackage) through torch.export, float16 or float32 compute precision.
+
+Two flavours per precision: an image-input classifier (pixels in, preprocessing inside the model, labels
+attached, softmax probabilities out) for apps, and a plain tensor-input program (normalised NCHW float in,
+logits out) for parity checks. ``torch.jit.trace`` fails on this stack (toolchain notes); torch.export works.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from shufflenet.model.preprocessing import Preprocessing
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+class _PixelsToLogits(nn.Module):
+    """Pixel values 0..255 (already in the weights' colour order) -> normalised -> network -> softmax.
+
+    Core ML's ImageType applies one scale and a per-channel bias; a per-channel std cannot be expressed
+    there, so when the std differs between channels the division happens inside the graph instead.
+    """
+
+    def __init__(self, net: nn.Module, prep: Preprocessing, in_graph: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.in_graph = in_graph
+        self.register_buffer("mean", torch.tensor(prep.mean).view(1, 3, 1, 1) / prep.scale)
+        self.register_buffer("inv_std", (1.0 / torch.tensor(prep.std)).view(1, 3, 1, 1) * prep.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_graph:
+            x = (x - self.mean) * self.inv_std
+        return torch.softmax(self.net(x), dim=1)
+
+
+def image_scale_bias(prep: Preprocessing) -> tuple[float, list[float], bool]:
+    """(scale, bias, normalise_in_graph) for ct.ImageType so that scale*pixel + bias = (pixel*s - mean)/std."""
+    if len(set(prep.std)) == 1:
+        std = prep.std[0]
+        return prep.scale / std, [-m / std for m in prep.mean], False
+    return 1.0, [0.0, 0.0, 0.0], True
+
+
+def convert_coreml(
+    model: nn.Module,
+    input_size: tuple[int, int],
+    prep: Preprocessing,
+    labels: list[str],
+    precision: str,
+    kind: str,
+    out_path: Path,
+) -> Path:
+    import coremltools as ct
+
+    if precision not in ("fp16", "fp32"):
+        raise ValueError(f"Core ML precision must be fp16 or fp32, got {precision!r}")
+    compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+    h, w = input_size
+    x = torch.zeros(1, 3, h, w)
+    model = model.eval()
+    common = {
+        "convert_to": "mlprogram",
+        "compute_precision": compute,
+        "minimum_deployment_target": ct.target.iOS16,
+    }
+    if kind == "tensor":
+        program = torch.export.export(model, (x,)).run_decompositions({})
+        mlmodel = ct.convert(
+            program,
+            inputs=[ct.TensorType(name="input", shape=x.shape)],
+            outputs=[ct.TensorType(name="logits")],
+            **common,
+        )
+    elif kind == "image":
+        scale, bias, in_graph = image_scale_bias(prep)
+        wrapped = _PixelsToLogits(model, prep, in_graph).eval()
+        program = torch.export.export(wrapped, (x,)).run_decompositions({})
+        layout = ct.colorlayout.BGR if prep.colour_order == "BGR" else ct.colorlayout.RGB
+        mlmodel = ct.convert(
+            program,
+            inputs=[ct.ImageType(name="image", shape=x.shape, scale=scale, bias=bias, color_layout=layout)],
+            classifier_config=ct.ClassifierConfig(labels),
+            **common,
+        )
+    else:
+        raise ValueError(f"Core ML kind must be image or tensor, got {kind!r}")
+    mlmodel.short_description = f"ShuffleNet v1 ({kind} input, {precision})"
+    mlmodel.save(str(out_path))
+    return out_path
+
+
+def coreml_filename(arch: str, precision: str, kind: str) -> str:
+    return f"{arch}_coreml_{precision}_{kind}.mlpackage"
+
+
+def coreml_op_histogram(path: Path) -> dict[str, int]:
+    """Op types of the saved program's main function, read back with coremltools' own MIL loader."""
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load
+
+    m = ct.models.MLModel(str(path), skip_model_load=True)
+    spec = m.get_spec()
+    prog = load(spec, specification_version=spec.specificationVersion, file_weights_dir=m.weights_dir)
+    hist: dict[str, int] = {}
+    for op in prog.functions["main"].operations:
+        hist[op.op_type] = hist.get(op.op_type, 0) + 1
+    return dict(sorted(hist.items()))
+
+
+def coreml_signature(path: Path) -> tuple[list[dict], list[dict]]:
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    ins, outs = [], []
+    for f in spec.description.input:
+        t = f.type.WhichOneof("Type")
+        if t == "imageType":
+            it = f.type.imageType
+            shape = [1, 3, int(it.height), int(it.width)]
+            ins.append({"name": f.name, "shape": shape, "dtype": "uint8", "layout": "NCHW", "kind": "image",
+                        "quantization": None})  # fmt: skip
+        else:
+            shape = [int(s) for s in f.type.multiArrayType.shape]
+            ins.append({"name": f.name, "shape": shape, "dtype": "float32", "layout": "NCHW", "kind": "tensor",
+                        "quantization": None})  # fmt: skip
+    for f in spec.description.output:
+        t = f.type.WhichOneof("Type")
+        if t == "multiArrayType":
+            shape = [int(s) for s in f.type.multiArrayType.shape] or None
+            outs.append({"name": f.name, "shape": shape, "dtype": "float32", "layout": "NC", "quantization": None})
+        else:
+            outs.append({"name": f.name, "shape": None, "dtype": t, "layout": None, "quantization": None})
+    return ins, outs

@@ -1,0 +1,132 @@
+"""Simplified ONNX -> TFLite float32, float16-weights and full-integer int8, via our NHWC lowering and
+TensorFlow's own converter. Also: reading a .tflite back (signature, op histogram, graph checks)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .onnx_to_tf import build_tf_function
+
+log = logging.getLogger(__name__)
+
+# precision -> (file name suffix, manifest variant)
+TFLITE_KINDS = {
+    "fp32": ("float32", "float32"),
+    "fp16": ("float16_weights_float32_io", "float16-weights"),
+    "int8": ("int8_full_integer_int8_io", "full-integer"),
+}
+
+
+def tflite_filename(arch: str, precision: str) -> str:
+    return f"{arch}_{TFLITE_KINDS[precision][0]}.tflite"
+
+
+def convert_tflite(
+    onnx_model: Any,
+    precision: str,
+    out_path: Path,
+    calibration_nhwc: np.ndarray | None = None,
+) -> Path:
+    """Convert a fixed-shape simplified ONNX model; ``calibration_nhwc`` (N x H x W x 3 float32, already
+    normalised) is required for int8."""
+    import tensorflow as tf
+
+    fn, _ = build_tf_function(onnx_model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    if precision == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        if calibration_nhwc is None or len(calibration_nhwc) == 0:
+            raise ValueError("int8 conversion needs calibration images")
+
+        def representative() -> Iterator[list[np.ndarray]]:
+            for x in calibration_nhwc:
+                yield [x[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        # Builtin int8 kernels only: conversion fails rather than leaving a float op behind.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif precision != "fp32":
+        raise ValueError(f"unknown TFLite precision {precision!r}; choose fp32, fp16 or int8")
+    data = converter.convert()
+    out_path.write_bytes(data)
+    return out_path
+
+
+@dataclass
+class TfliteInfo:
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    op_histogram: dict[str, int]
+    max_rank: int
+    float32_tensors: list[str]
+
+
+def _io_entry(d: dict[str, Any], layout: str) -> dict[str, Any]:
+    scale, zp = d["quantization"]
+    quant = {"scale": float(scale), "zero_point": int(zp)} if scale else None
+    return {
+        "name": d["name"],
+        "shape": [int(s) for s in d["shape"]],
+        "dtype": np.dtype(d["dtype"]).name,
+        "layout": layout,
+        "kind": "tensor",
+        "quantization": quant,
+    }
+
+
+def inspect_tflite(path: Path) -> TfliteInfo:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    hist: dict[str, int] = {}
+    for op in interp._get_ops_details():
+        hist[op["op_name"]] = hist.get(op["op_name"], 0) + 1
+    tensors = interp.get_tensor_details()
+    max_rank = max(len(t["shape"]) for t in tensors)
+    f32 = [t["name"] for t in tensors if np.dtype(t["dtype"]) == np.float32]
+    return TfliteInfo(
+        inputs=[_io_entry(d, "NHWC") for d in interp.get_input_details()],
+        outputs=[_io_entry(d, "NC") for d in interp.get_output_details()],
+        op_histogram=dict(sorted(hist.items())),
+        max_rank=max_rank,
+        float32_tensors=f32,
+    )
+
+
+@dataclass
+class GraphCheck:
+    ok: bool
+    problems: list[str]
+
+
+def check_tflite_graph(info: TfliteInfo, precision: str, shuffles: int, depthwise: int) -> GraphCheck:
+    """The quality bar for the phone: rank <= 4, at most one TRANSPOSE per shuffle, every depthwise conv a
+    DEPTHWISE_CONV_2D, no Flex/custom ops, and for int8 no float32 tensor at all."""
+    problems = []
+    h = info.op_histogram
+    if info.max_rank > 4:
+        problems.append(f"a tensor of rank {info.max_rank}")
+    if h.get("TRANSPOSE", 0) > shuffles:
+        problems.append(f"{h['TRANSPOSE']} TRANSPOSE ops for {shuffles} channel shuffles")
+    if h.get("DEPTHWISE_CONV_2D", 0) != depthwise:
+        problems.append(f"{h.get('DEPTHWISE_CONV_2D', 0)} DEPTHWISE_CONV_2D for {depthwise} depthwise convs")
+    custom = [k for k in h if k.startswith("Flex") or k in ("CUSTOM", "DELEGATE")]
+    if custom:
+        problems.append(f"non-builtin ops {custom}")
+    if precision == "int8":
+        if info.float32_tensors:
+            problems.append(f"{len(info.float32_tensors)} float32 tensors (first {info.float32_tensors[0]})")
+        if any(d["dtype"] != "int8" for d in info.inputs + info.outputs):
+            problems.append("input/output not int8")
+    return GraphCheck(ok=not problems, problems=problems)

@@ -1,0 +1,151 @@
+"""Loading checkpoints: the official Megvii files (both forms) and this project's own training files.
+
+Official files are ``{"state_dict": {...}}`` with ``module.`` prefixes (``nn.DataParallel``) or a bare
+state dict. This project's files are ``{"format": "shufflenet-mobile", "arch": NAME, "state_dict": ...}``
+plus training metadata. Everything is read with ``weights_only=True``: a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .registry import Variant, get_variant, list_variants
+from .shufflenet_v1 import ShuffleNetV1
+
+OWN_FORMAT = "shufflenet-mobile"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line naming the problem and the fix."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    state_dict: dict[str, torch.Tensor]
+    arch: str | None  # recorded in the file (own format) or None (official files)
+    meta: dict[str, Any]
+    source_format: str  # "shufflenet-mobile", "official-wrapped" or "official-bare"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth/.pt/.mdl file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or another file type: {reason}); "
+            "download it again or pass the right file"
+        ) from None
+    meta: dict[str, Any] = {}
+    arch = None
+    if isinstance(obj, dict) and obj.get("format") == OWN_FORMAT:
+        arch = obj.get("arch")
+        meta = {k: v for k, v in obj.items() if k not in ("state_dict", "optimizer", "scheduler")}
+        sd, source = obj.get("state_dict"), OWN_FORMAT
+    elif isinstance(obj, dict) and "state_dict" in obj:
+        sd, source = obj["state_dict"], "official-wrapped"
+    else:
+        sd, source = obj, "official-bare"
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(
+            f"{path} holds no state dict of tensors (found {type(sd).__name__}); pass a ShuffleNet v1 checkpoint"
+        )
+    sd = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in sd.items()}
+    return LoadedCheckpoint(state_dict=sd, arch=arch, meta=meta, source_format=source)
+
+
+@cache
+def _expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        model = get_variant(name).build()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _shapes(sd: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+def identify_variants(sd: dict[str, torch.Tensor]) -> list[str]:
+    """Registry variants whose every tensor shape matches the state dict (ImageNet/small stems share shapes
+    except for the classifier, so both may match when the class count agrees)."""
+    shapes = _shapes(sd)
+    return [n for n in list_variants() if _expected_shapes(n) == shapes]
+
+
+def describe_mismatch(sd: dict[str, torch.Tensor], name: str) -> str:
+    expected = _expected_shapes(name)
+    got = _shapes(sd)
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    wrong = [k for k in expected if k in got and expected[k] != got[k]]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (first: {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected keys (first: {extra[0]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} wrong shapes (first: {k} is {list(got[k])}, expected {list(expected[k])})")
+    return "; ".join(parts) if parts else "no difference"
+
+
+def resolve_arch(ckpt: LoadedCheckpoint, arch: str | None, path: str | Path) -> str:
+    """The variant to load into: the one asked for (checked), the one recorded, or the one the shapes say."""
+    matches = identify_variants(ckpt.state_dict)
+    wanted = arch or ckpt.arch
+    if wanted is not None:
+        get_variant(wanted)  # unknown names fail here with a suggestion
+        if wanted in matches:
+            return wanted
+        if matches:
+            raise CheckpointError(
+                f"{path} is a {' / '.join(matches)} checkpoint, not {wanted}; pass --arch {matches[0]}"
+            )
+        raise CheckpointError(
+            f"{path} does not fit {wanted}: {describe_mismatch(ckpt.state_dict, wanted)}; "
+            "check that the file is a ShuffleNet v1 checkpoint of that variant"
+        )
+    if not matches:
+        keys = list(ckpt.state_dict)
+        hint = "" if any(k.startswith("features.") for k in keys) else f" (its first key is {keys[0]!r})"
+        raise CheckpointError(
+            f"{path} matches no ShuffleNet v1 variant{hint}; run `shufflenet-info` to list the variants"
+        )
+    # Shapes cannot tell the stems apart; the class count usually does, else prefer the ImageNet stem.
+    return sorted(matches, key=lambda n: get_variant(n).stem != "imagenet")[0]
+
+
+def load_model(path: str | Path, arch: str | None = None) -> tuple[ShuffleNetV1, Variant, LoadedCheckpoint]:
+    """Build the matching variant and load the checkpoint into it with ``strict=True``, in eval mode."""
+    ckpt = read_checkpoint(path)
+    name = resolve_arch(ckpt, arch, path)
+    variant = get_variant(name)
+    model = variant.build()
+    model.load_state_dict(ckpt.state_dict, strict=True)
+    model.eval()
+    return model, variant, ckpt
+
+
+def to_official_state_dict(model: torch.nn.Module, data_parallel: bool = True) -> dict[str, torch.Tensor]:
+    """A state dict in the official file layout (``module.`` prefixes as written by ``nn.DataParallel``)."""
+    prefix = "module." if data_parallel else ""
+    return {prefix + k: v.clone() for k, v in model.state_dict().items()}

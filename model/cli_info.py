@@ -1,0 +1,119 @@
+"""`shufflenet-info`: the registry as a table or JSON, or what a checkpoint file is and whether it loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import CheckpointError, identify_variants, load_model, read_checkpoint
+from .complexity import count_complexity
+from .pretrained import DEFAULT_ARCH
+from .registry import UnknownVariantError, get_variant, list_variants, width_tag
+
+
+def variant_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for name in names or list_variants():
+        v = get_variant(name)
+        cx = count_complexity(v.build(), v.input_size)
+        rows.append(
+            {
+                "name": v.name,
+                "groups": v.groups,
+                "width": v.width,
+                "stem": v.stem,
+                "num_classes": v.num_classes,
+                "input_size": list(v.input_size),
+                "channels": list(v.channels),
+                "macs": cx.macs,
+                "conv_macs": cx.conv_macs,
+                "params": cx.params,
+                "official_layout": v.official,
+                "dataset": v.dataset,
+                "paper_top1_err": v.paper_top1_err,
+                "official_top1_err": v.official_top1_err,
+                "preprocessing": v.preprocessing.to_dict(),
+                "weights": None if v.weights is None else {
+                    "file": v.weights.filename, "sha256": v.weights.sha256, "metrics": v.weights.metrics,
+                },
+            }
+        )  # fmt: skip
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    def err(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f}"
+
+    head = ("name", "g", "width", "input", "MMACs", "params (M)", "paper top-1 err", "official top-1 err", "weights")
+    body = [
+        (
+            r["name"] + (" *" if r["name"] == DEFAULT_ARCH else ""),
+            str(r["groups"]),
+            width_tag(r["width"]),
+            "x".join(map(str, r["input_size"])),
+            f"{r['macs'] / 1e6:.1f}",
+            f"{r['params'] / 1e6:.2f}",
+            err(r["paper_top1_err"]),
+            err(r["official_top1_err"]),
+            "" if r["weights"] is None else f"top-1 {r['weights']['metrics'].get('top1', 0) * 100:.2f} %",
+        )
+        for r in rows
+    ]
+    widths = [max(len(x[i]) for x in (head, *body)) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (head, *body)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(
+        "* the embedded default (trained on CIFAR-10). Errors: ImageNet top-1 %, paper Table 2 / official README."
+    )
+    return "\n".join(lines)
+
+
+def describe_checkpoint(path: Path, arch: str | None) -> dict[str, Any]:
+    ckpt = read_checkpoint(path)
+    matches = identify_variants(ckpt.state_dict)
+    info: dict[str, Any] = {"path": str(path), "file_format": ckpt.source_format, "recorded_arch": ckpt.arch,
+                            "matching_variants": matches, "tensors": len(ckpt.state_dict)}  # fmt: skip
+    model, variant, _ = load_model(path, arch)
+    info.update(loads=True, variant=variant.name, params=sum(p.numel() for p in model.parameters()))
+    return info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shufflenet-info", description=__doc__)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--weights", type=Path, help="identify this checkpoint and check that it loads")
+    p.add_argument("--arch", help="with --weights: the variant it must load into; alone: show one variant")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        if args.weights:
+            info = describe_checkpoint(args.weights, args.arch)
+            if args.json:
+                print(json.dumps(info, indent=2))
+            else:
+                print(f"{info['path']}: {info['variant']} ({info['file_format']} file, {info['tensors']} tensors, "
+                      f"{info['params'] / 1e6:.2f} M params); loads with strict=True")  # fmt: skip
+            return 0
+        rows = variant_rows([args.arch] if args.arch else None)
+        print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+        return 0
+
+    return run_cli_info(body)
+
+
+def run_cli_info(body: Any) -> int:
+    from .cli_common import run_cli
+
+    return run_cli(body, (CheckpointError, UnknownVariantError, ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

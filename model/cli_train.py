@@ -1,0 +1,84 @@
+"""`shufflenet-train`: train a registry variant on an image folder (thin wrapper over model.training)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .cli_common import run_cli
+from .datasets import load_image_folder
+from .registry import get_variant
+from .training import TrainConfig, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shufflenet-train", description=__doc__)
+    p.add_argument("--arch", default="shufflenet_v1_g3_0.5x_cifar", help="registry variant (see shufflenet-info)")
+    p.add_argument("--data", required=True, type=Path, help="training images, <root>/<class>/*.jpg")
+    p.add_argument("--val", type=Path, help="test images in the same layout (accuracy logged per epoch)")
+    p.add_argument("--out", type=Path, default=Path("runs/train/last.pt"), help="checkpoint written every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    p.add_argument("--cache", type=Path, help="where decoded image arrays are cached")
+    p.add_argument("--log-json", type=Path, help="write the per-epoch log here at the end")
+    d = TrainConfig(arch="")
+    for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
+        p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        variant = get_variant(args.arch)
+        train_data = load_image_folder(args.data, variant.input_size, args.cache)
+        val_data = load_image_folder(args.val, variant.input_size, args.cache) if args.val else None
+        if val_data is not None and val_data.classes != train_data.classes:
+            raise ValueError(f"{args.val} has classes {val_data.classes}, {args.data} has {train_data.classes}")
+        cfg = TrainConfig(
+            arch=args.arch,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            label_smoothing=args.label_smoothing,
+            warmup_epochs=args.warmup_epochs,
+            seed=args.seed,
+            threads=args.threads,
+            max_steps=args.max_steps,
+        )
+        bar: tqdm | None = None
+
+        def progress(i: int, n: int, loss: float) -> None:
+            nonlocal bar
+            if bar is None or i == 1:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=n, desc="train", unit="batch", leave=False, file=sys.stderr)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}")
+
+        result = train(cfg, train_data, val_data, args.out, resume=args.resume, progress=progress)
+        if bar is not None:
+            bar.close()
+        for e in result.history:
+            acc = "-" if e.test_acc is None else f"{e.test_acc:.4f}"
+            print(f"epoch {e.epoch:3d}  loss {e.loss:.4f}  train {e.train_acc:.4f}  test {acc}  {e.seconds:.0f}s")
+        print(f"checkpoint: {args.out}  ({result.seconds / 60:.1f} min)")
+        if args.log_json:
+            args.log_json.write_text(json.dumps([e.__dict__ for e in result.history], indent=1))
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

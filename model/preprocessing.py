@@ -1,0 +1,178 @@
+"""How an image becomes a network input, described as data and applied with NumPy.
+
+Every weights entry carries a :class:`Preprocessing`; exporters, evaluators and the Android app read it
+from there (the export writes it into ``preprocessing.json``). The resize is implemented here rather than
+borrowed from PIL so that other languages (the Android demo's Java code) can reproduce it bit for bit:
+a separable triangle (bilinear) filter whose support widens when downscaling (antialiasing, as PIL does),
+accumulated in float64 tap by tap in a fixed order, rounded half-up to uint8.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the weights expect: ``input = (uint8_pixels[colour_order] * scale - mean) / std``, CHW float32.
+
+    ``resize`` is the target of the short side, ``crop`` the centre crop (square ``crop x crop`` or
+    ``(h, w)``). The long side after resizing is ``int(resize * long / short + 0.5)`` (the official
+    ShuffleNet evaluation rule).
+    """
+
+    resize: int
+    crop: tuple[int, int]
+    colour_order: str = "RGB"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    interpolation: str = "bilinear-antialias"
+    notes: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.colour_order not in ("RGB", "BGR"):
+            raise ValueError(f"colour_order must be RGB or BGR, got {self.colour_order!r}")
+        if self.interpolation != "bilinear-antialias":
+            raise ValueError(f"unsupported interpolation {self.interpolation!r}")
+        if min(self.crop) > self.resize:
+            raise ValueError(f"crop {self.crop} is larger than the resize target {self.resize}")
+
+    def with_input_size(self, height: int, width: int) -> Preprocessing:
+        """The same preprocessing for another network input size (resize keeps its ratio to the crop)."""
+        ratio = self.resize / min(self.crop)
+        return Preprocessing(
+            resize=max(round(min(height, width) * ratio), min(height, width)),
+            crop=(height, width),
+            colour_order=self.colour_order,
+            scale=self.scale,
+            mean=self.mean,
+            std=self.std,
+            interpolation=self.interpolation,
+            notes=self.notes,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["crop"] = list(self.crop)
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["crop"] = tuple(known["crop"])
+        known["mean"] = tuple(known.get("mean", (0.0, 0.0, 0.0)))
+        known["std"] = tuple(known.get("std", (1.0, 1.0, 1.0)))
+        return cls(**known)
+
+
+def _resize_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output pixel: first source index and the normalised filter taps (PIL's bilinear scheme)."""
+    scale = in_size / out_size
+    support = max(scale, 1.0)  # triangle filter of radius 1, widened when downscaling
+    taps = math.ceil(support) * 2 + 1
+    starts = np.zeros(out_size, dtype=np.int64)
+    weights = np.zeros((out_size, taps), dtype=np.float64)
+    for i in range(out_size):
+        centre = (i + 0.5) * scale
+        lo = max(int(centre - support + 0.5), 0)
+        hi = min(int(centre + support + 0.5), in_size)
+        xs = np.arange(lo, hi, dtype=np.float64)
+        w = np.maximum(0.0, 1.0 - np.abs((xs - centre + 0.5) / support))
+        total = w.sum()
+        starts[i] = lo
+        weights[i, : hi - lo] = w / total if total > 0 else 0.0
+    return starts, weights
+
+
+def _resize_axis(img: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+    in_size = img.shape[axis]
+    if in_size == out_size:
+        return img
+    starts, weights = _resize_weights(in_size, out_size)
+    src = np.moveaxis(img, axis, 0)
+    out = np.zeros((out_size, *src.shape[1:]), dtype=np.float64)
+    padded = np.concatenate([src, np.zeros((weights.shape[1], *src.shape[1:]), dtype=src.dtype)], axis=0)
+    # Tap-major accumulation in a fixed order: other implementations reproduce it exactly.
+    for k in range(weights.shape[1]):
+        w = weights[:, k].reshape((-1,) + (1,) * (src.ndim - 1))
+        out += w * padded[starts + k]
+    return np.moveaxis(out, 0, axis)
+
+
+def resize_uint8(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an HxWx3 uint8 image; rows first, then columns; rounded half-up and clipped to uint8."""
+    x = img.astype(np.float64)
+    x = _resize_axis(x, height, 0)
+    x = np.clip(np.floor(x + 0.5), 0, 255)
+    x = _resize_axis(x, width, 1)
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+
+def resized_size(height: int, width: int, short: int) -> tuple[int, int]:
+    """Official rule: the short side becomes ``short``, the long one ``int(short * long / short_in + 0.5)``."""
+    if height <= width:
+        return short, int(short * width / height + 0.5)
+    return int(short * height / width + 0.5), short
+
+
+def resize_and_crop(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """HxWx3 uint8 RGB -> crop_h x crop_w x 3 uint8 RGB (resize short side, centre crop)."""
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 image, got shape {img.shape} dtype {img.dtype}")
+    h, w = img.shape[:2]
+    ch, cw = prep.crop
+    # Scale so that the crop fits even for a non-square crop (short side alone may not suffice).
+    short = max(prep.resize, math.ceil(max(ch * min(h, w) / h, cw * min(h, w) / w)))
+    nh, nw = resized_size(h, w, short)
+    img = resize_uint8(img, nh, nw)
+    top = (nh - ch) // 2
+    left = (nw - cw) // 2
+    return img[top : top + ch, left : left + cw]
+
+
+def normalize_hwc(images: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """uint8 RGB ``... x H x W x 3`` -> float32 network values in the same layout, computed in float32."""
+    x = images[..., ::-1] if prep.colour_order == "BGR" else images
+    x = x.astype(np.float32) * np.float32(prep.scale)
+    return (x - np.asarray(prep.mean, dtype=np.float32)) / np.asarray(prep.std, dtype=np.float32)
+
+
+def normalize(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """HxWx3 uint8 RGB -> 3xHxW float32 network input."""
+    return np.ascontiguousarray(normalize_hwc(img, prep).transpose(2, 0, 1))
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file to HxWx3 uint8 RGB; raises ValueError with the path when unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise ValueError(f"cannot read image {path}: {e}") from e
+
+
+def preprocess_array(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """HxWx3 uint8 RGB -> 3xHxW float32 input for the network."""
+    return normalize(resize_and_crop(img, prep), prep)
+
+
+def preprocess_file(path: str | Path, prep: Preprocessing) -> np.ndarray:
+    return preprocess_array(load_rgb(path), prep)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files below ``folder`` (recursively), sorted for determinism."""
+    root = Path(folder)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

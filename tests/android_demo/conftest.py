@@ -1,0 +1,86 @@
+"""Fixtures for the Android demo tests: the offline toolchain, a real export, compiled Java, the offline APK.
+
+Everything here runs for real: the toolchain script installs Debian packages when they are missing (as on a
+fresh CI machine), the export is `shufflenet-export` itself, and the APK is built by android_demo/build_offline.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from android_demo_helpers import (
+    CORE_SRC,
+    DEMO,
+    EXPORT_ARCH,
+    HARNESS_SRC,
+    JUNIT_JARS,
+    REUSE_EXPORT_ENV,
+    UNIT_TEST_SRC,
+    run,
+)
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> dict[str, str]:
+    """aapt2, zipalign, apksigner, javac, JUnit (Debian 12) + android.jar and dx (bullseye), installed once."""
+    proc = run(["bash", str(DEMO / "scripts" / "setup_toolchain.sh")])
+    env = dict(shlex.split(line)[0].split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert Path(env["ANDROID_JAR"]).is_file() and Path(env["DX_JAR"]).is_file(), env
+    for jar in JUNIT_JARS:
+        assert jar.is_file(), f"{jar} missing after setup_toolchain.sh"
+    return env
+
+
+def find_export_command() -> str | None:
+    beside = Path(sys.executable).parent / "shufflenet-export"
+    return str(beside) if beside.exists() else shutil.which("shufflenet-export")
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real export (float32 and int8 .tflite) of a small variant, made once per session."""
+    reuse = os.environ.get(REUSE_EXPORT_ENV)
+    if reuse:
+        return Path(reuse)
+    command = find_export_command()
+    if command is None:
+        pytest.skip("the shufflenet-export command is not installed (pip install -e '.[export]')")
+    out = tmp_path_factory.mktemp("export") / "out"
+    run([command, "--arch", EXPORT_ARCH, "--random-init", "--format", "tflite", "--precision", "fp32,int8",
+         "--output", str(out)])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest(export_dir: Path) -> dict:
+    return json.loads((export_dir / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def java_classes(toolchain: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's plain-Java classes, their JUnit tests and the golden harness, compiled for the desktop JVM.
+
+    No android.jar on the class path: that this compiles at all shows the classes have no Android imports.
+    """
+    out = tmp_path_factory.mktemp("java-classes")
+    sources = [*CORE_SRC.glob("*.java"), *UNIT_TEST_SRC.rglob("*.java"), *HARNESS_SRC.glob("*.java")]
+    classpath = os.pathsep.join(str(j) for j in JUNIT_JARS)
+    run(["javac", "-encoding", "UTF-8", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out),
+         *map(str, sources)])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def offline_apk(toolchain: dict[str, str], export_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The structure-only APK built by android_demo/build_offline.sh from the real export."""
+    apk = tmp_path_factory.mktemp("apk") / "shufflenet-demo-offline.apk"
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = run(["bash", str(DEMO / "build_offline.sh"), "--artifacts", str(export_dir), "--out", str(apk)], env=env)
+    assert proc.stdout.strip().endswith(str(apk))
+    return apk

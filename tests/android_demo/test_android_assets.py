@@ -1,0 +1,80 @@
+"""The app's assets agree with the model: label count = model outputs, preprocessing = manifest, right file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from android_demo_helpers import DEMO, run, tflite_entries
+
+pytestmark = pytest.mark.slow  # needs the session export (about 40 s)
+
+PREPARE = DEMO / "scripts" / "prepare_assets.py"
+
+
+def prepare(export_dir: Path, out: Path, *extra: str) -> dict:
+    proc = run([sys.executable, str(PREPARE), "--artifacts", str(export_dir), "--out", str(out), *extra])
+    return json.loads(proc.stdout)
+
+
+def output_size(model: Path) -> int:
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(model)).get_output_details()[0]
+    return int(np.prod(details["shape"]))
+
+
+@pytest.mark.parametrize("choice", ["default", "float32"])
+def test_assets_agree_with_the_model(export_dir: Path, manifest: dict, tmp_path: Path, choice: str) -> None:
+    entries = tflite_entries(manifest)
+    extra = () if choice == "default" else ("--file", Path(entries["float32"]["path"]).name)
+    summary = prepare(export_dir, tmp_path, *extra)
+    chosen = entries["int8" if choice == "default" else "float32"]
+    assert summary["model"] == Path(chosen["path"]).name
+    model = tmp_path / "model.tflite"
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == chosen["sha256"]
+
+    labels = (tmp_path / "labels.txt").read_text().splitlines()
+    assert len(labels) == output_size(model) == manifest["variant"]["num_classes"]
+
+    prep = json.loads((tmp_path / "preprocessing.json").read_text())
+    for key, value in manifest["preprocessing"].items():
+        assert prep[key] == value, key
+    assert prep["arch"] == manifest["arch"]
+    assert prep["input_size"] == manifest["input_size"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["chelsea.png", "coffee.png"]
+
+
+def test_unknown_file_is_refused_with_the_choices(export_dir: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(PREPARE), "--artifacts", str(export_dir), "--out", str(tmp_path), "--file", "nope.tflite"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "nope.tflite is not a .tflite file of this export" in proc.stderr
+    assert "_float32.tflite" in proc.stderr
+
+
+def test_inconsistent_export_is_refused(export_dir: Path, tmp_path: Path) -> None:
+    """A preprocessing.json that disagrees with the manifest must not reach the app."""
+    broken = tmp_path / "export"
+    broken.mkdir()
+    for f in export_dir.iterdir():
+        if f.is_file():
+            (broken / f.name).write_bytes(f.read_bytes())
+    prep = json.loads((broken / "preprocessing.json").read_text())
+    prep["colour_order"] = "BGR" if prep["colour_order"] == "RGB" else "RGB"
+    (broken / "preprocessing.json").write_text(json.dumps(prep))
+    proc = subprocess.run(
+        [sys.executable, str(PREPARE), "--artifacts", str(broken), "--out", str(tmp_path / "assets")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "colour_order" in proc.stderr

@@ -1,0 +1,95 @@
+"""`shufflenet-bench host`: real timing of real models (no figure is asserted, only the shape of the results)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shufflenet.benchmarks.cli_bench import main
+from shufflenet.benchmarks.host import (
+    MIN_RUNS,
+    HostConfig,
+    host_environment,
+    make_input,
+    run_host,
+    time_repeats,
+    time_torch,
+)
+from shufflenet.benchmarks.results import read_json
+from shufflenet.model.registry import build_model
+
+
+def _consistent(r) -> None:
+    assert r.status == "ok", r.error
+    assert 0 < r.min_ms <= r.median_ms <= r.p90_ms <= r.max_ms
+    assert r.min_ms <= r.mean_ms <= r.max_ms and r.std_ms >= 0
+    assert r.cv == pytest.approx(r.std_ms / r.mean_ms)
+    assert len(r.repeat_ms) == r.repeats
+
+
+def test_time_repeats_counts_calls() -> None:
+    calls = []
+    blocks = time_repeats(lambda: calls.append(1), warmup=4, runs=7, repeats=3)
+    assert len(calls) == 4 + 21
+    assert [len(b) for b in blocks] == [7, 7, 7] and all(t >= 0 for b in blocks for t in b)
+
+
+def test_time_repeats_budget_lowers_runs_but_not_below_the_minimum() -> None:
+    a = np.random.default_rng(0).standard_normal((300, 300))
+    blocks = time_repeats(lambda: a @ a, warmup=1, runs=10_000, repeats=2, max_seconds=1e-6)
+    assert [len(b) for b in blocks] == [MIN_RUNS, MIN_RUNS]
+
+
+def test_make_input_dtypes() -> None:
+    x = make_input({"shape": [1, 32, 32, 3], "dtype": "int8"})
+    assert x.dtype == np.int8 and x.shape == (1, 32, 32, 3)
+    y = make_input({"shape": [1, 3, 8, 8], "dtype": "float32"}, seed=1)
+    assert y.dtype == np.float32 and np.array_equal(y, make_input({"shape": [1, 3, 8, 8], "dtype": "float32"}, 1))
+
+
+def test_time_torch_on_a_real_model() -> None:
+    model = build_model("shufflenet_v1_g3_0.5x_cifar")
+    ident = dict(target="host", runtime="pytorch", format="pytorch", precision="fp32", path="pytorch:x", delegate="cpu")
+    r = time_torch(model, (32, 32), 1, warmup=2, runs=6, repeats=2, input_size=[32, 32], **ident)
+    _consistent(r)
+    assert r.runs == 12 and r.repeats == 2 and r.threads == 1 and r.input_size == [32, 32]
+
+
+def test_host_environment_is_recorded() -> None:
+    env = host_environment()
+    assert env["logical_cpus"] >= 1 and env["cpu_model"] and env["versions"]["torch"].startswith("2.13")
+    assert "load_average_start" in env
+
+
+def test_host_needs_an_export_folder(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ValueError, match=r"no manifest\.json"):
+        run_host(HostConfig(artifacts=tmp_path))
+    rc = main(["host", "--artifacts", str(tmp_path / "missing"), "--json", str(tmp_path / "h.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines()[-1].startswith("error: no manifest.json in")
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "host.json"
+    rc = main(["host", "--artifacts", str(small_export), "--threads", "1,2", "--warmup", "2", "--runs", "5",
+               "--repeats", "2", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    rep = read_json(out)
+    manifest = json.loads((small_export / "manifest.json").read_text())
+    files = [e["path"] for e in manifest["artifacts"]]
+    assert sorted({r.path for r in rep.results if r.runtime != "pytorch"}) == sorted(files)
+    assert len(rep.results) == (len(files) + 1) * 2  # every file + PyTorch, at 1 and 2 threads
+    for r in rep.results:
+        _consistent(r)
+        assert r.runs == 10 and r.target == "host" and r.macs == manifest["complexity"]["macs"]
+    assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "pytorch"}
+    assert {r.delegate for r in rep.results if r.runtime == "litert"} == {"xnnpack"}
+    assert {r.precision for r in rep.results if r.runtime == "litert"} == {"fp32", "int8"}
+    assert "load_average_end" in rep.environment
+    for name in ("host.md", "host.csv", "host_latency.png", "host_latency_vs_macs.png"):
+        assert (tmp_path / name).is_file()
+    assert "| host |" in capsys.readouterr().out

@@ -1,0 +1,24 @@
+"""Shared fixtures: where ../shared is, and skipping clearly when it is absent (a user's fresh clone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"{path} is absent: the shared data folder is only beside the repository on developer and CI machines"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def imagenet_samples() -> Path:
+    return shared_path("data", "imagenet", "samples")
