@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--threads", type=_ints, default=[1], help="comma list of thread counts (default 1)")
     _timing_args(h, 10, 50, 3)
     h.add_argument("--max-seconds", type=float, help="per file and thread count: fewer runs if slower than this")
+    h.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall (default): latency as a user sees it; cpu: the timed thread's CPU time, for a machine "
+        "shared with other work (single thread only)",
+    )
     h.add_argument("--json", type=Path, default=OUT_DIR / "host.json", help="results file")
 
     r = sub.add_parser("report", help="tables and plots from saved results; --compare for speed-ups")
@@ -124,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=20.0,
                 help="per model, size and runtime: fewer runs if slower than this (default 20)",
             )
+            tp.add_argument(
+                "--clock",
+                choices=("wall", "cpu"),
+                default="wall",
+                help="wall (default): latency as a user sees it; cpu: the timed thread's CPU time, for a machine "
+                "shared with other work",
+            )
         else:
             _android_args(tp, table8=True)
     return p
@@ -149,6 +163,9 @@ def report_markdown(report: BenchReport, title: str) -> str:
     if report.kind.startswith("table8"):
         parts.append(table8_markdown(report))
     parts.append(to_markdown(report.results, title=title, environment=report.environment))
+    skipped = report.config.get("skipped") or []
+    if skipped:
+        parts.append("Not timed:\n\n" + "\n".join(f"- {s['path']}: {s['reason']}" for s in skipped) + "\n")
     if report.errors:
         parts.append("Errors:\n\n" + "\n".join(f"- {e}" for e in report.errors) + "\n")
     return "\n".join(parts)
@@ -242,6 +259,7 @@ def cmd_host(args: argparse.Namespace) -> int:
         runs=args.runs,
         repeats=args.repeats,
         max_seconds=args.max_seconds,
+        clock=args.clock,
     )
     return _run_with_partial(lambda save: run_host(cfg, save=save), args.json, "Host latency")
 
@@ -260,6 +278,7 @@ def _table8_config(args: argparse.Namespace):
     if args.where == "host":
         cfg.runtimes = args.runtimes
         cfg.max_seconds = args.max_seconds
+        cfg.clock = args.clock
     return cfg
 
 

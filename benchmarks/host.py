@@ -43,6 +43,7 @@ class HostConfig:
     cv_limit: float = CV_LIMIT
     repeat_spread_limit: float = REPEAT_SPREAD_LIMIT
     max_seconds: float | None = None  # per (file, threads): fewer runs when slower than this
+    clock: str = "wall"  # "cpu": the calling thread's CPU time (single thread only; for shared machines)
     seed: int = 0
 
     def validate(self) -> None:
@@ -55,17 +56,38 @@ class HostConfig:
             raise ValueError("--threads must list positive integers")
         if self.runs < 1 or self.repeats < 1 or self.warmup < 0:
             raise ValueError("--runs and --repeats must be >= 1, --warmup >= 0")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"--clock must be one of {', '.join(CLOCKS)}")
+        if self.clock == "cpu" and self.threads != [1]:
+            raise ValueError("--clock cpu times one thread's CPU time: use it with --threads 1")
 
 
 # --- timing -------------------------------------------------------------------------------------------------
 MIN_RUNS = 5
 
 
+CLOCKS = ("wall", "cpu")
+CPU_SHARE_LIMIT = 0.90  # below this share of the wall time on a CPU, a single-thread wall timing is contended
+
+
+@dataclass
+class Timings:
+    """Per run, in ms: wall time, CPU time of the calling thread, CPU time of the whole process."""
+
+    wall: list[list[float]]
+    thread_cpu: list[list[float]]
+    process_cpu: list[list[float]]
+
+    def blocks(self, clock: str) -> list[list[float]]:
+        return self.wall if clock == "wall" else self.thread_cpu
+
+
 def time_repeats(
     fn: Callable[[], object], warmup: int, runs: int, repeats: int, max_seconds: float | None = None
-) -> list[list[float]]:
-    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` blocks of ``runs`` timed calls; times in ms.
+) -> Timings:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` blocks of ``runs`` timed calls.
 
+    Each call is timed on three clocks: wall time, the calling thread's CPU time and the process's CPU time.
     With ``max_seconds``, ``runs`` is lowered (not below ``MIN_RUNS``) so the timed blocks take about that long,
     judged from the last warm-up call. The garbage collector is paused inside each timed block so a collection
     does not land in a run.
@@ -81,22 +103,27 @@ def time_repeats(
         if fitted < runs:
             log.info("%d runs per repeat (%.0f ms each) to stay near %.0f s", fitted, last * 1e3, max_seconds)
         runs = fitted
-    blocks = []
+    out = Timings([], [], [])
     for _ in range(repeats):
         gc.collect()
         was_enabled = gc.isenabled()
         gc.disable()
+        wall, tcpu, pcpu = [], [], []
         try:
-            times = []
             for _ in range(runs):
-                t0 = time.perf_counter_ns()
+                w0, t0, p0 = time.perf_counter_ns(), time.thread_time_ns(), time.process_time_ns()
                 fn()
-                times.append((time.perf_counter_ns() - t0) / 1e6)
+                w1, t1, p1 = time.perf_counter_ns(), time.thread_time_ns(), time.process_time_ns()
+                wall.append((w1 - w0) / 1e6)
+                tcpu.append((t1 - t0) / 1e6)
+                pcpu.append((p1 - p0) / 1e6)
         finally:
             if was_enabled:
                 gc.enable()
-        blocks.append(times)
-    return blocks
+        out.wall.append(wall)
+        out.thread_cpu.append(tcpu)
+        out.process_cpu.append(pcpu)
+    return out
 
 
 def make_input(spec: dict[str, Any], seed: int = 0) -> np.ndarray:
@@ -137,12 +164,42 @@ def measure(
     cv_limit: float = CV_LIMIT,
     repeat_spread_limit: float = REPEAT_SPREAD_LIMIT,
     max_seconds: float | None = None,
+    clock: str = "wall",
     **ident: Any,
 ) -> BenchResult:
-    """Time ``fn`` and wrap the statistics in a result carrying ``ident`` (target, runtime, format, ...)."""
-    blocks = time_repeats(fn, warmup, runs, repeats, max_seconds)
-    stats = summarize(blocks, cv_limit, repeat_spread_limit)
-    return result_from_stats(stats, warmup=warmup, **ident)
+    """Time ``fn`` and wrap the statistics in a result carrying ``ident`` (target, runtime, format, ...).
+
+    ``clock="wall"`` times latency as a user sees it. ``clock="cpu"`` times the CPU time of the calling thread:
+    on a machine shared with other work it leaves out the time the thread waited for a CPU, and it is only
+    meaningful for single-threaded inference that runs on the calling thread (both are checked). Either way
+    the other clock's median and the thread's share of the wall time are kept in ``details``.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
+    if clock == "cpu" and ident.get("threads", 1) != 1:
+        raise ValueError("--clock cpu times one thread's CPU time: use it with a single thread")
+    t = time_repeats(fn, warmup, runs, repeats, max_seconds)
+    stats = summarize(t.blocks(clock), cv_limit, repeat_spread_limit)
+    result = result_from_stats(stats, warmup=warmup, clock=clock, **ident)
+    wall = float(np.sum(t.wall))
+    tcpu = float(np.sum(t.thread_cpu))
+    pcpu = float(np.sum(t.process_cpu))
+    share = tcpu / wall if wall > 0 else None
+    elsewhere = 1.0 - tcpu / pcpu if pcpu > 0 else 0.0
+    result.details.update(
+        wall_median_ms=float(np.median(np.concatenate(t.wall))),
+        thread_cpu_median_ms=float(np.median(np.concatenate(t.thread_cpu))),
+        cpu_share=share,  # the timed thread's CPU time / wall time
+        cpu_elsewhere=elsewhere,  # share of the process's CPU time spent on other threads
+    )
+    if clock == "wall" and ident.get("threads", 1) == 1 and share is not None and share < CPU_SHARE_LIMIT:
+        result.noisy = True
+        result.noise_reasons.append(f"CPU contention: the thread was on a CPU {share:.0%} of the wall time")
+    if clock == "cpu" and elsewhere > 0.10:
+        result.noisy = True
+        why = f"{elsewhere:.0%} of the CPU time ran on other threads: thread CPU time undercounts"
+        result.noise_reasons.append(why)
+    return result
 
 
 def time_torch(
@@ -158,6 +215,7 @@ def time_torch(
     repeat_spread_limit: float = REPEAT_SPREAD_LIMIT,
     seed: int = 0,
     max_seconds: float | None = None,
+    clock: str = "wall",
     **ident: Any,
 ) -> BenchResult:
     """Time a PyTorch module on one H x W input with ``threads`` intra-op threads."""
@@ -175,6 +233,7 @@ def time_torch(
             cv_limit=cv_limit,
             repeat_spread_limit=repeat_spread_limit,
             max_seconds=max_seconds,
+            clock=clock,
             threads=threads,
             **ident,
         )
@@ -193,6 +252,34 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if ":" in line:
+                k, v = (x.strip() for x in line.split(":", 1))
+                info.setdefault(k.lower(), v)
+    except OSError:
+        pass
+    return info
+
+
+def machine_description() -> str:
+    """e.g. "AMD EPYC (2.45 GHz, AVX2, virtual machine), 2 logical CPUs, Linux x86_64"."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    extras = []
+    if info.get("cpu mhz"):
+        extras.append(f"{float(info['cpu mhz']) / 1000:.2f} GHz")
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "AVX" if "avx" in flags else ""
+    if simd:
+        extras.append(simd)
+    if "hypervisor" in flags:
+        extras.append("virtual machine")
+    name = cpu_model() + (f" ({', '.join(extras)})" if extras else "")
+    return f"{name}, {os.cpu_count() or 0} logical CPUs, {platform.system()} {platform.machine()}"
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -208,7 +295,7 @@ def host_environment() -> dict[str, Any]:
     except (AttributeError, OSError):
         affinity = n
     env: dict[str, Any] = {
-        "machine": f"{cpu_model()}, {n} logical CPUs ({platform.system()} {platform.machine()})",
+        "machine": machine_description(),
         "cpu_model": cpu_model(),
         "logical_cpus": n,
         "usable_cpus": affinity,
@@ -276,7 +363,12 @@ def run_host(
     for entry in entries:
         runtime = entry.get("runtime", "")
         if runtime not in cfg.runtimes:
-            skipped.append({"path": entry["path"], "runtime": runtime, "reason": "runtime not selected or not timed"})
+            why = (
+                "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
+                if entry.get("format") == "coreml"
+                else f"runtime {runtime} not selected"
+            )
+            skipped.append({"path": entry["path"], "runtime": runtime, "reason": why})
             continue
         for threads in cfg.threads:
             ident = dict(
@@ -305,6 +397,7 @@ def run_host(
                     cv_limit=cfg.cv_limit,
                     repeat_spread_limit=cfg.repeat_spread_limit,
                     max_seconds=cfg.max_seconds,
+                    clock=cfg.clock,
                     delegate=delegate,
                     **ident,
                 )
@@ -339,6 +432,7 @@ def run_host(
                     repeat_spread_limit=cfg.repeat_spread_limit,
                     seed=cfg.seed,
                     max_seconds=cfg.max_seconds,
+                    clock=cfg.clock,
                     target="host",
                     runtime="pytorch",
                     format="pytorch",

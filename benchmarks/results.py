@@ -48,6 +48,7 @@ class BenchResult:
     min_ms: float | None
     max_ms: float | None
     cv: float | None = None
+    clock: str = "wall"  # wall | cpu (the timed thread's CPU time); benchmark_model times wall
     repeats: int = 1
     warmup: int = 0
     arch: str | None = None
@@ -88,6 +89,7 @@ class BenchResult:
             self.file_name,
             self.threads,
             self.delegate,
+            self.clock,
         )
 
 
@@ -217,6 +219,7 @@ CSV_COLUMNS = (
     "macs",
     "threads",
     "delegate",
+    "clock",
     "warmup",
     "runs",
     "repeats",
@@ -290,7 +293,9 @@ def to_markdown(results: list[BenchResult], title: str | None = None, environmen
         if r.status != "ok":
             failures.append(r)
             continue
-        note = "noisy: " + "; ".join(r.noise_reasons) if r.noisy else ""
+        note = "thread CPU time" if r.clock == "cpu" else ""
+        if r.noisy:
+            note = "; ".join(x for x in (note, "noisy: " + "; ".join(r.noise_reasons)) if x)
         cv = "–" if r.cv is None or not math.isfinite(r.cv) else f"{r.cv:.1%}"
         lines.append(
             f"| {r.target} | {r.label or r.arch or ''} | {_size(r)} | {r.runtime} | {r.file_name} | {r.precision} "

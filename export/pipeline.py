@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ from shufflenet.model.registry import Variant, get_variant
 
 from . import calibration as calib_mod
 from .manifest import SCHEMA, sha256_path, size_bytes, tool_versions, write_json_atomic
-from .metrics import compare, softmax
-from .runtime import load_runner
+from .parity import annotate_parity
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +95,15 @@ def plan_precisions(cfg: ExportConfig) -> dict[str, tuple[str, ...]]:
 
 
 def check_dependencies(formats: tuple[str, ...]) -> None:
+    import importlib
+
     for f in formats:
-        missing = [m for m in FORMAT_DEPENDENCIES[f] if find_spec(m) is None]
+        missing = []
+        for mod in FORMAT_DEPENDENCIES[f]:
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                missing.append(mod)
         if missing:
             raise ExportError(
                 f"format {f} needs {', '.join(missing)}, which is not installed; "
@@ -118,11 +123,11 @@ def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str
         except (CheckpointError, KeyError) as e:
             raise ExportError(str(e)) from None
         return model, variant, {"kind": "checkpoint", "path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
-    arch = cfg.arch or DEFAULT_ARCH
     try:
-        variant = get_variant(arch)
+        variant = get_variant(cfg.arch or DEFAULT_ARCH)
     except KeyError as e:
         raise ExportError(str(e)) from None
+    arch = variant.name
     default = default_weights_path()
     if not cfg.random_init and arch == DEFAULT_ARCH and default is not None:
         model, variant, _ = load_model(default, arch)
@@ -146,14 +151,16 @@ def min_input_size(variant: Variant) -> int:
 
 
 def _check_output(output: Path) -> None:
-    parent = output.resolve().parent
+    """Fail before any work when the output cannot be written (a real probe: root ignores permission bits)."""
     if output.exists() and not output.is_dir():
         raise ExportError(f"output {output} exists and is not a folder; choose another --output")
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ExportError(f"output folder {output} is not writable; choose another --output")
+    parent = output.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=parent))
+        probe.rmdir()
+    except OSError as e:
+        raise ExportError(f"output folder {output} is not writable ({e.strerror}); choose another --output") from None
 
 
 def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
@@ -209,7 +216,7 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
         write_json_atomic(tmp / "preprocessing.json", prep_doc)
         if cfg.parity:
             t = time.time()
-            _parity(model, prep, artifacts, parity_set, tmp, say)
+            annotate_parity(model, prep, artifacts, parity_set, tmp, say)
             steps["parity"] = time.time() - t
         cx = count_complexity(model, size)
         manifest = {
@@ -360,18 +367,3 @@ def reference_logits(model: torch.nn.Module, images: np.ndarray, prep: Any) -> n
     x = torch.from_numpy(normalize_hwc(images, prep)).permute(0, 3, 1, 2).contiguous()
     with torch.no_grad():
         return model.eval()(x).numpy()
-
-
-def _parity(
-    model: torch.nn.Module, prep: Any, artifacts: list[dict[str, Any]], images: calib_mod.ImageSet, tmp: Path,
-    say: Progress,
-) -> None:  # fmt: skip
-    say(f"parity against PyTorch on {len(images.images)} real images ({images.source})")
-    ref = reference_logits(model, images.images, prep)
-    for e in artifacts:
-        runner = load_runner(tmp, {**e, "preprocessing": prep.to_dict()})
-        out = runner.predict(images.images)
-        target = softmax(ref) if e.get("output_kind") == "probabilities" else ref
-        m = compare(target, out).to_dict()
-        m["evaluated_by"] = runner.evaluated_by
-        e["parity"] = m

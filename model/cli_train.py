@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs"):
         p.add_argument("--" + name.replace("_", "-"), type=type(getattr(d, name)), default=getattr(d, name))
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: all cores, 1 with --workers)")
+    p.add_argument("--workers", type=int, default=1, help="data-parallel worker processes (e.g. one per core)")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
     return p
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup_epochs=args.warmup_epochs,
             seed=args.seed,
             threads=args.threads,
+            workers=args.workers,
             max_steps=args.max_steps,
         )
         bar: tqdm | None = None

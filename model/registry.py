@@ -10,6 +10,7 @@ first stride-2 branch, ``stage2 - stem`` channels, divides by g).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -181,9 +182,14 @@ class UnknownVariantError(KeyError):
         return str(self.args[0])
 
 
+def _canonical(name: str) -> str:
+    """Accept width spellings like ``1x`` or ``0.50x`` for ``1.0x`` / ``0.5x``."""
+    return re.sub(r"_(\d+(?:\.\d+)?)x(?=$|_)", lambda m: "_" + width_tag(float(m.group(1))), name)
+
+
 def get_variant(name: str) -> Variant:
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[_canonical(name)]
     except KeyError:
         import difflib
 

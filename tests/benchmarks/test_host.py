@@ -13,6 +13,7 @@ from shufflenet.benchmarks.host import (
     HostConfig,
     host_environment,
     make_input,
+    measure,
     run_host,
     time_repeats,
     time_torch,
@@ -31,15 +32,33 @@ def _consistent(r) -> None:
 
 def test_time_repeats_counts_calls() -> None:
     calls = []
-    blocks = time_repeats(lambda: calls.append(1), warmup=4, runs=7, repeats=3)
+    t = time_repeats(lambda: calls.append(1), warmup=4, runs=7, repeats=3)
     assert len(calls) == 4 + 21
-    assert [len(b) for b in blocks] == [7, 7, 7] and all(t >= 0 for b in blocks for t in b)
+    for blocks in (t.wall, t.thread_cpu, t.process_cpu):
+        assert [len(b) for b in blocks] == [7, 7, 7] and all(v >= 0 for b in blocks for v in b)
 
 
 def test_time_repeats_budget_lowers_runs_but_not_below_the_minimum() -> None:
     a = np.random.default_rng(0).standard_normal((300, 300))
-    blocks = time_repeats(lambda: a @ a, warmup=1, runs=10_000, repeats=2, max_seconds=1e-6)
-    assert [len(b) for b in blocks] == [MIN_RUNS, MIN_RUNS]
+    t = time_repeats(lambda: a @ a, warmup=1, runs=10_000, repeats=2, max_seconds=1e-6)
+    assert [len(b) for b in t.wall] == [MIN_RUNS, MIN_RUNS]
+
+
+def test_cpu_clock_counts_the_threads_own_work() -> None:
+    import time
+
+    def sleepy() -> None:  # waits without computing: wall time, hardly any CPU time
+        time.sleep(0.02)
+
+    ident = dict(target="host", runtime="python", format="-", precision="-", path="-", delegate="cpu", threads=1)
+    wall = measure(sleepy, warmup=0, runs=3, repeats=1, clock="wall", **ident)
+    cpu = measure(sleepy, warmup=0, runs=3, repeats=1, clock="cpu", **ident)
+    assert wall.clock == "wall" and cpu.clock == "cpu"
+    assert wall.min_ms >= 20.0 and cpu.max_ms < 20.0
+    assert wall.details["cpu_share"] < 0.5
+    assert wall.noisy and any("CPU contention" in why for why in wall.noise_reasons)
+    with pytest.raises(ValueError, match="single thread"):
+        measure(sleepy, warmup=0, runs=1, repeats=1, clock="cpu", **{**ident, "threads": 2})
 
 
 def test_make_input_dtypes() -> None:

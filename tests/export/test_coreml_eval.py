@@ -4,7 +4,6 @@ classifier, per-op MIL programs and the error raised for an op it does not imple
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -176,18 +175,15 @@ def test_variant_fp16_matches_torch(tmp_path: Path, variant: str, size: int, bat
 
 
 @pytest.mark.slow
-def test_g3_1x_224_fp32_and_fp16_fast_and_accurate(tmp_path: Path) -> None:
+def test_g3_1x_224_fp32_and_fp16_accurate(tmp_path: Path) -> None:
+    # Speed is measured by benchmarks, never asserted here (shared, noisy machine).
     model = randomise(build_model("shufflenet_v1_g3_1.0x"), seed=7)
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         ref = model(x).numpy()
     for precision, min_psnr in (("FLOAT32", 80), ("FLOAT16", 40)):
         program = load_program(convert_torch(model, x, tmp_path / f"{precision}.mlpackage", precision))
-        evaluate_program(program, {"input": x.numpy()})  # warm-up
-        start = time.perf_counter()
         out = evaluate_program(program, {"input": x.numpy()})[program.output_names[0]]
-        seconds = time.perf_counter() - start
-        assert seconds < 3.0, f"{precision} 1.0x g3 224 forward took {seconds:.2f} s"
         assert psnr(ref, out) > min_psnr
         assert out.argmax() == ref.argmax()
         if precision == "FLOAT32":
@@ -425,6 +421,9 @@ BN[1] = np.abs(BN[1]) + 0.5  # variance
 # id, MIL builder function, input shapes, torch/NumPy reference on the input arrays
 OP_CASES: list[tuple[str, Callable, list[tuple[int, ...]], Callable]] = [
     ("relu", lambda x: mb.relu(x=x), [(2, 3, 4)], lambda x: np.maximum(x, 0)),
+    ("relu6", lambda x: mb.relu6(x=mb.mul(x=x, y=np.float32(5))), [(2, 3)], lambda x: np.clip(5 * x, 0, 6)),
+    ("identity", lambda x: mb.identity(x=x), [(2, 3)], lambda x: x),
+    ("minimum", lambda x, y: mb.minimum(x=x, y=y), [(2, 4), (4,)], np.minimum),
     ("add_broadcast", lambda x, y: mb.add(x=x, y=y), [(2, 3, 4, 4), (1, 3, 1, 1)], lambda x, y: x + y),
     ("sub", lambda x, y: mb.sub(x=x, y=y), [(2, 3), (2, 3)], lambda x, y: x - y),
     ("mul_scalar", lambda x: mb.mul(x=x, y=np.float32(0.5)), [(2, 3)], lambda x: x * 0.5),

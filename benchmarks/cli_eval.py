@@ -1,0 +1,48 @@
+"""`shufflenet-eval`: top-1/top-5 of a checkpoint or of every exported file, on a labelled image folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shufflenet.export.manifest import ManifestError, write_json_atomic
+from shufflenet.model.checkpoint import CheckpointError
+from shufflenet.model.cli_common import run_cli
+from shufflenet.model.datasets import DatasetError
+
+from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shufflenet-eval", description=__doc__)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a checkpoint (official or shufflenet-train)")
+    src.add_argument("--artifacts", type=Path, help="an export folder (every file in its manifest)")
+    p.add_argument("--arch", help="with --checkpoint: the variant it must load into")
+    p.add_argument("--data", type=Path, required=True, help="labelled images, <root>/<class>/*.jpg")
+    p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
+    p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
+    p.add_argument("--json", type=Path, help="write the results here as a JSON list")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        if args.checkpoint:
+            results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]
+        else:
+            say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+            results = evaluate_artifacts(args.artifacts, args.data, tuple(args.formats or ()), args.limit, say)
+        print(format_table(results))
+        if args.json:
+            write_json_atomic(args.json, [r.to_dict() for r in results])
+        return 0
+
+    return run_cli(body, (CheckpointError, DatasetError, ManifestError, ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""A real export of one variant to every format: files, manifest, signatures, parity, graph quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shufflenet.export.manifest import read_manifest, sha256_path, verify_artifact
+from shufflenet.export.pipeline import ExportResult
+from shufflenet.model import get_variant
+
+from .conftest import SMALL_ARCH
+
+pytestmark = pytest.mark.slow
+
+
+def by_name(result: ExportResult) -> dict[str, dict]:
+    return {e["path"]: e for e in result.manifest["artifacts"]}
+
+
+def test_every_format_and_precision_written(small_export: ExportResult) -> None:
+    names = set(by_name(small_export))
+    a = SMALL_ARCH
+    assert names == {
+        f"{a}_fp32.onnx", f"{a}_fp32.sim.onnx", f"{a}_float32.tflite",
+        f"{a}_float16_weights_float32_io.tflite", f"{a}_int8_full_integer_int8_io.tflite",
+        f"{a}_coreml_fp16_image.mlpackage", f"{a}_coreml_fp32_image.mlpackage",
+        f"{a}_coreml_fp16_tensor.mlpackage", f"{a}_coreml_fp32_tensor.mlpackage",
+    }  # fmt: skip
+    out = small_export.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*names, "labels.txt", "manifest.json", "preprocessing.json"]
+    )
+    assert not list(out.parent.glob(f".{out.name}.tmp-*"))
+
+
+def test_manifest_records_everything(small_export: ExportResult) -> None:
+    out = small_export.output
+    m = read_manifest(out)
+    assert m == json.loads(json.dumps(small_export.manifest))
+    assert m["source"] == {"kind": "random-init", "seed": 3, "sha256": None}
+    assert m["calibration"]["kind"] == "install-photos" and m["calibration"]["images"] >= 50
+    assert m["tool_versions"]["torch"].startswith("2.13.0")
+    prep = json.loads((out / "preprocessing.json").read_text())
+    assert prep["colour_order"] == "RGB" and prep["crop"] == [32, 32] and prep == {**prep, **m["preprocessing"]}
+    labels = (out / "labels.txt").read_text().splitlines()
+    assert labels == get_variant(SMALL_ARCH).class_names()
+    for e in m["artifacts"]:
+        assert verify_artifact(out, e) == out / e["path"]
+        assert e["sha256"] == sha256_path(out / e["path"]) and e["size_bytes"] > 10_000
+        assert e["op_histogram"] and e["inputs"] and e["outputs"]
+
+
+def test_signatures(small_export: ExportResult) -> None:
+    e = by_name(small_export)
+    a = SMALL_ARCH
+    onnx_in = e[f"{a}_fp32.sim.onnx"]["inputs"][0]
+    assert (onnx_in["shape"], onnx_in["layout"], onnx_in["dtype"]) == ([1, 3, 32, 32], "NCHW", "float32")
+    f32 = e[f"{a}_float32.tflite"]
+    assert f32["inputs"][0]["shape"] == [1, 32, 32, 3] and f32["inputs"][0]["layout"] == "NHWC"
+    int8 = e[f"{a}_int8_full_integer_int8_io.tflite"]
+    assert int8["inputs"][0]["dtype"] == "int8" and int8["outputs"][0]["dtype"] == "int8"
+    assert int8["inputs"][0]["quantization"]["scale"] > 0 and int8["outputs"][0]["quantization"]["scale"] > 0
+    assert e[f"{a}_coreml_fp16_image.mlpackage"]["inputs"][0]["kind"] == "image"
+    assert e[f"{a}_coreml_fp32_tensor.mlpackage"]["outputs"][0]["shape"] == [1, 10]
+
+
+def test_parity_measured_right_after_export(small_export: ExportResult) -> None:
+    for e in small_export.manifest["artifacts"]:
+        p = e["parity"]
+        assert p["images"] >= 50
+        floor = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}[e["precision"]]
+        assert p["psnr_db"] >= floor, (e["path"], p)
+        if e["precision"] == "fp32":
+            assert p["top1_agreement"] == 1.0, e["path"]
+        assert p["evaluated_by"] == {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}[e["format"]]
+
+
+def test_onnx_runtime_equals_pytorch_to_float32_rounding(small_export: ExportResult) -> None:
+    for e in small_export.manifest["artifacts"]:
+        if e["format"] == "onnx":
+            assert e["parity"]["max_abs"] < 1e-4, e["path"]
+
+
+def test_int8_graph_is_integer_end_to_end(small_export: ExportResult) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    e = by_name(small_export)[f"{SMALL_ARCH}_int8_full_integer_int8_io.tflite"]
+    assert e["graph_check"]["ok"], e["graph_check"]
+    interp = Interpreter(model_path=str(small_export.output / e["path"]))
+    dtypes = {np.dtype(t["dtype"]).name for t in interp.get_tensor_details()}
+    assert "float32" not in dtypes and "int8" in dtypes
+    conv_weights = [
+        t for t in interp.get_tensor_details() if t["name"].endswith("Conv2D") or "conv" in t["name"].lower()
+    ]
+    per_channel = [t for t in conv_weights if len(t["quantization_parameters"]["scales"]) > 1]
+    assert per_channel, "expected per-channel weight scales on the conv weights"
+
+
+def test_dynamic_batch_onnx(tmp_path: Path) -> None:
+    import onnxruntime as ort
+    from shufflenet.export.pipeline import ExportConfig, run_export
+
+    r = run_export(ExportConfig(output=tmp_path / "dyn", arch=SMALL_ARCH, random_init=True, formats=("onnx",),
+                                dynamic_batch=True))  # fmt: skip
+    for e in r.manifest["artifacts"]:
+        assert e["inputs"][0]["shape"][0] == "batch"
+        sess = ort.InferenceSession(str(r.output / e["path"]), providers=["CPUExecutionProvider"])
+        out = sess.run(None, {"input": np.zeros((5, 3, 32, 32), np.float32)})[0]
+        assert out.shape == (5, 10)

@@ -1,0 +1,127 @@
+"""Official checkpoints (both file forms) load strictly into the right variant; bad files fail in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from shufflenet.model import CheckpointError, build_model, load_model
+from shufflenet.model.checkpoint import identify_variants, to_official_state_dict
+from shufflenet.model.cli_info import main as info_main
+
+
+def trained_like(name: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(name)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def official_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("ckpt")
+    model = trained_like("shufflenet_v1_g3_0.5x")
+    wrapped = d / "ShuffleNetV1_0.5x_g3.pth.tar"
+    torch.save({"state_dict": to_official_state_dict(model, data_parallel=True)}, wrapped)
+    bare = d / "model.mdl"
+    torch.save(to_official_state_dict(model, data_parallel=False), bare)
+    truncated = d / "truncated.pth"
+    truncated.write_bytes(wrapped.read_bytes()[: wrapped.stat().st_size // 2])
+    text = d / "notes.pth"
+    text.write_text("this is not a checkpoint\n")
+    g8 = d / "g8.pth"
+    torch.save({"state_dict": to_official_state_dict(trained_like("shufflenet_v1_g8_0.5x"))}, g8)
+    broken = d / "broken.pth"
+    sd = to_official_state_dict(model)
+    del sd["module.features.3.branch_main_2.1.running_var"]
+    sd["module.features.0.extra.weight"] = torch.zeros(1)
+    torch.save({"state_dict": sd}, broken)
+    not_dict = d / "tensor.pth"
+    torch.save(torch.zeros(3), not_dict)
+    return {"wrapped": wrapped, "bare": bare, "truncated": truncated, "text": text, "g8": g8, "broken": broken,
+            "not_dict": not_dict, "missing": d / "nope.pth", "model": model}  # fmt: skip
+
+
+def test_official_layout_keys() -> None:
+    keys = set(to_official_state_dict(build_model("shufflenet_v1_g3_1.0x"), data_parallel=False))
+    for k in ("first_conv.0.weight", "first_conv.1.running_var", "features.0.branch_main_1.0.weight",
+              "features.15.branch_main_1.3.weight", "features.7.branch_main_1.4.num_batches_tracked",
+              "features.15.branch_main_2.1.bias", "classifier.0.weight"):  # fmt: skip
+        assert k in keys
+
+
+@pytest.mark.parametrize("form", ["wrapped", "bare"])
+def test_both_forms_load_into_right_variant_with_same_output(official_files: dict, form: str) -> None:
+    model, variant, ckpt = load_model(official_files[form])
+    assert variant.name == "shufflenet_v1_g3_0.5x"
+    assert ckpt.source_format == ("official-wrapped" if form == "wrapped" else "official-bare")
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(model(x), official_files["model"](x))
+
+
+def test_identify_by_shapes(official_files: dict) -> None:
+    sd = torch.load(official_files["g8"], weights_only=True)["state_dict"]
+    assert identify_variants({k.removeprefix("module."): v for k, v in sd.items()}) == ["shufflenet_v1_g8_0.5x"]
+
+
+@pytest.mark.parametrize(
+    "case,arch,message",
+    [
+        ("g8", "shufflenet_v1_g3_0.5x", "is a shufflenet_v1_g8_0.5x checkpoint, not shufflenet_v1_g3_0.5x"),
+        ("broken", None, "matches no ShuffleNet v1 variant"),
+        ("broken", "shufflenet_v1_g3_0.5x", "1 missing keys (first: features.3.branch_main_2.1.running_var)"),
+        ("wrapped", "shufflenet_v1_g3_1.0x", "not shufflenet_v1_g3_1.0x"),
+        ("truncated", None, "not a readable PyTorch checkpoint"),
+        ("text", None, "not a readable PyTorch checkpoint"),
+        ("not_dict", None, "holds no state dict of tensors"),
+        ("missing", None, "does not exist"),
+    ],
+)
+def test_bad_checkpoints_fail_clearly(official_files: dict, case: str, arch: str | None, message: str) -> None:
+    with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+        load_model(official_files[case], arch)
+    assert "\n" not in str(e.value)
+
+
+def test_wrong_shapes_are_named(official_files: dict, tmp_path: Path) -> None:
+    sd = to_official_state_dict(official_files["model"], data_parallel=False)
+    sd["classifier.0.weight"] = torch.zeros(7, 480)
+    path = tmp_path / "seven_classes.pth"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError, match=r"wrong shapes \(first: classifier.0.weight is \[7, 480\]"):
+        load_model(path, "shufflenet_v1_g3_0.5x")
+    # Ten classes and these channels is exactly the small-stem CIFAR variant: the loader says so.
+    sd["classifier.0.weight"] = torch.zeros(10, 480)
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError, match=r"is a shufflenet_v1_g3_0\.5x_cifar checkpoint"):
+        load_model(path, "shufflenet_v1_g3_0.5x")
+    assert load_model(path)[1].name == "shufflenet_v1_g3_0.5x_cifar"
+
+
+def test_info_cli_identifies_checkpoint(official_files: dict, capsys: pytest.CaptureFixture) -> None:
+    assert info_main(["--weights", str(official_files["bare"])]) == 0
+    assert "shufflenet_v1_g3_0.5x (official-bare file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["truncated", "text", "g8", "missing"])
+def test_info_cli_bad_file_one_line_no_traceback(official_files: dict, case: str) -> None:
+    args = ["--weights", str(official_files[case])] + (["--arch", "shufflenet_v1_g3_0.5x"] if case == "g8" else [])
+    proc = subprocess.run([sys.executable, "-m", "shufflenet.model.cli_info", *args], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+
+
+def test_unknown_arch_suggests(capsys: pytest.CaptureFixture) -> None:
+    assert info_main(["--arch", "shufflenet_v1_g3_1.0"]) == 2
+    assert "did you mean shufflenet_v1_g3_1.0x" in capsys.readouterr().err
+    assert info_main(["--arch", "shufflenet_v1_g3_1x"]) == 0  # "1x" is read as 1.0x
+    assert "shufflenet_v1_g3_1.0x" in capsys.readouterr().out
