@@ -47,7 +47,7 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth/.pt/.mdl file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch.load fails in many ways on foreign or damaged files
+    except Exception as e:  # torch.load fails in many ways on foreign or damaged files
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise CheckpointError(
             f"{path} is not a readable PyTorch checkpoint (truncated or another file type: {reason}); "
