@@ -242,6 +242,11 @@ def check_signature(runner: Runner) -> None:
 # ------------------------------------------------------------------------------------------------- parity
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def reference_outputs(model: torch.nn.Module, images: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """PyTorch float32 logits of resized and centre-cropped uint8 RGB images, with ``prep``'s normalisation."""
     from .pipeline import reference_logits
@@ -260,11 +265,22 @@ def evaluate_artifact(
     """Check one file's signature, run it on ``images`` and compare with ``ref_logits``; on macOS a Core ML
     file also runs through ``MLModel.predict`` (a cross-check against the NumPy evaluator)."""
     full = {**entry, "preprocessing": entry.get("preprocessing") or declared_prep}
-    runner = load_runner(Path(artifacts_dir), full)
+    try:
+        runner = load_runner(Path(artifacts_dir), full)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise ParityError(f"{entry['path']} cannot be loaded: {_first_line(e)}") from None
     check_signature(runner)
     out_kind = entry.get("output_kind", "logits")
     target = softmax(ref_logits) if out_kind == "probabilities" else ref_logits
-    out = runner.predict(images)
+    try:
+        out = runner.predict(images)
+    except (RuntimeError, ValueError) as e:
+        raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {_first_line(e)}") from None
+    if out.shape != target.shape:
+        raise ParityError(
+            f"{entry['path']} gives outputs of shape {out.shape[1:]} per image, PyTorch {target.shape[1:]}; "
+            "re-run shufflenet-export"
+        )
     result = ArtifactParity(
         format=entry["format"],
         precision=entry["precision"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ def shared_path(*parts: str) -> Path:
             f"{path} is absent: the shared data folder is only beside the repository on developer and CI machines"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Callable[..., Path]:
+    """``shared("data", "x")``: a path under ../shared, or a clear skip when that folder is absent."""
+    return shared_path
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from shufflenet.export.manifest import read_manifest, sha256_path, verify_artifa
 from shufflenet.export.pipeline import ExportResult
 from shufflenet.model import get_variant
 
-from .conftest import SMALL_ARCH
-
 pytestmark = pytest.mark.slow
+
+SMALL_ARCH = "shufflenet_v1_g3_0.25x_cifar"  # what the small_export fixture exports
 
 
 def by_name(result: ExportResult) -> dict[str, dict]:

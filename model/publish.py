@@ -1,0 +1,126 @@
+"""Turn a finished training run into the embedded default: small weights file, metrics JSON, model card.
+
+Usage: ``python -m shufflenet.model.publish RUN.pt --data TEST_DIR [--notes TEXT]`` (``make publish``).
+The card's accuracy is measured here, on the test folder, with the same evaluator as ``shufflenet-eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_model, sha256_file
+from .cli_common import run_cli
+from .complexity import count_complexity
+from .datasets import load_image_folder
+from .pretrained import DEFAULT_ARCH, weights_dir
+from .training import evaluate_array, export_weights
+
+
+def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = None) -> dict:
+    dest_dir = dest_dir or weights_dir()
+    saved = torch.load(run, map_location="cpu", weights_only=False)
+    if saved.get("arch") != DEFAULT_ARCH:
+        raise ValueError(f"{run} trains {saved.get('arch')}, the embedded default is {DEFAULT_ARCH}")
+    weights = dest_dir / f"{DEFAULT_ARCH}.pt"
+    export_weights(run, weights)
+    model, variant, _ = load_model(weights)
+    test = load_image_folder(test_dir, variant.input_size)
+    acc, logits = evaluate_array(model, test, variant.preprocessing)
+    top5 = float(
+        (torch.from_numpy(logits).topk(5, 1).indices == torch.from_numpy(test.labels)[:, None]).any(1).float().mean()
+    )
+    cx = count_complexity(model, variant.input_size)
+    cfg = saved["config"]
+    info = {
+        "arch": DEFAULT_ARCH,
+        "sha256": sha256_file(weights),
+        "metrics": {"top1": acc, "top5": top5, "test_images": len(test)},
+        "macs": cx.macs,
+        "params": cx.params,
+        "config": cfg,
+        "epochs": saved["epoch"],
+        "train_seconds": saved.get("train_seconds"),
+        "history": saved.get("history"),
+        "notes": notes,
+    }
+    (dest_dir / f"{DEFAULT_ARCH}.json").write_text(json.dumps(info, indent=1) + "\n")
+    (dest_dir / f"{DEFAULT_ARCH}.md").write_text(model_card(info))
+    return info
+
+
+def model_card(info: dict) -> str:
+    cfg = info["config"]
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x * 100:.2f}"
+
+    rows = "\n".join(
+        f"| {e['epoch']} | {e['loss']:.4f} | {pct(e['train_acc'])} | {pct(e['test_acc'])} | "
+        f"{e['seconds']:.0f} | {e['lr']:.4f} |"
+        for e in info["history"] or []
+    )
+    m = info["metrics"]
+    workers = cfg.get("workers", 1)
+    return f"""# Model card: {info["arch"]} (the embedded default)
+
+ShuffleNet v1, groups 3, width 0.5x, small-input stem (3x3 stride-1 conv, no max pool), 10 classes,
+trained from scratch on CIFAR-10 on a 2-core CPU machine.
+
+| | |
+|---|---|
+| variant | `{info["arch"]}` (channels 12, 120, 240, 480) |
+| complexity | {info["macs"] / 1e6:.1f} M MACs at 32x32, {info["params"] / 1e6:.3f} M parameters |
+| data | CIFAR-10 JPEG copies (`../shared/data/cifar10-jpeg.tar.gz`): 50,000 train / 10,000 test images |
+| input | 32x32 RGB, `(pixel / 255 - mean) / std`, mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616) |
+| **test accuracy** | **top-1 {pct(m["top1"])} %**, top-5 {pct(m["top5"])} % on all {m["test_images"]:,} test images |
+| epochs | {info["epochs"]} |
+| training time | {(info["train_seconds"] or 0) / 60:.0f} min on 2 CPU cores (shared with other work) |
+| seed | {cfg["seed"]} |
+| file sha256 | `{info["sha256"]}` |
+
+## Recipe
+SGD with Nesterov momentum {cfg["momentum"]}, batch {cfg["batch_size"]}, peak learning rate {cfg["lr"]} with
+{cfg["warmup_epochs"]:g} epoch of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
+on conv/linear weights only (none on BN and biases), label smoothing {cfg["label_smoothing"]}, random crop with
+{cfg["pad"]}-pixel zero padding, horizontal flip; {workers} data-parallel worker processes of one thread
+each.
+
+Command (from the repository root, after `tar -xzf ../shared/data/cifar10-jpeg.tar.gz -C .cache/`):
+
+```
+shufflenet-train --arch {info["arch"]} --data .cache/cifar10/train --val .cache/cifar10/test \\
+    --out runs/default/last.pt --epochs {cfg["epochs"]} --lr {cfg["lr"]} --seed {cfg["seed"]} --workers {workers}
+python -m shufflenet.model.publish runs/default/last.pt --data .cache/cifar10/test
+```
+
+{info["notes"]}
+
+## Per-epoch log
+| epoch | loss | train top-1 % | test top-1 % | seconds | last lr |
+|---|---|---|---|---|---|
+{rows}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m shufflenet.model.publish", description=__doc__)
+    p.add_argument("run", type=Path)
+    p.add_argument("--data", type=Path, required=True, help="the test image folder")
+    p.add_argument("--notes", default="")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        info = publish(args.run, args.data, args.notes)
+        print(f"published {info['arch']}: top-1 {info['metrics']['top1'] * 100:.2f} % -> {weights_dir()}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

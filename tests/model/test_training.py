@@ -1,0 +1,110 @@
+"""Real short training runs on real CIFAR-10 images; dataset folder errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from shufflenet.model import load_model
+from shufflenet.model.datasets import DatasetError, load_image_folder
+from shufflenet.model.training import TrainConfig, train
+
+ARCH = "shufflenet_v1_g3_0.25x_cifar"
+
+
+@pytest.fixture(scope="module")
+def cifar_subset(tmp_path_factory: pytest.TempPathFactory, shared: Callable[..., Path]) -> Path:
+    """Six real training images per class, pulled out of the shared CIFAR-10 archive."""
+    archive = shared("data", "cifar10-jpeg.tar.gz")
+    root = tmp_path_factory.mktemp("cifar")
+    counts: dict[str, int] = {}
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or len(parts) < 4 or parts[-3] != "train":
+                continue
+            cls = parts[-2]
+            if counts.get(cls, 0) >= 6:
+                if len(counts) == 10 and all(v >= 6 for v in counts.values()):
+                    break
+                continue
+            counts[cls] = counts.get(cls, 0) + 1
+            dest = root / cls / parts[-1]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(tar.extractfile(member).read())
+    assert len(counts) == 10
+    return root
+
+
+def test_short_run_lowers_loss_and_checkpoint_loads(cifar_subset: Path, tmp_path: Path) -> None:
+    data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
+    assert data.images.shape == (60, 32, 32, 3) and len(set(data.labels.tolist())) == 10
+    cfg = TrainConfig(arch=ARCH, epochs=12, batch_size=20, lr=0.05, label_smoothing=0.0, pad=0, flip=False,
+                      warmup_epochs=0, weight_decay=0.0, threads=1)  # fmt: skip
+    result = train(cfg, data, data, tmp_path / "run.pt")
+    losses = [e.loss for e in result.history]
+    assert losses[-1] < 0.8 * losses[0], losses
+    _, variant, ckpt = load_model(tmp_path / "run.pt")
+    assert variant.name == ARCH and ckpt.source_format == "shufflenet-mobile"
+    assert ckpt.meta["epoch"] == 12 and len(ckpt.meta["history"]) == 12
+
+
+def test_resume_continues_exactly(cifar_subset: Path, tmp_path: Path) -> None:
+    data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
+    cfg = TrainConfig(arch=ARCH, epochs=2, batch_size=30, lr=0.05, threads=1, seed=5)
+    straight = tmp_path / "straight.pt"
+    train(cfg, data, None, straight)
+    split = tmp_path / "split.pt"
+    train(TrainConfig(**{**cfg.__dict__, "epochs": 2, "max_steps": 2}), data, None, split)  # stops after epoch 1
+    assert torch.load(split, weights_only=False)["epoch"] == 1
+    result = train(cfg, data, None, split, resume=True)
+    assert [e.epoch for e in result.history] == [1, 2]
+    a = torch.load(straight, weights_only=False)["state_dict"]
+    b = torch.load(split, weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _png(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.mark.parametrize(
+    "layout,message",
+    [
+        ("empty", "no images found"),
+        ("one_class", "at least 2 classes are needed"),
+        ("unreadable", "cannot read image"),
+        ("mixed_size", "all training images must have one size"),
+        ("wrong_size", "the variant expects 32x32"),
+    ],
+)
+def test_bad_dataset_folders(tmp_path: Path, layout: str, message: str) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    if layout != "empty":
+        _png(root / "cat" / "a.png")
+    if layout in ("unreadable", "mixed_size", "wrong_size"):
+        _png(root / "dog" / "b.png", (64, 64) if layout in ("mixed_size", "wrong_size") else (32, 32))
+    if layout == "unreadable":
+        (root / "dog" / "c.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    if layout == "wrong_size":
+        (root / "cat" / "a.png").unlink()
+        _png(root / "cat" / "a.png", (64, 64))
+    with pytest.raises(DatasetError, match=message) as e:
+        load_image_folder(root, (32, 32), tmp_path / "cache")
+    assert "\n" not in str(e.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shufflenet.model.cli_train", "--arch", ARCH, "--data", str(root),
+         "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.pt")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message in proc.stderr
