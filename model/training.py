@@ -129,6 +129,7 @@ def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
         torch.save(payload, tmp)
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile is private (0600); a checkpoint is an ordinary file
     os.replace(tmp.name, path)
 
 
