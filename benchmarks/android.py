@@ -364,61 +364,70 @@ def _session(
 
     baseline = info.thermal_c
     remote_out = f"{cfg.remote_dir}/shufflenet_bench_output.txt"
-    first = True
-    with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
-        for f in files:
-            for threads in cfg.threads:
-                for delegate in cfg.delegates:
-                    ident = dict(
-                        target=info.serial,
-                        runtime="benchmark_model",
-                        format="tflite",
-                        precision=f.precision,
-                        path=f.name,
-                        threads=threads,
-                        delegate=delegate,
-                        warmup=cfg.warmup,
-                        arch=f.arch,
-                        input_size=f.input_size,
-                        macs=f.macs,
-                        variant=f.variant,
-                    )
-                    what = f"{f.name} threads={threads} delegate={delegate}"
-                    runs: list[_Run] = []
-                    failure: tuple[str, str] | None = None  # (status, message)
-                    for k in range(cfg.repeats):
-                        if not first and cfg.cooldown_s > 0:
-                            sleep(cfg.cooldown_s)
-                        first = False
-                        cmd = benchmark_command(cfg, mask, remote_models[f.name], threads, delegate, remote_out)
-                        run = _one_run(adb, cmd, remote_out, Path(tmp) / "out.txt", info, binary, what, cfg)
-                        runs.append(run)
-                        since_start = warming(baseline, run.thermal_after)
-                        if run.warming_c is not None and run.warming_c > cfg.max_warming_c:
-                            log.warning(
-                                "%s repeat %d: device warmed by %.1f °C during the run (throttling likely)",
-                                what, k + 1, run.warming_c,
-                            )  # fmt: skip
-                        elif since_start is not None and since_start > cfg.max_warming_c:
-                            log.warning(
-                                "%s repeat %d: device %.1f °C warmer than at the start (throttling likely): "
-                                "lengthen --cooldown",
-                                what, k + 1, since_start,
-                            )  # fmt: skip
-                        failure = _judge_run(run, delegate, what)
-                        if failure is not None:
-                            break
-                    result = _result(runs, failure, ident, cfg, mask, cores, baseline)
-                    report.results.append(result)
-                    if result.status != "ok":
-                        report.errors.append(f"{what}: {result.error}")
-                        log.error("%s: %s", what, result.error)
-                    else:
-                        log.info("%s: mean %.2f ms over %d runs", what, result.mean_ms, result.runs)
-                    persist()
-    if not cfg.keep_remote_files:
-        paths = " ".join(shlex.quote(p) for p in [remote_out, remote_bin, *remote_models.values()])
-        adb.shell(f"rm -f {paths}", what="clean-up")
+    try:
+        first = True
+        with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
+            for f in files:
+                for threads in cfg.threads:
+                    for delegate in cfg.delegates:
+                        ident = dict(
+                            target=info.serial,
+                            runtime="benchmark_model",
+                            format="tflite",
+                            precision=f.precision,
+                            path=f.name,
+                            threads=threads,
+                            delegate=delegate,
+                            warmup=cfg.warmup,
+                            arch=f.arch,
+                            input_size=f.input_size,
+                            macs=f.macs,
+                            variant=f.variant,
+                        )
+                        what = f"{f.name} threads={threads} delegate={delegate}"
+                        runs: list[_Run] = []
+                        failure: tuple[str, str] | None = None  # (status, message)
+                        for k in range(cfg.repeats):
+                            if not first and cfg.cooldown_s > 0:
+                                sleep(cfg.cooldown_s)
+                            first = False
+                            cmd = benchmark_command(cfg, mask, remote_models[f.name], threads, delegate, remote_out)
+                            run = _one_run(adb, cmd, remote_out, Path(tmp) / "out.txt", info, binary, what, cfg)
+                            runs.append(run)
+                            since_start = warming(baseline, run.thermal_after)
+                            if run.warming_c is not None and run.warming_c > cfg.max_warming_c:
+                                log.warning(
+                                    "%s repeat %d: device warmed by %.1f °C during the run (throttling likely)",
+                                    what, k + 1, run.warming_c,
+                                )  # fmt: skip
+                            elif since_start is not None and since_start > cfg.max_warming_c:
+                                log.warning(
+                                    "%s repeat %d: device %.1f °C warmer than at the start (throttling likely): "
+                                    "lengthen --cooldown",
+                                    what, k + 1, since_start,
+                                )  # fmt: skip
+                            failure = _judge_run(run, delegate, what)
+                            if failure is not None:
+                                break
+                        result = _result(runs, failure, ident, cfg, mask, cores, baseline)
+                        report.results.append(result)
+                        if result.status != "ok":
+                            report.errors.append(f"{what}: {result.error}")
+                            log.error("%s: %s", what, result.error)
+                        else:
+                            log.info("%s: mean %.2f ms over %d runs", what, result.mean_ms, result.runs)
+                        persist()
+    finally:
+        if not cfg.keep_remote_files:
+            _clean_up(adb, [remote_out, remote_bin, *remote_models.values()])
+
+
+def _clean_up(adb: Adb, paths: list[str]) -> None:
+    """Remove what was pushed; best effort (the device may be gone)."""
+    try:
+        adb.shell("rm -f " + " ".join(shlex.quote(p) for p in paths), what="clean-up")
+    except adbm.AdbError as e:
+        log.warning("clean-up on the device skipped: %s", e)
 
 
 def _one_run(

@@ -14,11 +14,13 @@ import math
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
 from .results import BenchResult
 
@@ -67,22 +69,24 @@ def plot_latency(results: list[BenchResult], path: Path, title: str = "Latency")
         lbl = _row_label(r)
         if lbl not in rows:
             rows.append(lbl)
-    groups = sorted({r.threads for r in ok})
-    n = len(groups)
+    by_threads = len({r.threads for r in ok}) > 1
+    groups = sorted({r.threads for r in ok}) if by_threads else sorted({r.runtime for r in ok})
+    n = len(groups) if by_threads else 1
     height = 0.8 / n
     fig_h = max(2.5, 0.3 * len(rows) * max(1.0, n * 0.7) + 1.5)
     fig, ax = plt.subplots(figsize=(11, fig_h))
     lows = [r.min_ms if _finite(r.min_ms) else r.latency_ms for r in ok]
     highs = [_top(r) for r in ok]
     log_scale = max(highs) / max(min(lows), 1e-9) > 30  # type: ignore[type-var]
-    for gi, threads in enumerate(groups):
+    for gi, group in enumerate(groups):
         ys, xs, lo, hi = [], [], [], []
         for r in ok:
-            if r.threads != threads:
+            if (r.threads if by_threads else r.runtime) != group:
                 continue
             v = float(r.latency_ms)  # type: ignore[arg-type]
             bottom = r.min_ms if _finite(r.min_ms) else v
-            ys.append(rows.index(_row_label(r)) + (gi - (n - 1) / 2) * height)
+            offset = (gi - (n - 1) / 2) * height if by_threads else 0.0
+            ys.append(rows.index(_row_label(r)) + offset)
             xs.append(v)
             lo.append(max(v - float(bottom), 0.0))  # type: ignore[arg-type]
             hi.append(max(_top(r) - v, 0.0))
@@ -91,7 +95,7 @@ def plot_latency(results: list[BenchResult], path: Path, title: str = "Latency")
             xs,
             height=height * 0.9,
             color=_COLOURS[gi % len(_COLOURS)],
-            label=f"{threads} thread{'s' if threads > 1 else ''}",
+            label=f"{group} thread{'s' if group > 1 else ''}" if by_threads else f"{group}, {ok[0].threads} thread(s)",
             xerr=[lo, hi],
             error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.3"},
         )
@@ -120,50 +124,80 @@ def _family(r: BenchResult) -> str:
 
 
 def plot_latency_vs_macs(results: list[BenchResult], path: Path, title: str = "Latency against multiply-adds") -> None:
+    """One panel per runtime; in each, one colour per precision/threads/input size and one marker per model; the
+    models of one family (the ShuffleNet widths) are joined by a line, others (MobileNet) stand apart."""
     ok = [r for r in results if r.status == "ok" and _finite(r.latency_ms) and r.macs]
     if not ok:
         _empty(path, title, "no measurement with a MAC count to plot")
         return
-    series: dict[tuple, list[BenchResult]] = defaultdict(list)
+    panels: dict[str, dict[tuple, list[BenchResult]]] = defaultdict(lambda: defaultdict(list))
     for r in ok:
         size = "x".join(str(i) for i in r.input_size) if r.input_size else ""
-        where = "" if r.target == "host" else f"{r.target} "
-        runtime = f"{where}{r.runtime}" + (f" ({r.variant})" if r.format == "onnx" and r.variant else "")
-        series[(runtime, r.precision, r.threads, r.delegate, size, _family(r))].append(r)
-    styles = {}
-    for key in sorted(series):
-        styles.setdefault(key[:5], len(styles))
-    families = sorted({k[5] for k in series})
-    markers = "os^Dv<>"
-    fig, ax = plt.subplots(figsize=(10, 6.5))
-    annotated: set[tuple[str, float]] = set()
-    for key, rs in sorted(series.items()):
-        rs = sorted(rs, key=lambda r: r.macs)
-        colour = _COLOURS[styles[key[:5]] % len(_COLOURS)]
-        marker = markers[families.index(key[5]) % len(markers)]
-        xs = [r.macs / 1e6 for r in rs]
-        ys = [float(r.latency_ms) for r in rs]  # type: ignore[arg-type]
-        where, precision, threads, delegate, size, family = key
-        lbl = f"{where} {precision}, {threads}T {delegate}" + (f", {size}" if size else "")
-        if len(families) > 1:
-            lbl += f" · {family}"
-        ax.plot(xs, ys, marker + "-", color=colour, label=lbl, markersize=6, linewidth=1.2)
-        if len(xs) > 1:
-            ax.plot([xs[0], xs[-1]], [ys[0], ys[0] * xs[-1] / xs[0]], ":", color=colour, linewidth=1, alpha=0.7)
-        for r, x, y in zip(rs, xs, ys, strict=True):
-            name = r.label or r.arch or r.file_name
-            if (name, x) in annotated:
-                continue
-            annotated.add((name, x))
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, -11), fontsize=7, color="0.2")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("multiply-adds (millions, at the measured input size)")
-    ax.set_ylabel("latency per inference, ms (median, or mean)")
-    ax.set_title(title + "\n(dotted: latency proportional to MACs from each line's cheapest model)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        where = "" if r.target == "host" else f"{r.target} · "
+        variant = f" {r.variant}" if r.format == "onnx" and r.variant else ""
+        runtime = f"{where}{r.runtime}{variant} ({r.delegate})"
+        panels[runtime][(r.precision, r.threads, size, _family(r))].append(r)
+    styles: dict[tuple, int] = {}
+    for series in panels.values():
+        for key in sorted(series, key=lambda k: (k[2].count("x") and _pixels(k[2]), k)):
+            styles.setdefault(key[:3], len(styles))
+    names: dict[str, int] = {}
+    for r in sorted(ok, key=lambda r: (_family(r) != _family(ok[0]), r.macs)):
+        names.setdefault(r.label or r.arch or r.file_name, len(names))
+    markers = "o^sDvP*X<>"
+    n = len(panels)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols + 2.4, 4.6 * rows), sharex=True, sharey=True,
+                             squeeze=False)  # fmt: skip
+    colour_handles: dict[str, Any] = {}
+    for ax, (runtime, series) in zip(axes.ravel(), sorted(panels.items()), strict=False):
+        for key, rs in sorted(series.items()):
+            rs = sorted(rs, key=lambda r: r.macs)
+            colour = _COLOURS[styles[key[:3]] % len(_COLOURS)]
+            xs = [r.macs / 1e6 for r in rs]
+            ys = [float(r.latency_ms) for r in rs]  # type: ignore[arg-type]
+            precision, threads, size, _ = key
+            ax.plot(xs, ys, "-", color=colour, linewidth=1.3)
+            colour_handles.setdefault(
+                f"{precision}, {threads} thread{'s' if threads > 1 else ''}, {size}",
+                Line2D([], [], color=colour, marker="s", markersize=6, linewidth=1.3),
+            )
+            for r, x, y in zip(rs, xs, ys, strict=True):
+                m = markers[names[r.label or r.arch or r.file_name] % len(markers)]
+                ax.plot([x], [y], m, color=colour, markersize=7, markeredgecolor="0.15", markeredgewidth=0.6)
+            if len(xs) > 1:
+                ax.plot([xs[0], xs[-1]], [ys[0], ys[0] * xs[-1] / xs[0]], ":", color=colour, linewidth=1, alpha=0.6)
+        ax.set_title(runtime, fontsize=9)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.25)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    xs_all = [r.macs / 1e6 for r in ok]
+    axes[0, 0].set_xlim(min(xs_all) / 1.6, max(xs_all) * 1.6)  # shared x: a single model stays in view
+    for ax in axes[-1]:
+        ax.set_xlabel("multiply-adds (millions, at the input size)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("latency per inference, ms")
+    model_handles = {
+        name: axes[0, 0].plot([], [], markers[i % len(markers)], color="0.6", markeredgecolor="0.15")[0]
+        for name, i in names.items()
+    }
+    handles = {**colour_handles, **model_handles}
+    fig.legend(list(handles.values()), list(handles), fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 0.95))
+    fig.suptitle(
+        title + "\n(median, or mean where none is printed; dotted: latency proportional to MACs from each line's "
+        "cheapest model)",
+        fontsize=10,
+    )
+    fig.tight_layout()
     _save(fig, path)
+
+
+def _pixels(size: str) -> int:
+    h, w = (int(v) for v in size.split("x"))
+    return h * w
 
 
 def _empty(path: Path, title: str, message: str) -> None:

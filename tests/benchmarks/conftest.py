@@ -24,6 +24,18 @@ ADB_DOUBLE = REPO / "benchmarks" / "adb_double" / "adb"
 FIXTURE_NAMES = ("linux_42507.txt", "android_logcat_56301.txt", "legacy_r1.13_25904.txt", "percentiles_line.txt")
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """No test here asserts a speed; one intra-op thread keeps them quick on a machine busy with other work
+    (OpenMP threads spin-waiting for a CPU can be tens of times slower than one thread)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 @pytest.fixture(scope="session")
 def bm_fixtures() -> Path:
     if not all((BM_FIXTURES / n).is_file() for n in FIXTURE_NAMES):

@@ -53,7 +53,7 @@ class Saves:
 def test_happy_path(fake_devices, make_binary, payload_models: Path) -> None:
     fake_devices.add(warm_per_run_mc=200)
     sleeps: list[float] = []
-    cfg = _cfg(fake_devices, make_binary(), payload_models, threads=[1, 4], delegates=["cpu", "xnnpack"], repeats=2,
+    cfg = _cfg(fake_devices, make_binary(), payload_models, threads=[1, 4], delegates=["cpu", "xnnpack"], repeats=1,
                cooldown_s=7.5)  # fmt: skip
     saves = Saves()
     rep = run_android(cfg, save=saves, sleep=sleeps.append)
@@ -63,7 +63,7 @@ def test_happy_path(fake_devices, make_binary, payload_models: Path) -> None:
     fixture = parse_output((BM_FIXTURES / "linux_42507.txt").read_text()).runs
     for r in rep.results:
         assert r.status == "ok" and r.target == "FAKE0001" and r.runtime == "benchmark_model" and r.format == "tflite"
-        assert r.runs == 2 * fixture.count and r.repeats == 2
+        assert r.runs == fixture.count and r.repeats == 1
         assert r.mean_ms == pytest.approx(fixture.avg_us / 1000)
         assert r.std_ms == pytest.approx(fixture.std_us / 1000)
         assert (r.min_ms, r.max_ms) == (fixture.min_us / 1000, fixture.max_us / 1000)
@@ -77,7 +77,7 @@ def test_happy_path(fake_devices, make_binary, payload_models: Path) -> None:
             assert rec["battery_before"] == {"level": 87.0, "temperature_c": 29.8}
     assert {r.precision for r in rep.results} == {"fp32", "int8"}
     # one cooldown between consecutive runs, none before the first
-    assert sleeps == [7.5] * (8 * 2 - 1)
+    assert sleeps == [7.5] * (8 - 1)
 
     env = rep.environment
     dev = env["device"]
@@ -89,7 +89,7 @@ def test_happy_path(fake_devices, make_binary, payload_models: Path) -> None:
 
     lines = fake_devices.shell_lines()
     runs = [ln for ln in lines if "benchmark_model --graph" in ln]
-    assert len(runs) == 16
+    assert len(runs) == 8
     assert runs[0] == (
         "taskset f0 /data/local/tmp/benchmark_model --graph=/data/local/tmp/net_float32.tflite --num_threads=1 "
         "--warmup_runs=3 --num_runs=50 --warmup_min_secs=0 --min_secs=0 --use_xnnpack=false "
@@ -364,3 +364,24 @@ def test_android_real_export(fake_devices, make_binary, small_export: Path) -> N
     assert all(r.macs == manifest["complexity"]["macs"] and r.arch == manifest["arch"] for r in rep.results)
     pushed = {c[-1] for c in fake_devices.calls() if "push" in c}
     assert {f"/data/local/tmp/{e['path']}" for e in tfl} <= pushed
+
+
+@pytest.mark.slow
+def test_table8_on_the_device_through_the_double(fake_devices, make_binary, tmp_path: Path) -> None:
+    """`table8 android`: TFLite files per model and size (from the export library), one thread, annotated."""
+    pytest.importorskip("shufflenet.export.tflite_export", reason="the export library is not available")
+    from shufflenet.benchmarks.table8 import Table8Config, run_table8_android, table8_markdown
+
+    fake_devices.add(outputs=[str(BM_FIXTURES / "percentiles_line.txt")])
+    t8 = Table8Config(models=["ShuffleNet 0.5x"], sizes=[(224, 224)], cache=tmp_path / "cache")
+    acfg = AndroidConfig(benchmark_model=make_binary(), artifacts=tmp_path, adb=str(fake_devices.adb), threads=[4],
+                         repeats=1, cooldown_s=0.0)  # fmt: skip
+    rep = run_table8_android(t8, acfg)
+    (r,) = rep.results
+    assert rep.kind == "table8-android" and r.status == "ok"
+    assert (r.label, r.input_size, r.threads) == ("ShuffleNet 0.5x", [224, 224], 1)
+    assert r.path == "shufflenet_v1_g3_0.5x_224x224_float32.tflite" and r.macs == 37_589_856
+    assert r.median_ms == pytest.approx(141.253)
+    md = table8_markdown(rep)
+    assert "| ShuffleNet 0.5x | 43.2 | 38 | 37.6 | 15.2 | 141.3 |" in md
+    assert "Pixel Double" in md

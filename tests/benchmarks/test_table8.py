@@ -62,7 +62,7 @@ def test_table8_host_pytorch_layout(tmp_path: Path) -> None:
     assert "| MobileNet 1.0 | 29.4 | 569 | – | 110.0 | not run |" in md
     # theoretical vs actual: MACs ratio 137.5 / 37.6 = 3.66x, paper 37.8 / 15.2 = 2.49x
     assert "| ShuffleNet 1x → ShuffleNet 0.5x | 224x224 | 3.66x | 2.49x |" in md
-    assert "Real speed-up per 4x cut in MACs" in md and "paper 2.6" in md
+    assert "Actual speed-up of one ShuffleNet width step" in md and "paper 2.49x" in md
 
 
 def test_table8_cli_rejects_bad_options(tmp_path: Path, capsys) -> None:

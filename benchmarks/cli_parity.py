@@ -1,0 +1,98 @@
+"""`shufflenet-parity`: compare every file of an export folder with the PyTorch model it came from.
+
+Each file (ONNX raw and simplified, TFLite float32 / float16-weights / int8, Core ML programs) runs on real
+images through its own declared preprocessing, layout, dtype and quantisation; its outputs are compared with
+PyTorch float32's. Exit status: 0 when every file passes its precision's thresholds, 1 when one fails
+(the report says which file, which metric, by how much), 2 on an unusable folder, image folder or manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from shufflenet.export.calibration import CalibrationError
+from shufflenet.export.manifest import ManifestError
+from shufflenet.model.checkpoint import CheckpointError
+from shufflenet.model.cli_common import run_cli
+
+from .parity import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
+from .per_layer import DEFAULT_MAX_DROP_DB
+
+
+def _fraction(text: str) -> float:
+    """A top-1 bar as a fraction (1.0) or a percentage (100 / 100%)."""
+    try:
+        v = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 1.0 or 100%)") from None
+    v = v / 100 if text.endswith("%") or v > 1 else v
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (or 0 and 100 %)")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shufflenet-parity", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--artifacts", type=Path, required=True, help="export folder (shufflenet-export --output)")
+    p.add_argument("--images", type=Path, help="folder of images (default: the install's own sample photos)")
+    p.add_argument("--limit", type=int, default=DEFAULT_IMAGE_LIMIT, help="at most this many images of --images")
+    p.add_argument("--weights", type=Path, help="the export's checkpoint, when its recorded path is gone")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON (one object per file)")
+    p.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
+    for prec in ("fp32", "fp16", "int8"):
+        p.add_argument(f"--min-psnr-{prec}", type=float, default=DEFAULT_MIN_PSNR[prec], metavar="DB",
+                       help=f"PSNR bar for {prec} files (default {DEFAULT_MIN_PSNR[prec]:g} dB)")  # fmt: skip
+    for prec in ("fp32", "fp16", "int8"):
+        p.add_argument(f"--min-top1-{prec}", type=_fraction, default=DEFAULT_MIN_TOP1[prec], metavar="FRAC",
+                       help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
+    p.add_argument("--per-layer", action="store_true",
+                   help="also compare the int8 TFLite file with the float32 one op by op")  # fmt: skip
+    p.add_argument("--per-layer-images", type=int, default=16, help="images for --per-layer (default 16)")
+    p.add_argument("--max-layer-drop", type=float, default=DEFAULT_MAX_DROP_DB, metavar="DB",
+                   help=f"mark the first op losing this much PSNR (default {DEFAULT_MAX_DROP_DB:g} dB)")  # fmt: skip
+    p.add_argument("--no-macos", action="store_true", help="on macOS, skip the MLModel.predict cross-check")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def body() -> int:
+        if args.limit < 1 or args.per_layer_images < 1:
+            raise ValueError("--limit and --per-layer-images must be at least 1")
+        thresholds = Thresholds(
+            min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
+            min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
+        )
+        report = run_parity(
+            args.artifacts,
+            images_dir=args.images,
+            thresholds=thresholds,
+            weights=args.weights,
+            limit=args.limit,
+            macos=False if args.no_macos else None,
+            per_layer=args.per_layer,
+            per_layer_images=args.per_layer_images,
+            max_layer_drop_db=args.max_layer_drop,
+            say=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+        if args.markdown:
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            args.markdown.write_text(report.to_markdown())
+        print(report.to_text())
+        return 0 if report.passed else 1
+
+    return run_cli(body, (ManifestError, CheckpointError, CalibrationError, ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
