@@ -51,6 +51,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         json.dump(data, tmp, indent=2, allow_nan=True)
         tmp.write("\n")
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile is private (0600); results are ordinary files
     os.replace(tmp.name, path)
 
 
