@@ -4,6 +4,10 @@ Every runnable file of an export folder is loaded through ``shufflenet.export.ru
 and delegates are set up exactly as parity and evaluation use them) and timed with ``Runner.run_raw`` on one
 prepared input in the file's own layout and dtype. PyTorch eager runs the manifest's architecture at the
 manifest's input size. Each (file, threads) gets ``warmup`` untimed runs, then ``repeats`` x ``runs`` timed runs.
+
+Every run is timed on the wall clock and on the calling thread's CPU clock. ``clock="wall"`` (the default)
+reports latency as a user sees it and flags a single-thread run whose thread was kept off the CPU (a busy
+machine); ``clock="cpu"`` reports the thread's CPU time, which leaves that waiting out (single thread only).
 """
 
 from __future__ import annotations
