@@ -1,7 +1,7 @@
-"""Real export folders for the parity tests, made once per test session and shared between test modules.
+"""Real export folders for the parity tests, made once per test session, and helpers to break copies of them.
 
-A module-level cache (not only the fixture scope) holds them: a session fixture imported into two test
-modules is two fixture definitions, and each export takes minutes on a loaded machine.
+The test modules load this file as a plugin (``pytest_plugins``), so its session fixtures are defined once;
+``make_export`` also caches by key, for tests that ask for an export directly. Each export takes minutes.
 """
 
 from __future__ import annotations
@@ -41,6 +41,20 @@ def default_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from shufflenet.model.pretrained import default_weights_path
 
     return make_export(tmp_path_factory, "default", random_init=default_weights_path() is None)
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small folder of real photographs (six of scikit-image's, re-encoded as JPEG and PNG) for quick runs."""
+    from PIL import Image
+    from shufflenet.export.calibration import install_photo_dir
+
+    d = tmp_path_factory.mktemp("photos")
+    src = install_photo_dir()
+    for name in ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "retina.jpg"):
+        with Image.open(src / name) as im:
+            im.convert("RGB").save(d / (Path(name).stem + (".jpg" if name.endswith("png") else ".png")))
+    return d
 
 
 @pytest.fixture

@@ -146,7 +146,9 @@ def test_perturbed_tflite_weights_fail_with_the_shortfall(
     line = f"FAIL {fp32}: psnr_db {tfl_r['psnr_db']:.1f} < 80.0 (short by {80.0 - tfl_r['psnr_db']:.1f} dB)"
     assert line in out
     assert line in md.read_text()
-    assert sum(ln.startswith("FAIL ") for ln in out.splitlines()) == 1  # the ONNX file passes
+    fails = [ln for ln in out.splitlines() if ln.startswith("FAIL ")]
+    assert fails and all(ln.startswith(f"FAIL {fp32}: ") for ln in fails)  # the ONNX file passes
+    assert len(fails) == len(tfl_r["failures"])  # psnr_db, and top1_agreement if a class flipped
 
 
 def test_wrong_manifest_preprocessing_fails(
