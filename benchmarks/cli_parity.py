@@ -38,10 +38,17 @@ def _fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shufflenet-parity", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--artifacts", type=Path, required=True, help="export folder (shufflenet-export --output)")
-    p.add_argument("--images", type=Path, help="folder of images (default: the install's own sample photos)")
-    p.add_argument("--limit", type=int, default=DEFAULT_IMAGE_LIMIT, help="at most this many images of --images")
-    p.add_argument("--weights", type=Path, help="the export's checkpoint, when its recorded path is gone")
+    p.add_argument(
+        "--artifacts", type=Path, required=True, metavar="DIR", help="export folder (shufflenet-export --output)"
+    )
+    p.add_argument(
+        "--images", type=Path, metavar="DIR", help="folder of images (default: the install's own sample photos)"
+    )
+    p.add_argument("--limit", type=int, default=DEFAULT_IMAGE_LIMIT, metavar="N",
+                   help=f"at most N images of --images (default {DEFAULT_IMAGE_LIMIT})")  # fmt: skip
+    p.add_argument(
+        "--weights", type=Path, metavar="PATH", help="the export's checkpoint, when its recorded path is gone"
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON (one object per file)")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
     for prec in ("fp32", "fp16", "int8"):
@@ -52,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
     p.add_argument("--per-layer", action="store_true",
                    help="also compare the int8 TFLite file with the float32 one op by op")  # fmt: skip
-    p.add_argument("--per-layer-images", type=int, default=16, help="images for --per-layer (default 16)")
+    p.add_argument("--per-layer-images", type=int, default=16, metavar="N", help="images for --per-layer (default 16)")
     p.add_argument("--max-layer-drop", type=float, default=DEFAULT_MAX_DROP_DB, metavar="DB",
                    help=f"mark the first op losing this much PSNR (default {DEFAULT_MAX_DROP_DB:g} dB)")  # fmt: skip
     p.add_argument("--no-macos", action="store_true", help="on macOS, skip the MLModel.predict cross-check")

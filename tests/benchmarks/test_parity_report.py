@@ -99,3 +99,20 @@ def test_not_an_export_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (tmp_path / "manifest.json").write_text("{not json")
     assert main(["--artifacts", str(tmp_path)]) == 2
     assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_incomplete_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shufflenet.export.manifest import SCHEMA
+
+    m = {"schema": SCHEMA, "arch": "x", "input_size": [32, 32], "source": {}, "preprocessing": {}, "artifacts": []}
+    (tmp_path / "manifest.json").write_text(json.dumps({k: v for k, v in m.items() if k != "source"}))
+    assert main(["--artifacts", str(tmp_path)]) == 2
+    assert "lacks source" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    assert main(["--artifacts", str(tmp_path)]) == 2
+    assert "lists no files" in capsys.readouterr().err
+    m["artifacts"] = [{"format": "onnx", "precision": "fp32", "path": "a.onnx", "inputs": [], "outputs": []}]
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    assert main(["--artifacts", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "manifest entry a.onnx lacks sha256" in err and "Traceback" not in err
