@@ -93,7 +93,7 @@ def rebuild_reference(manifest: dict[str, Any], artifacts_dir: Path, weights: Pa
     """Re-create the exported network from the manifest's ``source`` through ``pipeline.resolve_model`` (the
     code path the export used). ``weights`` replaces a checkpoint whose recorded path is gone; it must be the
     same file (sha256)."""
-    from shufflenet.model.pretrained import default_weights_path
+    from shufflenet.model.pretrained import weights_dir
 
     from .pipeline import ExportConfig, resolve_model
 
@@ -111,9 +111,9 @@ def rebuild_reference(manifest: dict[str, Any], artifacts_dir: Path, weights: Pa
     elif kind in ("embedded", "checkpoint"):
         path = weights
         if path is None:
-            path = default_weights_path() if kind == "embedded" else Path(src.get("path", ""))
+            path = weights_dir() / src.get("path", "") if kind == "embedded" else Path(src.get("path", ""))
         if path is None or not Path(path).is_file():
-            what = "the embedded default weights" if kind == "embedded" else f"checkpoint {src.get('path')}"
+            what = f"the shipped weights {src.get('path')}" if kind == "embedded" else f"checkpoint {src.get('path')}"
             raise ParityError(
                 f"the export was made from {what}, which is not available here"
                 + (f" ({path} is not a file)" if weights is not None else "")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from shufflenet.model.checkpoint import load_model, sha256_file
 from shufflenet.model.complexity import count_complexity
-from shufflenet.model.pretrained import DEFAULT_ARCH, default_weights_path
+from shufflenet.model.pretrained import DEFAULT_ARCH, shipped_weights_path
 from shufflenet.model.registry import Variant, get_variant
 
 from . import calibration as calib_mod
@@ -128,10 +128,10 @@ def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str
     except KeyError as e:
         raise ExportError(str(e)) from None
     arch = variant.name
-    default = default_weights_path()
-    if not cfg.random_init and arch == DEFAULT_ARCH and default is not None:
-        model, variant, _ = load_model(default, arch)
-        return model, variant, {"kind": "embedded", "path": default.name, "sha256": sha256_file(default)}
+    shipped = shipped_weights_path(arch)
+    if not cfg.random_init and shipped is not None:
+        model, variant, _ = load_model(shipped, arch)
+        return model, variant, {"kind": "embedded", "path": shipped.name, "sha256": sha256_file(shipped)}
     if not cfg.random_init:
         why = "has no shipped weights" if arch != DEFAULT_ARCH else "is not trained in this installation"
         raise ExportError(f"{arch} {why}; pass --weights PATH or --random-init")

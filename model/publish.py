@@ -1,7 +1,9 @@
-"""Turn a finished training run into the embedded default: small weights file, metrics JSON, model card.
+"""Turn a finished training run into shipped weights: small weights file, metrics JSON, model card.
 
-Usage: ``python -m shufflenet.model.publish RUN.pt --data TEST_DIR [--notes TEXT]`` (``make publish``).
-The card's accuracy is measured here, on the test folder, with the same evaluator as ``shufflenet-eval``.
+Usage: ``python -m shufflenet.model.publish RUN.pt --data TEST_DIR [--notes TEXT]``. The files are named
+after the run's variant (``weights/<arch>.pt/.json/.md``) and registered on it at import; the variant named
+by ``pretrained.DEFAULT_ARCH`` is the embedded default. The card's accuracy is measured here, on the test
+folder, with the same evaluator as ``shufflenet-eval``.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from .cli_common import run_cli
 from .complexity import count_complexity
 from .datasets import load_image_folder
 from .pretrained import DEFAULT_ARCH, weights_dir
+from .registry import get_variant
 from .training import evaluate_array, export_weights
 
 
 def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = None) -> dict:
     dest_dir = dest_dir or weights_dir()
     saved = torch.load(run, map_location="cpu", weights_only=False)
-    if saved.get("arch") != DEFAULT_ARCH:
-        raise ValueError(f"{run} trains {saved.get('arch')}, the embedded default is {DEFAULT_ARCH}")
-    weights = dest_dir / f"{DEFAULT_ARCH}.pt"
+    arch = get_variant(saved["arch"]).name
+    weights = dest_dir / f"{arch}.pt"
     export_weights(run, weights)
     model, variant, _ = load_model(weights)
     test = load_image_folder(test_dir, variant.input_size)
@@ -37,7 +39,7 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
     cx = count_complexity(model, variant.input_size)
     cfg = saved["config"]
     info = {
-        "arch": DEFAULT_ARCH,
+        "arch": arch,
         "sha256": sha256_file(weights),
         "metrics": {"top1": acc, "top5": top5, "test_images": len(test)},
         "macs": cx.macs,
@@ -48,8 +50,8 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
         "history": saved.get("history"),
         "notes": notes,
     }
-    (dest_dir / f"{DEFAULT_ARCH}.json").write_text(json.dumps(info, indent=1) + "\n")
-    (dest_dir / f"{DEFAULT_ARCH}.md").write_text(model_card(info))
+    (dest_dir / f"{arch}.json").write_text(json.dumps(info, indent=1) + "\n")
+    (dest_dir / f"{arch}.md").write_text(model_card(info))
     return info
 
 
@@ -66,14 +68,17 @@ def model_card(info: dict) -> str:
     )
     m = info["metrics"]
     workers = cfg.get("workers", 1)
-    return f"""# Model card: {info["arch"]} (the embedded default)
+    v = get_variant(info["arch"])
+    role = " (the embedded default)" if info["arch"] == DEFAULT_ARCH else ""
+    shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle (one group)"
+    return f"""# Model card: {info["arch"]}{role}
 
-ShuffleNet v1, groups 3, width 0.5x, small-input stem (3x3 stride-1 conv, no max pool), 10 classes,
-trained from scratch on CIFAR-10 on a 2-core CPU machine.
+ShuffleNet v1, groups {v.groups} ({shuffle}), width {v.width:g}x, small-input stem (3x3 stride-1 conv, no max
+pool), 10 classes, trained from scratch on CIFAR-10 on a 2-core CPU machine.
 
 | | |
 |---|---|
-| variant | `{info["arch"]}` (channels 12, 120, 240, 480) |
+| variant | `{info["arch"]}` (channels {", ".join(map(str, v.channels))}) |
 | complexity | {info["macs"] / 1e6:.1f} M MACs at 32x32, {info["params"] / 1e6:.3f} M parameters |
 | data | CIFAR-10 JPEG copies (`../shared/data/cifar10-jpeg.tar.gz`): 50,000 train / 10,000 test images |
 | input | 32x32 RGB, `(pixel / 255 - mean) / std`, mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616) |

@@ -116,13 +116,13 @@ def test_rebuild_embedded_source(tmp_path: Path) -> None:
     from shufflenet.model.pretrained import DEFAULT_ARCH, default_weights_path
 
     default = default_weights_path()
-    source = {"kind": "embedded", "path": "x.pt", "sha256": sha256_file(default) if default else "0" * 64}
-    manifest = {"arch": DEFAULT_ARCH, "input_size": [32, 32], "source": source}
-    if default is None:
-        with pytest.raises(ParityError, match="embedded default weights, which is not available here"):
-            rebuild_reference(manifest, tmp_path)
-    else:
-        ref = rebuild_reference(manifest, tmp_path)
+    missing = {"kind": "embedded", "path": "not-shipped.pt", "sha256": "0" * 64}
+    manifest = {"arch": DEFAULT_ARCH, "input_size": [32, 32], "source": missing}
+    with pytest.raises(ParityError, match=r"shipped weights not-shipped\.pt, which is not available here"):
+        rebuild_reference(manifest, tmp_path)
+    if default is not None:
+        source = {"kind": "embedded", "path": default.name, "sha256": sha256_file(default)}
+        ref = rebuild_reference({**manifest, "source": source}, tmp_path)
         assert ref.variant.name == DEFAULT_ARCH
     with pytest.raises(ParityError, match="source kind 'mystery'"):
         rebuild_reference({**manifest, "source": {"kind": "mystery"}}, tmp_path)

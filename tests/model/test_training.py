@@ -71,6 +71,29 @@ def test_resume_continues_exactly(cifar_subset: Path, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_publish_writes_weights_metrics_and_card(cifar_subset: Path, tmp_path: Path) -> None:
+    """publish measures accuracy itself and names every file after the run's variant."""
+    import json
+
+    from shufflenet.model.publish import publish
+    from shufflenet.model.training import evaluate_array
+
+    data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
+    run = tmp_path / "run.pt"
+    train(TrainConfig(arch=ARCH, epochs=1, batch_size=30, lr=0.05, threads=1), data, None, run)
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    info = publish(run, cifar_subset, notes="a test run", dest_dir=dest)
+    assert sorted(p.name for p in dest.iterdir()) == [f"{ARCH}.{ext}" for ext in ("json", "md", "pt")]
+    model, variant, _ = load_model(dest / f"{ARCH}.pt")
+    acc, _ = evaluate_array(model, data, variant.preprocessing)
+    assert info["metrics"]["top1"] == pytest.approx(acc) and info["metrics"]["test_images"] == 60
+    assert json.loads((dest / f"{ARCH}.json").read_text())["sha256"] == info["sha256"]
+    card = (dest / f"{ARCH}.md").read_text()
+    assert f"top-1 {acc * 100:.2f} %" in card and "groups 3 (a channel shuffle" in card and "a test run" in card
+    assert "embedded default" not in card  # 0.25x is not the default
+
+
 def _png(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
