@@ -3,8 +3,9 @@
 ``python -m shufflenet.benchmarks.export_bench [--variants ...] [--output results/export_bench]`` exports
 each variant (random init, 224x224 unless it is a small-stem one) to every format, records the time of each
 step, file sizes and the host latency of every ONNX/TFLite file (``shufflenet.benchmarks.host``), and writes
-JSON and Markdown. Ratios (int8 vs float32 latency and size, TFLite vs ONNX) come from one run each, so the
-noisy shared machine affects both sides alike.
+JSON and Markdown after every variant, so a stopped run keeps what it measured and ``--resume`` goes on from
+there. Ratios (int8 vs float32 latency and size, TFLite vs ONNX) are taken within one variant's measurements,
+made back to back, so the noisy shared machine affects both sides alike.
 """
 
 from __future__ import annotations
@@ -98,23 +99,49 @@ def markdown(benches: list[VariantBench]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(output: Path, benches: list[VariantBench]) -> None:
+    write_json_atomic(output.with_suffix(".json"), [{**vb.__dict__, "ratios": ratios(vb) if vb.ok else None}
+                                                    for vb in benches])  # fmt: skip
+    md = output.with_suffix(".md")
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(markdown(benches))
+    tmp.replace(md)
+
+
+def load_done(path: Path) -> dict[str, VariantBench]:
+    """The variants an earlier run of this benchmark measured successfully."""
+    if not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise ValueError(f"{path} is not valid JSON; delete it or drop --resume") from None
+    fields = VariantBench.__dataclass_fields__
+    return {r["arch"]: VariantBench(**{k: v for k, v in r.items() if k in fields}) for r in rows if r.get("ok")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m shufflenet.benchmarks.export_bench", description=__doc__)
     p.add_argument("--variants", nargs="+", default=list(OFFICIAL_VARIANTS))
     p.add_argument("--formats", nargs="+", default=["onnx", "tflite", "coreml"])
     p.add_argument("--runs", type=int, default=20, help="timed runs per file and repeat")
-    p.add_argument("--output", type=Path, default=Path("results/export_bench"))
+    p.add_argument("--output", type=Path, default=Path("results/export_bench"), help="writes OUTPUT.json and .md")
+    p.add_argument("--resume", action="store_true", help="keep the variants OUTPUT.json already has as succeeded")
     args = p.parse_args(argv)
 
     def body() -> int:
-        benches = []
+        done = load_done(args.output.with_suffix(".json")) if args.resume else {}
+        benches: list[VariantBench] = []
         with tempfile.TemporaryDirectory() as tmp:
             for i, arch in enumerate(args.variants, 1):
+                if arch in done:
+                    print(f"[{i}/{len(args.variants)}] {arch}: kept from the earlier run", file=sys.stderr)
+                    benches.append(done[arch])
+                    continue
                 print(f"[{i}/{len(args.variants)}] {arch}", file=sys.stderr, flush=True)
                 benches.append(bench_variant(arch, Path(tmp), args.runs, tuple(args.formats)))
-        data = [{**vb.__dict__, "ratios": ratios(vb) if vb.ok else None} for vb in benches]
-        write_json_atomic(args.output.with_suffix(".json"), data)
-        args.output.with_suffix(".md").write_text(markdown(benches))
+                write_results(args.output, benches)
+        write_results(args.output, benches)
         print(markdown(benches))
         print(json.dumps({vb.arch: ratios(vb) for vb in benches if vb.ok}, indent=1))
         return 0 if all(vb.ok for vb in benches) else 1
