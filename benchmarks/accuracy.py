@@ -18,6 +18,7 @@ from shufflenet.export.metrics import topk_agreement
 from shufflenet.export.pipeline import reference_logits
 from shufflenet.export.runtime import load_runner
 from shufflenet.model.checkpoint import load_model
+from shufflenet.model.cli_common import text_table
 from shufflenet.model.datasets import DatasetError, scan_image_folder
 from shufflenet.model.preprocessing import Preprocessing, load_rgb, resize_and_crop
 from shufflenet.model.registry import Variant
@@ -148,7 +149,5 @@ def format_table(results: list[AccuracyResult]) -> str:
     head = ("file", "format", "precision", "images", "top-1", "top-5", "top-1 agreement", "evaluated by")
     rows = [(Path(r.path).name, r.format, r.precision, str(r.images), f"{r.top1 * 100:.2f} %",
              f"{r.top5 * 100:.2f} %", f"{r.top1_agreement * 100:.2f} %", r.evaluated_by) for r in results]  # fmt: skip
-    widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (head, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table([head, *rows])
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from shufflenet.export.calibration import CalibrationError, ImageSet, folder_ima
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.metrics import ParityMetrics
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, evaluate_artifacts, rebuild_reference
+from shufflenet.model.cli_common import text_table
 from shufflenet.model.preprocessing import Preprocessing, list_images
 
 from .per_layer import PerLayerReport
@@ -157,9 +158,7 @@ class ParityReport:
 
     def to_text(self) -> str:
         rows = self._rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = text_table(rows)
         out = [self.header(), "", *lines]
         out += [f"note: {n}" for n in self.notes]
         fails = self.failures()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from shufflenet.export.metrics import cosine, psnr_db
 from shufflenet.export.parity import ParityError
+from shufflenet.model.cli_common import text_table
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,7 @@ class PerLayerReport:
 
     def to_text(self) -> str:
         rows = self._rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = text_table(rows)
         head = (
             f"per-layer: {self.int8_path} vs {self.float_path} on {self.images} images "
             f"(quantised input PSNR {_db(self.input_psnr_db)} dB)"

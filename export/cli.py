@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import run_cli, text_table
 
 from .calibration import CalibrationError
 from .pipeline import FORMATS, ExportConfig, ExportError, run_export
@@ -66,9 +66,7 @@ def summary_table(manifest: dict[str, Any]) -> str:
         ps = "-" if not par else f"PSNR {par['psnr_db']:.1f} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table(rows)
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] = (ValueError, OSError)) -> int:
@@ -19,3 +19,11 @@ def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] =
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
         return 2
+
+
+def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Plain-text table lines: the first row is the header, underlined; columns left-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError, identify_variants, load_model, read_checkpoint
+from .cli_common import text_table
 from .complexity import count_complexity
 from .pretrained import DEFAULT_ARCH
 from .registry import UnknownVariantError, get_variant, list_variants, width_tag
@@ -63,9 +64,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(x[i]) for x in (head, *body)) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (head, *body)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = text_table([head, *body])
     lines.append(
         "* the embedded default (trained on CIFAR-10). Errors: ImageNet top-1 %, paper Table 2 / official README."
     )
