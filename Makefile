@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies in /opt/wheels on these machines; pip finds it there instead of a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: install demo test lint android-apk bench clean
+.PHONY: install demo test lint android-apk bench export-bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ lint: $(STAMP)
 test: lint
 	bash android_demo/scripts/setup_toolchain.sh
 	$(BIN)/pytest
+
+# Host latency of every file `make demo` wrote (JSON + Markdown in results/).
+bench: $(STAMP)
+	test -f artifacts/default/manifest.json || $(MAKE) demo
+	$(BIN)/shufflenet-bench host --artifacts artifacts/default --json results/host/default.json
+
+# Export every official variant to every format and time it and its files (about 30 min on 2 cores).
+export-bench: $(STAMP)
+	$(BIN)/python -m shufflenet.benchmarks.export_bench --output results/export_bench --resume
 
 android-apk: $(STAMP)
 	bash android_demo/build_offline.sh

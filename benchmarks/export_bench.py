@@ -24,6 +24,7 @@ from shufflenet.export.pipeline import ExportConfig, run_export
 from shufflenet.model.cli_common import run_cli
 
 from .host import HostConfig, run_host
+from .results import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,7 @@ def markdown(benches: list[VariantBench]) -> str:
 def write_results(output: Path, benches: list[VariantBench]) -> None:
     write_json_atomic(output.with_suffix(".json"), [{**vb.__dict__, "ratios": ratios(vb) if vb.ok else None}
                                                     for vb in benches])  # fmt: skip
-    md = output.with_suffix(".md")
-    tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(markdown(benches))
-    tmp.replace(md)
+    atomic_write_text(output.with_suffix(".md"), markdown(benches))
 
 
 def load_done(path: Path) -> dict[str, VariantBench]:
