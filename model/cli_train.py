@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: all cores, 1 with --workers)")
     p.add_argument("--workers", type=int, default=1, help="data-parallel worker processes (e.g. one per core)")
+    p.add_argument("--init-from", type=Path, help="start from these weights (same variant), fresh schedule")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
     return p
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             workers=args.workers,
             max_steps=args.max_steps,
+            init_from=str(args.init_from or ""),
         )
         bar: tqdm | None = None
 

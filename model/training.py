@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import OWN_FORMAT, CheckpointError, read_checkpoint
+from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
 from .preprocessing import Preprocessing, normalize_hwc
 from .registry import get_variant
@@ -52,6 +52,8 @@ class TrainConfig:
     # Data-parallel processes (gradients all-reduced over gloo). Two single-thread processes beat one
     # two-thread process on a 2-core machine, and they do not collapse when other work shares the cores.
     workers: int = 1
+    # Start from these weights (same variant) with a fresh schedule: a second cosine cycle ("warm restart").
+    init_from: str = ""
 
 
 @dataclass
@@ -209,6 +211,10 @@ def _train_rank(
 
     seed_everything(cfg.seed)
     model = variant.build()
+    if cfg.init_from and not (resume and out.is_file()):
+        model.load_state_dict(load_model(cfg.init_from, cfg.arch)[0].state_dict())
+        if rank == 0:
+            log.info("starting from the weights of %s", cfg.init_from)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters()]

@@ -71,6 +71,20 @@ def test_resume_continues_exactly(cifar_subset: Path, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_init_from_starts_at_the_given_weights(cifar_subset: Path, tmp_path: Path) -> None:
+    data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
+    base = dict(arch=ARCH, epochs=3, batch_size=20, lr=0.05, label_smoothing=0.0, pad=0, flip=False,
+                warmup_epochs=0, weight_decay=0.0, threads=1)  # fmt: skip
+    first = train(TrainConfig(**base), data, None, tmp_path / "first.pt")
+    again = train(TrainConfig(**base, init_from=str(tmp_path / "first.pt")), data, None, tmp_path / "again.pt")
+    # A restart from trained weights begins where the first run ended, far below a fresh start's loss.
+    assert again.history[0].loss < first.history[0].loss
+    assert again.history[0].loss < 1.1 * first.history[-1].loss
+    with pytest.raises(ValueError, match=r"not shufflenet_v1_g3_0\.5x_cifar"):
+        train(TrainConfig(**{**base, "arch": "shufflenet_v1_g3_0.5x_cifar"}, init_from=str(tmp_path / "first.pt")),
+              data, None, tmp_path / "bad.pt")  # fmt: skip
+
+
 def test_publish_writes_weights_metrics_and_card(cifar_subset: Path, tmp_path: Path) -> None:
     """publish measures accuracy itself and names every file after the run's variant."""
     import json
