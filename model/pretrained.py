@@ -18,7 +18,7 @@ from .registry import CIFAR10, CIFAR10_CLASSES, WeightsEntry, get_variant, regis
 # Chosen for accuracy per CPU-hour of training: grouped 1x1 convolutions train about twice as slowly per
 # MAC as dense ones in PyTorch on CPU, so in the same hour g1 1.0x (0.96 M parameters) learns more than
 # g3 0.5x (0.24 M). The g3 0.5x weights ship too, for a trained model with channel shuffles.
-DEFAULT_ARCH = "shufflenet_v1_g3_0.5x_cifar"
+DEFAULT_ARCH = "shufflenet_v1_g1_1.0x_cifar"
 
 
 def weights_dir() -> Path:

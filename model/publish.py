@@ -70,7 +70,7 @@ def model_card(info: dict) -> str:
     workers = cfg.get("workers", 1)
     v = get_variant(info["arch"])
     role = " (the embedded default)" if info["arch"] == DEFAULT_ARCH else ""
-    shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle (one group)"
+    shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle"
     return f"""# Model card: {info["arch"]}{role}
 
 ShuffleNet v1, groups {v.groups} ({shuffle}), width {v.width:g}x, small-input stem (3x3 stride-1 conv, no max
