@@ -75,17 +75,20 @@ def test_per_layer_lists_every_conv(
 def test_per_layer_points_at_the_broken_layer(default_export: Path, export_copy: Callable) -> None:
     """Scrambling the int8 weights of one depthwise conv deep inside the network: the report marks exactly
     that layer as where the error enters, and every layer before it stays clean."""
+    # int8 itself loses up to ~17 dB at some layers of a trained model; the bar sits above the clean maximum.
+    clean = per_layer_parity(default_export, read_manifest(default_export), _images(default_export, 4), 1e9)
+    bar = max(la.drop_db for la in clean.layers) + 3.0
     d = export_copy(default_export, keep=("sim.onnx", "float32.tflite", "int8_full_integer"))
     int8 = entry(read_manifest(d), "tflite", "int8")["path"]
     broken = rewrite_weights(d / int8, "DEPTHWISE_CONV_2D", 5, lambda w: w[..., ::-1])  # channel order reversed
     reseal(d, int8)
-    rep = per_layer_parity(d, read_manifest(d), _images(d, 4), max_drop_db=15.0)
+    rep = per_layer_parity(d, read_manifest(d), _images(d, 4), max_drop_db=bar)
     first = rep.first_flagged
     assert first is not None and first.tensor == broken
     assert first.op == "DEPTHWISE_CONV_2D" and first.module == "features.5.branch_main_1.3"
-    assert first.drop_db >= 15.0 and first.psnr_db < 25
+    assert first.drop_db >= bar and first.psnr_db < 25
     before = [la for la in rep.layers if la.index < first.index]
-    assert before and all(la.drop_db < 15.0 and la.psnr_db > 35 for la in before)
+    assert before and all(la.drop_db < bar and la.psnr_db > 35 for la in before)
     assert sum(la.flagged for la in rep.layers) == 1
     assert "error enters at" in rep.summary() and "features.5.branch_main_1.3" in rep.summary()
     assert not math.isinf(first.input_psnr_db)
