@@ -68,7 +68,24 @@ def read_manifest(artifacts_dir: str | Path) -> dict[str, Any]:
         raise ManifestError(f"{path} is not valid JSON ({e}); re-run shufflenet-export") from None
     if not isinstance(m, dict) or m.get("schema") != SCHEMA or not isinstance(m.get("artifacts"), list):
         raise ManifestError(f"{path} is not a shufflenet-mobile manifest (schema {SCHEMA}); re-run shufflenet-export")
+    _check_fields(m, d)
     return m
+
+
+# What every reader (parity, accuracy, host latency) relies on; a hand-edited or truncated manifest ends in one line.
+MANIFEST_FIELDS = ("arch", "input_size", "source", "preprocessing", "artifacts")
+ENTRY_FIELDS = ("format", "precision", "path", "sha256", "inputs", "outputs")
+
+
+def _check_fields(manifest: dict[str, Any], d: Path) -> None:
+    missing = [k for k in MANIFEST_FIELDS if k not in manifest]
+    if missing:
+        raise ManifestError(f"the manifest in {d} lacks {', '.join(missing)}; re-run shufflenet-export")
+    for i, e in enumerate(manifest["artifacts"]):
+        lacking = [k for k in ENTRY_FIELDS if not isinstance(e, dict) or k not in e]
+        if lacking:
+            name = e.get("path", f"#{i}") if isinstance(e, dict) else f"#{i}"
+            raise ManifestError(f"manifest entry {name} lacks {', '.join(lacking)}; re-run shufflenet-export")
 
 
 def verify_artifact(artifacts_dir: str | Path, entry: dict[str, Any]) -> Path:

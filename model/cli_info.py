@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError, identify_variants, load_model, read_checkpoint
-from .cli_common import text_table
+from .cli_common import run_cli, text_table
 from .complexity import count_complexity
 from .pretrained import DEFAULT_ARCH
 from .registry import UnknownVariantError, get_variant, list_variants, width_tag
@@ -109,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_cli_info(body: Any) -> int:
-    from .cli_common import run_cli
-
     return run_cli(body, (CheckpointError, UnknownVariantError, ValueError, OSError))
 
 
