@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import run_cli, text_table
+from shufflenet.model.cli_common import CliParser, run_cli, text_table
 
-from .calibration import CalibrationError
-from .pipeline import FORMATS, ExportConfig, ExportError, run_export
+from .arguments import FORMATS, check_input_paths
+from .output_dir import check_output
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -27,7 +26,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shufflenet-export", description=__doc__)
+    p = CliParser(prog="shufflenet-export", description=__doc__)
     p.add_argument("--arch", help="registry variant (default: the embedded trained model)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", type=Path, help="checkpoint (official Megvii file or shufflenet-train output)")
@@ -41,7 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX files with a dynamic batch axis")
     p.add_argument("--no-parity", action="store_true", help="skip the parity check after export")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", type=Path, default=Path("artifacts"), help="output folder (replaced at the end)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("artifacts"),
+        help="output folder; an existing one is replaced at the end only if it is a previous export of this tool "
+        "(else refused)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="--output exists and is not a previous export: rename it aside to OUTPUT.bak-DATE (nothing is deleted)",
+    )
     return p
 
 
@@ -74,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        # Every path is checked before torch or TensorFlow is imported (seconds of start-up).
+        check_input_paths(args.weights, args.calib, args.labels)
+        check_output(args.output, args.force)
+        if args.calib_limit < 1:
+            raise ValueError(f"--calib-limit {args.calib_limit}: pass a positive number of images")
+        from .pipeline import ExportConfig, run_export
+
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
         precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip()) if args.precision else None
         cfg = ExportConfig(
@@ -90,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             dynamic_batch=args.dynamic_batch,
             labels=args.labels,
             parity=not args.no_parity,
+            force=args.force,
         )
         result = run_export(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
         m = result.manifest
@@ -103,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
         return 0
 
-    return run_cli(body, (ExportError, CheckpointError, CalibrationError, ValueError, OSError))
+    # ExportError, CheckpointError, CalibrationError and OutputError are ValueErrors.
+    return run_cli(body, (ValueError, OSError), prog="shufflenet-export")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the output folder only when every step succeeded."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -23,12 +24,14 @@ from shufflenet.model.pretrained import DEFAULT_ARCH, shipped_weights_path
 from shufflenet.model.registry import Variant, get_variant
 
 from . import calibration as calib_mod
+from . import output_dir
+from .arguments import FORMATS, check_input_paths
+from .budget import available_memory, estimate, heartbeat
 from .manifest import SCHEMA, sha256_path, size_bytes, tool_versions, write_json_atomic
 from .parity import annotate_parity
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "tflite", "coreml")
 PRECISIONS = ("fp32", "fp16", "int8")
 FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
 DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32")}
@@ -58,6 +61,7 @@ class ExportConfig:
     dynamic_batch: bool = False
     labels: Path | None = None
     parity: bool = True
+    force: bool = False  # an --output that is not a previous export is renamed aside (kept), not refused
 
 
 @dataclass
@@ -181,7 +185,41 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
     say = progress or (lambda msg: log.info("%s", msg))
     t_start = time.time()
     plan = plan_precisions(cfg)
-    check_dependencies(tuple(plan))
+    check_input_paths(cfg.weights, cfg.calib, cfg.labels)  # before any heavy import
+    try:
+        output_dir.check_output(cfg.output, cfg.force)
+        with output_dir.output_lock(cfg.output):
+            out_plan = output_dir.check_output(cfg.output, cfg.force)  # again, now that no one else writes it
+            output_dir.remove_stale_temps(cfg.output)
+            with heartbeat(say) as say_hb:
+                return _run_export_locked(cfg, plan, out_plan, say_hb, t_start)
+    except output_dir.OutputError as e:
+        raise ExportError(str(e)) from None
+
+
+def _check_budget(model_builder: Callable[[], Any], size: tuple[int, int], plan: dict[str, tuple[str, ...]],
+                  cfg: ExportConfig, say: Progress) -> None:  # fmt: skip
+    """Refuse, before any work, an export that cannot fit this machine's memory; say what it will take."""
+    n_calib = cfg.calib_limit if cfg.calib is not None else len(calib_mod.INSTALL_PHOTOS) * 8
+    n_parity = len(calib_mod.INSTALL_PHOTOS) * 8 if cfg.parity else 0
+    est = estimate(model_builder, size, plan, n_calib, n_parity)
+    avail = available_memory()
+    if avail is not None and est.peak_bytes > avail:
+        raise ExportError(
+            f"an export at {size[0]}x{size[1]} needs {est.describe().removeprefix('about ')}, but only "
+            f"{avail / 1e9:.1f} GB is free; choose a smaller --input-size"
+            + (" or fewer --calib-limit images" if "int8" in plan.get("tflite", ()) else "")
+        )
+    say(f"estimate: {est.describe()} at {size[0]}x{size[1]}")
+
+
+def _run_export_locked(
+    cfg: ExportConfig,
+    plan: dict[str, tuple[str, ...]],
+    out_plan: output_dir.OutputPlan,
+    say: Progress,
+    t_start: float,
+) -> ExportResult:
     _check_output(cfg.output)
     model, variant, source = resolve_model(cfg)
     size = cfg.input_size or variant.input_size
@@ -190,6 +228,8 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
             f"input size {size[0]}x{size[1]} is too small for {variant.name} (total stride "
             f"{min_input_size(variant)}); use at least {min_input_size(variant)}x{min_input_size(variant)}"
         )
+    _check_budget(variant.build, size, plan, cfg, say)
+    check_dependencies(tuple(plan))
     prep = variant.preprocessing if size == variant.input_size else variant.preprocessing.with_input_size(*size)
     labels = _labels(variant, cfg.labels)
     arch = variant.name
@@ -206,7 +246,7 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.output.name}.tmp-", dir=out_parent))
+    tmp = output_dir.make_temp_dir(cfg.output)
     steps: dict[str, float] = {}
     try:
         artifacts = _export_files(model, variant, arch, size, prep, labels, plan, cfg, calib_set, tmp, say, steps)
@@ -219,6 +259,7 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
             annotate_parity(model, prep, artifacts, parity_set, tmp, say)
             steps["parity"] = time.time() - t
         cx = count_complexity(model, size)
+        support = _support_files(tmp, artifacts, ("labels.txt", "preprocessing.json"))
         manifest = {
             "schema": SCHEMA,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -241,23 +282,49 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
             "tool_versions": tool_versions(),
             "dynamic_batch": cfg.dynamic_batch,
             "artifacts": artifacts,
+            "files": support,
         }
         write_json_atomic(tmp / "manifest.json", manifest)
-        _move_into_place(tmp, cfg.output)
-    except BaseException:
+        output_dir.honour_umask(tmp)
+        kept = output_dir.move_into_place(tmp, cfg.output, keep_old=out_plan.keep_old)
+        if kept is not None:
+            say(f"--force: the folder that was at {cfg.output} is kept as {kept}")
+    except BaseException as e:
+        full = _disk_full(e, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+        if full:
+            raise ExportError(
+                f"no space left on the file system holding {out_parent} (writing {cfg.output}); free some space "
+                "there or choose another --output"
+            ) from None
         raise
     return ExportResult(output=cfg.output, manifest=manifest, seconds=time.time() - t_start, step_seconds=steps)
 
 
-def _move_into_place(tmp: Path, output: Path) -> None:
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-    os.replace(tmp, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _disk_full(e: BaseException, folder: Path) -> bool:
+    """Whether ``e`` came from a full disk (converters wrap the OSError in their own exceptions, so the free
+    space of the folder's file system is asked as well)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(e, KeyboardInterrupt):
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
+def _support_files(tmp: Path, artifacts: list[dict[str, Any]], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The manifest's entries for the files beside the models (labels, preprocessing); whatever else is in
+    the folder and not listed (the intermediate ONNX files of a TFLite-only export) is removed, so that
+    everything in an export folder is listed in its manifest with its sha256."""
+    listed = {e["path"] for e in artifacts} | set(names)
+    for p in tmp.iterdir():
+        if p.name not in listed:
+            log.debug("not part of the export: %s", p.name)
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    return [{"path": n, "size_bytes": size_bytes(tmp / n), "sha256": sha256_path(tmp / n)} for n in names]
 
 
 def _entry(fmt: str, precision: str, variant_kind: str, path: Path, tmp: Path, runtime: str) -> dict[str, Any]:
