@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import CliParser, run_cli
 
 from .adb import BenchError
 from .results import BenchReport, BenchResult, atomic_write_text, write_csv, write_json
@@ -74,9 +74,7 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="shufflenet-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = CliParser(prog="shufflenet-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("android", help="time .tflite files on an Android device with benchmark_model")

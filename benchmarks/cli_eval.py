@@ -8,14 +8,14 @@ from pathlib import Path
 
 from shufflenet.export.manifest import ManifestError, write_json_atomic
 from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import CliParser, run_cli
 from shufflenet.model.datasets import DatasetError
 
 from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shufflenet-eval", description=__doc__)
+    p = CliParser(prog="shufflenet-eval", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="a checkpoint (official or shufflenet-train)")
     src.add_argument("--artifacts", type=Path, help="an export folder (every file in its manifest)")

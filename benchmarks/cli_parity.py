@@ -17,7 +17,7 @@ from pathlib import Path
 from shufflenet.export.calibration import CalibrationError
 from shufflenet.export.manifest import ManifestError
 from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import CliParser, run_cli
 
 from .parity import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
 from .per_layer import DEFAULT_MAX_DROP_DB
@@ -36,7 +36,7 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shufflenet-parity", description=__doc__,
+    p = CliParser(prog="shufflenet-parity", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument(
         "--artifacts", type=Path, required=True, metavar="DIR", help="export folder (shufflenet-export --output)"

@@ -10,7 +10,6 @@ made back to back, so the noisy shared machine affects both sides alike.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 from shufflenet.export.manifest import write_json_atomic
 from shufflenet.export.pipeline import ExportConfig, run_export
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import CliParser, run_cli
 
 from .host import HostConfig, run_host
 from .results import atomic_write_text
@@ -119,7 +118,7 @@ def load_done(path: Path) -> dict[str, VariantBench]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shufflenet.benchmarks.export_bench", description=__doc__)
+    p = CliParser(prog="python -m shufflenet.benchmarks.export_bench", description=__doc__)
     p.add_argument("--variants", nargs="+", default=list(OFFICIAL_VARIANTS))
     p.add_argument("--formats", nargs="+", default=["onnx", "tflite", "coreml"])
     p.add_argument("--runs", type=int, default=20, help="timed runs per file and repeat")

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shufflenet.model.filemodes import file_mode
+
 from .stats import LatencyStats
 
 SCHEMA = "shufflenet-mobile/bench@1"
@@ -165,6 +167,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        os.chmod(tmp, file_mode())  # mkstemp is private (0600); results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from shufflenet.model.filemodes import file_mode
+
 SCHEMA = "shufflenet-mobile/manifest@1"
 TOOLS = ("shufflenet-mobile", "torch", "onnx", "onnxruntime", "onnxsim", "tensorflow-cpu", "ai-edge-litert",
          "coremltools", "numpy", "scikit-image")  # fmt: skip
@@ -51,7 +53,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
         json.dump(data, tmp, indent=2, allow_nan=True)
         tmp.write("\n")
-    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile is private (0600); results are ordinary files
+    os.chmod(tmp.name, file_mode())  # NamedTemporaryFile is private (0600); results are ordinary files
     os.replace(tmp.name, path)
 
 

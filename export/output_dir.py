@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from shufflenet.model.filemodes import dir_mode, file_mode
+
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "shufflenet-mobile/manifest@1"  # = export.manifest.SCHEMA (kept import-free here; a test pins it)
@@ -44,23 +46,6 @@ class OutputError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- file modes
-def current_umask() -> int:
-    """The process's umask (read by setting and restoring it; there is no getter before Python 3.14 on Linux)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0o666 less the umask."""
-    return 0o666 & ~current_umask()
-
-
-def dir_mode() -> int:
-    """The mode ``mkdir`` would give a new folder: 0o777 less the umask."""
-    return 0o777 & ~current_umask()
-
-
 def honour_umask(path: Path) -> None:
     """Give a folder made by ``mkdtemp`` (always 0700) and everything in it the modes ordinary tools give."""
     path = Path(path)

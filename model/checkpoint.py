@@ -8,6 +8,8 @@ plus training metadata. Everything is read with ``weights_only=True``: a checkpo
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,18 +43,63 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6
+_PICKLE_PROTO = 0x80  # a pickle of protocol 2 or later: the legacy torch.save format (and plain pickles)
+
+
+def _sniff(path: Path) -> None:
+    """Refuse, by its first bytes, a file that cannot be a PyTorch checkpoint, before torch reads it."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(_ZIP_MAGIC) or (head and head[0] == _PICKLE_PROTO):
+        return
+    if not head:
+        raise CheckpointError(f"{path} is empty, not a PyTorch checkpoint; pass a .pth/.pt checkpoint file")
+    try:
+        head.decode("utf-8")
+        kind = "it is a text file"
+    except UnicodeDecodeError:
+        kind = "its first bytes are neither a zip archive (torch.save) nor a pickle"
+    raise CheckpointError(f"{path} is not a PyTorch checkpoint: {kind}; pass a .pth/.pt checkpoint file")
+
+
+def _load_error(path: Path, e: Exception) -> CheckpointError:
+    import pickle
+
+    text = str(e)
+    if isinstance(e, pickle.UnpicklingError) and "Unsupported operand" in text:
+        return CheckpointError(
+            f"{path} was refused as unsafe: it is a plain Python pickle, not a torch.save checkpoint, and is not "
+            "unpickled (that could run code); re-save the weights with torch.save(state_dict, PATH)"
+        )
+    if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return CheckpointError(
+            f"{path} was refused as unsafe: it holds Python objects other than tensors{what}, and checkpoints are "
+            "loaded without running code; pass a checkpoint of tensors only (torch.save(model.state_dict(), PATH))"
+        )
+    reason = text.splitlines()[0][:120] if text.strip() else type(e).__name__
+    return CheckpointError(
+        f"{path} is a damaged or truncated PyTorch checkpoint ({reason}); download it again or pass the right file"
+    )
+
+
 def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass the .pth/.pt file itself")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pth/.pt/.mdl file")
+    _sniff(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols before refusing or reading a plain pickle; the outcome is
+            # reported in one line below, the warning would only precede it.
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load fails in many ways on foreign or damaged files
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (truncated or another file type: {reason}); "
-            "download it again or pass the right file"
-        ) from None
+        raise _load_error(path, e) from None
     meta: dict[str, Any] = {}
     arch = None
     if isinstance(obj, dict) and obj.get("format") == OWN_FORMAT:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError, identify_variants, load_model, read_checkpoint
-from .cli_common import run_cli, text_table
+from .cli_common import CliParser, run_cli, text_table
 from .complexity import count_complexity
 from .pretrained import DEFAULT_ARCH
 from .registry import UnknownVariantError, get_variant, list_variants, width_tag
@@ -82,7 +82,7 @@ def describe_checkpoint(path: Path, arch: str | None) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shufflenet-info", description=__doc__)
+    p = CliParser(prog="shufflenet-info", description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--weights", type=Path, help="identify this checkpoint and check that it loads")
     p.add_argument("--arch", help="with --weights: the variant it must load into; alone: show one variant")

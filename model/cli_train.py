@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli_common import run_cli
+from .cli_common import CliParser, run_cli
 from .datasets import load_image_folder
 from .pretrained import DEFAULT_ARCH
 from .registry import get_variant
@@ -17,7 +17,7 @@ from .training import TrainConfig, train
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shufflenet-train", description=__doc__)
+    p = CliParser(prog="shufflenet-train", description=__doc__)
     p.add_argument("--arch", default=DEFAULT_ARCH, help="registry variant (see shufflenet-info)")
     p.add_argument("--data", required=True, type=Path, help="training images, <root>/<class>/*.jpg")
     p.add_argument("--val", type=Path, help="test images in the same layout (accuracy logged per epoch)")

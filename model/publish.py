@@ -8,7 +8,6 @@ folder, with the same evaluator as ``shufflenet-eval``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_model, sha256_file
-from .cli_common import run_cli
+from .cli_common import CliParser, run_cli
 from .complexity import count_complexity
 from .datasets import load_image_folder
 from .pretrained import DEFAULT_ARCH, weights_dir
@@ -113,7 +112,7 @@ python -m shufflenet.model.publish runs/default/last.pt --data .cache/cifar10/te
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m shufflenet.model.publish", description=__doc__)
+    p = CliParser(prog="python -m shufflenet.model.publish", description=__doc__)
     p.add_argument("run", type=Path)
     p.add_argument("--data", type=Path, required=True, help="the test image folder")
     p.add_argument("--notes", default="")

@@ -27,6 +27,7 @@ from torch import nn
 
 from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
+from .filemodes import file_mode
 from .preprocessing import Preprocessing, normalize_hwc
 from .registry import get_variant
 
@@ -131,7 +132,7 @@ def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
         torch.save(payload, tmp)
-    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile is private (0600); a checkpoint is an ordinary file
+    os.chmod(tmp.name, file_mode())  # NamedTemporaryFile is private (0600); a checkpoint is an ordinary file
     os.replace(tmp.name, path)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -45,8 +48,24 @@ def official_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.save({"state_dict": sd}, broken)
     not_dict = d / "tensor.pth"
     torch.save(torch.zeros(3), not_dict)
+    binary = d / "random.pth"
+    binary.write_bytes(bytes(range(1, 256)) * 8)  # not text, not a zip archive, not a pickle
+    unsafe = d / "unsafe.pth"
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "hook": _RunsCode()}, unsafe)
+    plain = d / "plain_pickle.pth"
+    plain.write_bytes(pickle.dumps(dict(model.state_dict()), protocol=4))
+    folder = d / "a_folder.pth"
+    folder.mkdir()
     return {"wrapped": wrapped, "bare": bare, "truncated": truncated, "text": text, "g8": g8, "broken": broken,
-            "not_dict": not_dict, "missing": d / "nope.pth", "model": model}  # fmt: skip
+            "not_dict": not_dict, "missing": d / "nope.pth", "model": model, "binary": binary, "unsafe": unsafe,
+            "plain": plain, "folder": folder}  # fmt: skip
+
+
+class _RunsCode:
+    """Pickles as a call of os.getcwd: what a malicious checkpoint would do with os.system."""
+
+    def __reduce__(self) -> tuple:
+        return (os.getcwd, ())
 
 
 def test_official_layout_keys() -> None:
@@ -79,16 +98,24 @@ def test_identify_by_shapes(official_files: dict) -> None:
         ("broken", None, "matches no ShuffleNet v1 variant"),
         ("broken", "shufflenet_v1_g3_0.5x", "1 missing keys (first: features.3.branch_main_2.1.running_var)"),
         ("wrapped", "shufflenet_v1_g3_1.0x", "not shufflenet_v1_g3_1.0x"),
-        ("truncated", None, "not a readable PyTorch checkpoint"),
-        ("text", None, "not a readable PyTorch checkpoint"),
+        ("truncated", None, "is a damaged or truncated PyTorch checkpoint"),
+        ("text", None, "is not a PyTorch checkpoint: it is a text file"),
+        ("binary", None, "is not a PyTorch checkpoint: its first bytes are neither a zip archive"),
+        ("unsafe", None, "was refused as unsafe: it holds Python objects other than tensors (posix.getcwd)"),
+        ("plain", None, "was refused as unsafe: it is a plain Python pickle, not a torch.save checkpoint"),
+        ("folder", None, "is a folder, not a checkpoint file"),
         ("not_dict", None, "holds no state dict of tensors"),
         ("missing", None, "does not exist"),
     ],
 )
 def test_bad_checkpoints_fail_clearly(official_files: dict, case: str, arch: str | None, message: str) -> None:
-    with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
-        load_model(official_files[case], arch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+            load_model(official_files[case], arch)
     assert "\n" not in str(e.value)
+    assert "download it again" not in str(e.value) or case == "truncated"  # only a damaged file is re-fetched
+    assert not [str(w.message) for w in caught]  # torch's pickle-protocol warning does not precede the line
 
 
 def test_wrong_shapes_are_named(official_files: dict, tmp_path: Path) -> None:
@@ -111,7 +138,7 @@ def test_info_cli_identifies_checkpoint(official_files: dict, capsys: pytest.Cap
     assert "shufflenet_v1_g3_0.5x (official-bare file" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case", ["truncated", "text", "g8", "missing"])
+@pytest.mark.parametrize("case", ["truncated", "text", "g8", "missing", "plain", "unsafe", "folder"])
 def test_info_cli_bad_file_one_line_no_traceback(official_files: dict, case: str) -> None:
     args = ["--weights", str(official_files[case])] + (["--arch", "shufflenet_v1_g3_0.5x"] if case == "g8" else [])
     proc = subprocess.run([sys.executable, "-m", "shufflenet.model.cli_info", *args], capture_output=True, text=True)
