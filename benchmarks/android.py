@@ -251,13 +251,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_BUILDS = {"arm64-v8a": "android_aarch64 build", "armeabi-v7a": "android_arm build", "x86_64": "android_x86_64 build",
+           "x86": "android_x86 build"}  # fmt: skip
+
+
 def _not_runnable(rc: int, msg: str, info: DeviceInfo, binary: Path) -> BinaryNotRunnable:
     if re.search(r"not executable|Exec format error|ELF", msg, re.IGNORECASE):
-        local_abi = adbm.elf_abi(binary) or "another ABI"
-        return BinaryNotRunnable(
-            f"benchmark_model cannot run on {info.serial}: it is built for {local_abi}, the device runs "
-            f"{', '.join(info.abilist) or info.abi or 'another ABI'} ({msg})"
-        )
+        local_abi = adbm.elf_abi(binary)
+        listed = info.abilist or ([info.abi] if info.abi else [])
+        primary = info.abi or (listed[0] if listed else "")
+        build = f"; use the {_BUILDS.get(primary, primary + ' build')}" if primary else ""
+        if local_abi and local_abi in listed:
+            # The device lists the ABI (e.g. armeabi-v7a on a 64-bit-only phone) yet refuses the file.
+            why = f"it is built for {local_abi}, which the device lists but would not execute"
+        elif local_abi:
+            why = f"it is built for {local_abi}, the device runs {', '.join(listed) or 'another ABI'}"
+        else:
+            why = "it is not an Android executable of any known ABI"
+        return BinaryNotRunnable(f"benchmark_model cannot run on {info.serial}: {why} ({msg}){build}")
     if re.search(r"Permission denied|can't execute|cannot execute", msg, re.IGNORECASE):
         return BinaryNotRunnable(f"benchmark_model is not executable on {info.serial} ({msg})")
     return BinaryNotRunnable(f"benchmark_model could not be started on {info.serial} (exit {rc}: {msg})")

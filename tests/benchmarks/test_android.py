@@ -217,6 +217,18 @@ def test_binary_of_the_wrong_abi(fake_devices, make_binary, payload_models: Path
     assert saves.last["results"] == [] and "not executable" in saves.last["errors"][0]
 
 
+def test_binary_of_a_listed_abi_the_device_refuses(fake_devices, make_binary, payload_models: Path) -> None:
+    """A 32-bit build on a phone that lists armeabi-v7a but runs only 64-bit code: the message must not say
+    "built for armeabi-v7a, the device runs arm64-v8a, armeabi-v7a" (which contradicts itself)."""
+    fake_devices.add()  # lists arm64-v8a,armeabi-v7a,armeabi; executes arm64 only
+    with pytest.raises(BinaryNotRunnable) as e:
+        run_android(_cfg(fake_devices, make_binary("armeabi-v7a"), payload_models))
+    msg = str(e.value)
+    assert "built for armeabi-v7a, which the device lists but would not execute" in msg
+    assert "the device runs" not in msg and msg.endswith("use the android_aarch64 build")
+    assert "\n" not in msg
+
+
 def test_binary_not_executable(fake_devices, make_binary, payload_models: Path) -> None:
     fake_devices.add(noexec=True)
     with pytest.raises(BinaryNotRunnable, match=r"not executable on FAKE0001 .*Permission denied"):
