@@ -13,7 +13,6 @@ machine); ``clock="cpu"`` reports the thread's CPU time, which leaves that waiti
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import platform
@@ -324,14 +323,31 @@ def finish_environment(env: dict[str, Any]) -> None:
 
 
 # --- export folders -----------------------------------------------------------------------------------------
-def read_manifest(artifacts: Path) -> dict[str, Any]:
-    path = Path(artifacts) / "manifest.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no manifest.json in {artifacts}: not an export folder (run shufflenet-export)") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e.msg})") from None
+def verify_export(
+    artifacts: Path,
+    entries: list[dict[str, Any]],
+    timed: list[dict[str, Any]],
+    factory: Callable[[Path, dict[str, Any], int], Any],
+) -> None:
+    """Before anything is timed: every selected file exists and has its manifest sha256, and every file to be
+    timed loads and takes the inputs its manifest entry declares (the checks parity and evaluation make, through
+    the same functions). A damaged, truncated, deleted or swapped file ends here in one line."""
+    from shufflenet.export.manifest import verify_artifact
+
+    for e in entries:
+        verify_artifact(artifacts, e)
+    for e in timed:
+        try:
+            runner = factory(artifacts, e, 1)
+        except (RuntimeError, ValueError, OSError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"{e['path']} cannot be loaded ({first}); re-run shufflenet-export") from None
+        from shufflenet.export.runtime import Runner
+
+        if isinstance(runner, Runner):
+            from shufflenet.export.parity import check_signature
+
+            check_signature(runner)
 
 
 def _load_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
@@ -350,7 +366,11 @@ def run_host(
     """Time every selected file of the export folder at every thread count."""
     cfg.validate()
     artifacts = Path(cfg.artifacts)
-    manifest = read_manifest(artifacts)
+    try:
+        from shufflenet.export.manifest import read_manifest
+    except ImportError as e:
+        raise ValueError(f"the export library is not available ({e}); install shufflenet-mobile[export]") from None
+    manifest = read_manifest(artifacts)  # the reader parity and evaluation use: schema and fields checked
     factory = runner_factory or _load_runner
     report = BenchReport(kind="host", environment=host_environment(), config=_config_dict(cfg))
     arch = manifest.get("arch")
@@ -363,6 +383,7 @@ def run_host(
         if missing:
             raise ValueError(f"not in {artifacts}/manifest.json: {', '.join(missing)}")
         entries = [e for e in entries if e["path"] in cfg.files]
+    verify_export(artifacts, entries, [e for e in entries if e.get("runtime", "") in cfg.runtimes], factory)
     skipped = []
     for entry in entries:
         runtime = entry.get("runtime", "")

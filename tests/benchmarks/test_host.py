@@ -112,3 +112,62 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
     for name in ("host.md", "host.csv", "host_latency.png", "host_latency_vs_macs.png"):
         assert (tmp_path / name).is_file()
     assert "| host |" in capsys.readouterr().out
+
+
+def _tampered(src: Path, dst: Path, how: str) -> tuple[Path, str]:
+    """A copy of the export folder with one file broken: a flipped byte in the int8 .tflite, a truncated .onnx,
+    a deleted file, or (signature) the float32 .tflite in place of the int8 one with its sha256 resealed."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    by = {(e["format"], e["precision"], e.get("variant")): e["path"] for e in manifest["artifacts"]}
+    int8 = next(p for (f, pr, _), p in by.items() if f == "tflite" and pr == "int8")
+    fp32 = next(p for (f, pr, _), p in by.items() if f == "tflite" and pr == "fp32")
+    onnx = next(p for (f, _, _), p in by.items() if f == "onnx")
+    if how == "flipped":
+        data = bytearray((dst / int8).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (dst / int8).write_bytes(bytes(data))
+        return dst, int8
+    if how == "truncated":
+        data = (dst / onnx).read_bytes()
+        (dst / onnx).write_bytes(data[: len(data) // 3])
+        return dst, onnx
+    if how == "deleted":
+        (dst / int8).unlink()
+        return dst, int8
+    from shufflenet.export.manifest import sha256_path
+
+    shutil.copyfile(dst / fp32, dst / int8)  # a float32 file where the manifest declares int8 inputs
+    for e in manifest["artifacts"]:
+        if e["path"] == int8:
+            e["sha256"] = sha256_path(dst / int8)
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst, int8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "how,fragment",
+    [
+        ("flipped", "was altered after export"),
+        ("truncated", "was altered after export"),
+        ("deleted", "is listed in the manifest but missing"),
+        ("signature", "the manifest declares input"),
+    ],
+)
+def test_host_verifies_every_file_before_timing(
+    small_export: Path, tmp_path: Path, capfd: pytest.CaptureFixture, how: str, fragment: str
+) -> None:
+    """shufflenet-bench host checks sha256 and signatures against the manifest (the reader parity and eval use)
+    before it times anything: one line on stderr, exit 2, no results written."""
+    d, broken = _tampered(small_export, tmp_path / "artifacts", how)
+    out = tmp_path / "host.json"
+    rc = main(["host", "--artifacts", str(d), "--warmup", "1", "--runs", "5", "--repeats", "1", "--json", str(out)])
+    err = capfd.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2, err
+    assert lines[-1].startswith("error: ") and broken in lines[-1] and fragment in lines[-1], err
+    assert "Traceback" not in err and not [ln for ln in lines if ln.startswith("time ")]  # nothing was timed
+    assert not out.exists()
