@@ -128,7 +128,7 @@ def heartbeat(say: Callable[[str], None], every: float = 30.0) -> Iterator[Calla
         say(msg)
 
     def beat() -> None:
-        while not stop.wait(1.0):
+        while not stop.wait(min(1.0, every / 2)):
             with lock:
                 now = time.time()
                 if not state["msg"] or now - state["last"] < every:

@@ -1,0 +1,93 @@
+"""What `shufflenet-export` says when a request is bad: checked before heavy libraries load, refused before
+unbounded work, and never preceded by TensorFlow's start-up lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from shufflenet.export.budget import estimate, heartbeat
+from shufflenet.export.pipeline import ExportConfig, ExportError, run_export
+from shufflenet.model.registry import get_variant
+
+ARCH = "shufflenet_v1_g3_0.25x_cifar"
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--calib", "{tmp}/nope"], "--calib {tmp}/nope does not exist"),
+        (["--calib", "{tmp}/a.pth"], "is a file, not a folder"),
+        (["--weights", "{tmp}"], "--weights {tmp} is a folder, not a checkpoint file"),
+        (["--weights", "{tmp}/missing.pth"], "does not exist"),
+        (["--labels", "{tmp}/none.txt"], "--labels {tmp}/none.txt does not exist"),
+        (["--output", "."], "--output . is the current folder"),
+    ],
+)
+def test_arguments_are_checked_before_torch_or_tensorflow_load(tmp_path: Path, args: list[str], fragment: str) -> None:
+    (tmp_path / "a.pth").write_bytes(b"x")
+    argv = [a.format(tmp=tmp_path) for a in args]
+    code = f"""
+        import sys
+        from shufflenet.export.cli import main
+        rc = main({argv!r} + ["--format", "tflite"])
+        heavy = sorted(m for m in ("torch", "tensorflow", "onnx", "coremltools") if m in sys.modules)
+        print("heavy:", ",".join(heavy))
+        sys.exit(rc)
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+    assert fragment.format(tmp=tmp_path) in proc.stderr
+    assert proc.stdout.strip() == "heavy:"  # nothing heavy was imported to find that out
+
+
+@pytest.mark.slow
+def test_int8_error_is_not_preceded_by_tensorflow_lines(tmp_path: Path) -> None:
+    """The calibration folder is read after TensorFlow has started: its C++ start-up lines go to the log file."""
+    bad = tmp_path / "calib"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a jpeg")
+    log = tmp_path / "lib.log"
+    proc = subprocess.run(
+        [sys.executable, "-m", "shufflenet.export.cli", "--random-init", "--arch", ARCH, "--format", "tflite",
+         "--precision", "int8", "--calib", str(bad), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=900, env={"SHUFFLENET_LOG_FILE": str(log), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.rstrip().splitlines()
+    assert lines[-1].startswith("error: none of the 1 images") and "Traceback" not in proc.stderr
+    noise = ("tensorflow", "oneDNN", "absl", "cpu_feature_guard", "coremltools", "I0000", "W0000")
+    assert not [ln for ln in lines if any(n in ln for n in noise)], proc.stderr
+    assert "oneDNN" in log.read_text()  # TensorFlow did start, and said so in the log file
+
+
+def test_estimate_grows_with_input_size_and_int8() -> None:
+    build = get_variant(ARCH).build
+    plan = {"onnx": ("fp32",)}
+    small, big = estimate(build, (32, 32), plan, 0, 96), estimate(build, (512, 512), plan, 0, 96)
+    assert small.activation_bytes * 200 < big.activation_bytes and small.peak_bytes < big.peak_bytes
+    assert big.macs > 200 * small.macs and big.seconds > small.seconds
+    int8 = estimate(build, (512, 512), {"tflite": ("int8",)}, 96, 96)
+    assert int8.peak_bytes > big.peak_bytes  # calibration keeps every activation and holds its images
+
+
+def test_an_export_that_cannot_fit_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "huge"
+    with pytest.raises(ExportError, match=r"an export at 20000x20000 needs .* GB of memory .* but only .* GB is free"):
+        run_export(ExportConfig(output=out, arch=ARCH, random_init=True, input_size=(20000, 20000)))
+    assert list(tmp_path.iterdir()) == []  # no temporary folder, no lock file, no output
+
+
+def test_heartbeat_speaks_during_a_silent_step() -> None:
+    said: list[str] = []
+    with heartbeat(said.append, every=0.2) as say:
+        say("[1/3] TFLite int8")
+        time.sleep(1.6)
+    assert said[0] == "[1/3] TFLite int8"
+    assert any(s.startswith("  ... still working on: [1/3] TFLite int8") for s in said[1:])

@@ -1,0 +1,105 @@
+"""The plumbing every `shufflenet-*` command shares: one-line argparse errors (usage only for --help), SIGTERM
+handled like Ctrl-C, library output (C++ writes to fd 2, library loggers, warnings) in a log file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from shufflenet.benchmarks.cli_bench import main as bench_main
+from shufflenet.benchmarks.cli_eval import main as eval_main
+from shufflenet.benchmarks.cli_parity import main as parity_main
+from shufflenet.export.cli import main as export_main
+from shufflenet.model.cli_info import main as info_main
+from shufflenet.model.cli_train import main as train_main
+
+CASES = [
+    (info_main, ["--nope"], "shufflenet-info", "unrecognized arguments: --nope"),
+    (train_main, [], "shufflenet-train", "the following arguments are required: --data"),
+    (train_main, ["--data", "d", "--epochs", "many"], "shufflenet-train", "argument --epochs: invalid int value"),
+    (export_main, ["--input-size", "abc"], "shufflenet-export", "input size 'abc' is not H or HxW"),
+    (export_main, ["--format", "pdf"], "shufflenet-export", "argument --format: invalid choice: 'pdf'"),
+    (eval_main, [], "shufflenet-eval", "the following arguments are required"),
+    (parity_main, [], "shufflenet-parity", "the following arguments are required: --artifacts"),
+    (bench_main, [], "shufflenet-bench", "the following arguments are required: command"),
+    (bench_main, ["host", "--threads", "x"], "shufflenet-bench host", "expected a comma list of integers"),
+    (bench_main, ["android"], "shufflenet-bench android", "required: --benchmark-model, --artifacts"),
+    (bench_main, ["table8", "host", "--runs"], "shufflenet-bench table8 host", "expected one argument"),
+    (bench_main, ["report"], "shufflenet-bench report", "the following arguments are required: results"),
+]
+
+
+@pytest.mark.parametrize("main,argv,prog,fragment", CASES, ids=[f"{c[2]} {' '.join(c[1])}" for c in CASES])
+def test_argparse_errors_are_one_line(main, argv: list[str], prog: str, fragment: str, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == ""
+    assert err.count("\n") == 1 and "usage:" not in err, err
+    assert err.startswith(f"{prog}: error: ") and fragment in err
+    assert err.rstrip().endswith(f"(see {prog} --help)")
+
+
+def test_help_still_prints_the_usage(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        export_main(["--help"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("usage: shufflenet-export")
+
+
+def _run(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {"SHUFFLENET_LOG_FILE": str(tmp_path / "lib.log"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+
+
+def test_library_output_goes_to_the_log_file(tmp_path: Path) -> None:
+    """What C++ libraries write to fd 2, library loggers and Python warnings land in the log file; stderr
+    carries the tool's own lines and the one error line."""
+    proc = _run(
+        """
+        import logging, os, sys, warnings
+        from shufflenet.model.cli_common import run_cli
+
+        def body():
+            os.write(2, b"I0000 cpu_feature_guard.cc:227] native noise\\n")
+            logging.getLogger("tensorflow").warning("library logger noise")
+            warnings.warn("library warning noise")
+            logging.getLogger("shufflenet.export.x").info("own progress")
+            raise ValueError("bad thing; do this instead\\nsecond line")
+
+        sys.exit(run_cli(body, prog="t"))
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == "own progress\nerror: bad thing; do this instead\n"
+    log = (tmp_path / "lib.log").read_text()
+    for noise in ("native noise", "library logger noise", "library warning noise"):
+        assert noise in log
+
+
+def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
+    marker = tmp_path / "cleaned"
+    proc = _run(
+        f"""
+        import os, signal, sys, time
+        from pathlib import Path
+        from shufflenet.model.cli_common import run_cli
+
+        def body():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)
+                return 0
+            finally:
+                Path({str(marker)!r}).write_text("yes")
+
+        sys.exit(run_cli(body, prog="t"))
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 143 and proc.stderr.startswith("error: terminated")
+    assert marker.read_text() == "yes"  # the clean-up of the interrupted work ran
