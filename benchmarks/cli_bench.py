@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, run_cli
+from shufflenet.model.cli_common import CliParser, require_path, run_cli
 
 from .adb import BenchError
 from .results import BenchReport, BenchResult, atomic_write_text, write_csv, write_json
@@ -292,6 +292,8 @@ def cmd_table8(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    for p in args.results:
+        require_path("results file", p, "file", "pass a JSON file written by shufflenet-bench")
     from .plots import plot_latency, plot_latency_vs_macs
     from .results import compare, comparison_markdown, read_json, to_markdown
     from .table8 import table8_markdown

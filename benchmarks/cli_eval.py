@@ -6,12 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from shufflenet.export.manifest import ManifestError, write_json_atomic
-from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import CliParser, run_cli
-from shufflenet.model.datasets import DatasetError
+from shufflenet.model.cli_common import CliParser, require_path, run_cli
 
-from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
+# The evaluation modules (torch, runtimes) are imported in main's body, after the arguments are checked.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        require_path("--checkpoint", args.checkpoint, "file", "pass the path of a .pth/.pt/.mdl checkpoint file")
+        require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
+        require_path("--data", args.data, "folder", "pass a folder laid out as <root>/<class>/*.jpg")
+        if args.limit < 0:
+            raise ValueError(f"--limit {args.limit}: pass 0 (every image) or a positive number")
+        from shufflenet.export.manifest import write_json_atomic
+
+        from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
+
         if args.checkpoint:
             results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]
         else:
@@ -41,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             write_json_atomic(args.json, [r.to_dict() for r in results])
         return 0
 
-    return run_cli(body, (CheckpointError, DatasetError, ManifestError, ValueError, OSError))
+    # CheckpointError, DatasetError and ManifestError are ValueErrors.
+    return run_cli(body, (ValueError, OSError), prog="shufflenet-eval")
 
 
 if __name__ == "__main__":

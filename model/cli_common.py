@@ -33,6 +33,20 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
+    """Check a command-line path before heavy libraries load: ``kind`` is "file" or "folder"; ``fix`` ends the
+    one-line message (e.g. "pass a folder laid out as <root>/<class>/*.jpg")."""
+    if path is None:
+        return
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{flag} {path} does not exist; {fix}")
+    if kind == "file" and path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder, not a file; {fix}")
+    if kind == "folder" and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder; {fix}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (what ``timeout`` and ``kill`` send), raised in the main thread so it unwinds like Ctrl-C: every
     ``finally`` and ``except BaseException`` clean-up runs (temporary folders are removed)."""

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError, identify_variants, load_model, read_checkpoint
-from .cli_common import CliParser, run_cli, text_table
-from .complexity import count_complexity
-from .pretrained import DEFAULT_ARCH
-from .registry import UnknownVariantError, get_variant, list_variants, width_tag
+from .cli_common import CliParser, require_path, run_cli, text_table
+
+# The model modules (torch) are imported inside the functions, so that arguments are checked first.
 
 
 def variant_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
+    from .complexity import count_complexity
+    from .registry import get_variant, list_variants
+
     rows = []
     for name in names or list_variants():
         v = get_variant(name)
@@ -46,6 +47,9 @@ def variant_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
+    from .pretrained import DEFAULT_ARCH
+    from .registry import width_tag
+
     def err(x: float | None) -> str:
         return "-" if x is None else f"{x:.1f}"
 
@@ -72,6 +76,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def describe_checkpoint(path: Path, arch: str | None) -> dict[str, Any]:
+    from .checkpoint import identify_variants, load_model, read_checkpoint
+
     ckpt = read_checkpoint(path)
     matches = identify_variants(ckpt.state_dict)
     info: dict[str, Any] = {"path": str(path), "file_format": ckpt.source_format, "recorded_arch": ckpt.arch,
@@ -93,6 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        require_path("--weights", args.weights, "file", "pass the path of a .pth/.pt/.mdl checkpoint file")
+        from .registry import UnknownVariantError
+
+        try:
+            return report()
+        except UnknownVariantError as e:  # a KeyError: turned into the one-line error here
+            raise ValueError(str(e)) from None
+
+    def report() -> int:
         if args.weights:
             info = describe_checkpoint(args.weights, args.arch)
             if args.json:
@@ -105,11 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_table(rows))
         return 0
 
-    return run_cli_info(body)
-
-
-def run_cli_info(body: Any) -> int:
-    return run_cli(body, (CheckpointError, UnknownVariantError, ValueError, OSError))
+    return run_cli(body, (ValueError, OSError), prog="shufflenet-info")  # CheckpointError is a ValueError
 
 
 if __name__ == "__main__":

@@ -103,3 +103,29 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
     )
     assert proc.returncode == 143 and proc.stderr.startswith("error: terminated")
     assert marker.read_text() == "yes"  # the clean-up of the interrupted work ran
+
+
+@pytest.mark.parametrize(
+    "module,argv,fragment",
+    [
+        ("shufflenet.model.cli_info", ["--weights", "{tmp}"], "--weights {tmp} is a folder, not a file"),
+        ("shufflenet.benchmarks.cli_eval", ["--artifacts", "{tmp}", "--data", "{tmp}/nope"], "--data {tmp}/nope does"),
+        ("shufflenet.benchmarks.cli_eval", ["--checkpoint", "{tmp}/c.pth", "--data", "{tmp}"], "--checkpoint {tmp}/c"),
+        ("shufflenet.benchmarks.cli_bench", ["report", "{tmp}/r.json"], "results file {tmp}/r.json does not exist"),
+    ],
+)
+def test_paths_are_checked_before_torch_loads(tmp_path: Path, module: str, argv: list[str], fragment: str) -> None:
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    proc = _run(
+        f"""
+        import sys
+        from {module} import main
+        rc = main({argv!r})
+        print("torch loaded:", "torch" in sys.modules)
+        sys.exit(rc)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and fragment.format(tmp=tmp_path) in proc.stderr
+    assert proc.stdout.strip() == "torch loaded: False"
