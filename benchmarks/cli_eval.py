@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from shufflenet.export.manifest import ManifestError, write_json_atomic
+from shufflenet.export.manifest import ManifestError
 from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.cli_common import run_cli
 from shufflenet.model.datasets import DatasetError
+from shufflenet.model.files import write_json_atomic
 
 from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
 

@@ -63,7 +63,11 @@ def summary_table(manifest: dict[str, Any]) -> str:
     rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch")]
     for e in manifest["artifacts"]:
         par = e.get("parity")
-        ps = "-" if not par else f"PSNR {par['psnr_db']:.1f} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
+        ps = "-"
+        if par:
+            psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
+            db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
+            ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps))  # fmt: skip
     lines = text_table(rows)

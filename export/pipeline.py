@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from shufflenet.model.checkpoint import load_model, sha256_file
+from shufflenet.model import source as source_mod
+from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.complexity import count_complexity
-from shufflenet.model.pretrained import DEFAULT_ARCH, shipped_weights_path
-from shufflenet.model.registry import Variant, get_variant
+from shufflenet.model.files import sha256_path, size_bytes, write_json_atomic
+from shufflenet.model.registry import Variant
 
 from . import calibration as calib_mod
-from .manifest import SCHEMA, sha256_path, size_bytes, tool_versions, write_json_atomic
+from .manifest import SCHEMA, tool_versions
 from .parity import annotate_parity
 
 log = logging.getLogger(__name__)
@@ -112,38 +112,12 @@ def check_dependencies(formats: tuple[str, ...]) -> None:
 
 
 def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str, Any]]:
-    """The network to export and where its weights came from."""
-    from shufflenet.model.checkpoint import CheckpointError
-
-    if cfg.weights and cfg.random_init:
-        raise ExportError("--weights and --random-init exclude each other; pass one")
-    if cfg.weights:
-        try:
-            model, variant, _ = load_model(cfg.weights, cfg.arch)
-        except (CheckpointError, KeyError) as e:
-            raise ExportError(str(e)) from None
-        return model, variant, {"kind": "checkpoint", "path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
+    """The network to export and where its weights came from (``shufflenet.model.source``)."""
     try:
-        variant = get_variant(cfg.arch or DEFAULT_ARCH)
-    except KeyError as e:
+        r = source_mod.resolve_model(cfg.arch, cfg.weights, cfg.random_init, cfg.seed)
+    except (source_mod.SourceError, CheckpointError) as e:
         raise ExportError(str(e)) from None
-    arch = variant.name
-    shipped = shipped_weights_path(arch)
-    if not cfg.random_init and shipped is not None:
-        model, variant, _ = load_model(shipped, arch)
-        return model, variant, {"kind": "embedded", "path": shipped.name, "sha256": sha256_file(shipped)}
-    if not cfg.random_init:
-        why = "has no shipped weights" if arch != DEFAULT_ARCH else "is not trained in this installation"
-        raise ExportError(f"{arch} {why}; pass --weights PATH or --random-init")
-    torch.manual_seed(cfg.seed)
-    model = variant.build().eval()
-    # Randomise BN statistics so that folding them into convs is exercised, not skipped over identities.
-    g = torch.Generator().manual_seed(cfg.seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model, variant, {"kind": "random-init", "seed": cfg.seed, "sha256": None}
+    return r.model, r.variant, r.source
 
 
 def min_input_size(variant: Variant) -> int:
@@ -359,11 +333,3 @@ def _export_files(
     for e in artifacts:
         e["num_classes"] = n_classes
     return artifacts
-
-
-def reference_logits(model: torch.nn.Module, images: np.ndarray, prep: Any) -> np.ndarray:
-    from shufflenet.model.preprocessing import normalize_hwc
-
-    x = torch.from_numpy(normalize_hwc(images, prep)).permute(0, 3, 1, 2).contiguous()
-    with torch.no_grad():
-        return model.eval()(x).numpy()

@@ -7,7 +7,6 @@ plus training metadata. Everything is read with ``weights_only=True``: a checkpo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,14 +30,6 @@ class LoadedCheckpoint:
     arch: str | None  # recorded in the file (own format) or None (official files)
     meta: dict[str, Any]
     source_format: str  # "shufflenet-mobile", "official-wrapped" or "official-bare"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
