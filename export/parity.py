@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from shufflenet.model.cli_common import error_line
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.registry import Variant
 from shufflenet.model.source import SourceError, logits, model_from_source
@@ -208,11 +209,6 @@ def check_signature(runner: Runner) -> None:
 # ------------------------------------------------------------------------------------------------- parity
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def evaluate_artifact(
     artifacts_dir: Path,
     entry: dict[str, Any],
@@ -227,14 +223,14 @@ def evaluate_artifact(
     try:
         runner = load_runner(Path(artifacts_dir), full)
     except (RuntimeError, ValueError, OSError) as e:
-        raise ParityError(f"{entry['path']} cannot be loaded: {_first_line(e)}") from None
+        raise ParityError(f"{entry['path']} cannot be loaded: {error_line(e)}") from None
     check_signature(runner)
     out_kind = entry.get("output_kind", "logits")
     target = softmax(ref_logits) if out_kind == "probabilities" else ref_logits
     try:
         out = runner.predict(images)
     except (RuntimeError, ValueError) as e:
-        raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {_first_line(e)}") from None
+        raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {error_line(e)}") from None
     if out.shape != target.shape:
         raise ParityError(
             f"{entry['path']} gives outputs of shape {out.shape[1:]} per image, PyTorch {target.shape[1:]}; "

@@ -16,9 +16,16 @@ def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] =
         print("error: interrupted", file=sys.stderr)
         return 130
     except expected as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {error_line(e)}", file=sys.stderr)
         return 2
+
+
+def error_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type when it has none)."""
+    for line in str(e).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(e).__name__
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
