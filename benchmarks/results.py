@@ -285,10 +285,6 @@ def to_markdown(results: list[BenchResult], title: str | None = None, environmen
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(text: str, path: Path) -> None:
-    write_text_atomic(path, text)
-
-
 @dataclass
 class Comparison:
     key: tuple

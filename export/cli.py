@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import run_cli, text_table
+from shufflenet.model.cli_common import StepProgress, library_output, run_cli, text_table
 
 from .calibration import CalibrationError
 from .pipeline import FORMATS, ExportConfig, ExportError, run_export
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX files with a dynamic batch axis")
     p.add_argument("--no-parity", action="store_true", help="skip the parity check after export")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="show library logs (default: OUTPUT.export.log)")
     p.add_argument("--output", type=Path, default=Path("artifacts"), help="output folder (replaced at the end)")
     return p
 
@@ -74,6 +75,12 @@ def summary_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def log_file_for(output: Path) -> Path:
+    """Where an export's library logs go: beside the export folder, named after it."""
+    out = output.resolve()
+    return out.with_name(f"{out.name}.export.log")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -95,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
             labels=args.labels,
             parity=not args.no_parity,
         )
-        result = run_export(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        log_path = log_file_for(args.output)
+        with library_output(log_path, args.verbose) as terminal:
+            progress = StepProgress(terminal)
+            try:
+                result = run_export(cfg, progress=progress)
+            finally:
+                progress.close()
         m = result.manifest
         src = m["source"]
         origin = src["kind"] + (f", {src['path']}" if src.get("path") else "")
@@ -105,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [e["path"] for e in m["artifacts"] if not e.get("graph_check", {"ok": True})["ok"]]
         if bad:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
+        if not args.verbose:
+            print(f"library logs: {log_path}")
         return 0
 
     return run_cli(body, (ExportError, CheckpointError, CalibrationError, ValueError, OSError))

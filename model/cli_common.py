@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
 
 
 def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] = (ValueError, OSError)) -> int:
@@ -34,3 +40,87 @@ def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
+
+
+class StepProgress:
+    """Progress of numbered steps (messages ``"[i/N] what"``): one live bar with a running clock on a terminal,
+    one line per step elsewhere (CI logs); any other message is printed as a line of its own."""
+
+    _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._bar: Any = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __call__(self, msg: str) -> None:
+        m = self._STEP.match(msg)
+        if not m:
+            self._write(msg)
+            return
+        i, n, text = int(m.group(1)), int(m.group(2)), m.group(3)
+        if not self.tty:
+            self._write(msg)
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=n, file=self.stream, leave=True, dynamic_ncols=True,
+                             bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]")  # fmt: skip
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        self._bar.n = i - 1
+        self._bar.set_description_str(text[:60].ljust(60))
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            bar = self._bar
+            if bar is not None:
+                bar.refresh()
+
+    def _write(self, msg: str) -> None:
+        if self._bar is not None:
+            self._bar.write(msg, file=self.stream)
+        else:
+            print(msg, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._bar is not None:
+            self._bar.n = self._bar.total
+            self._bar.set_description_str("done".ljust(60))
+            self._bar.close()
+            self._bar = None
+
+
+@contextmanager
+def library_output(log_path: Path | None, verbose: bool = False) -> Iterator[TextIO]:
+    """Send what libraries print (Python logging, and TensorFlow's and coremltools' output on file descriptor 2)
+    to ``log_path``; yields the terminal stream for the CLI's own progress. With ``verbose`` (or no log path)
+    everything stays on the terminal."""
+    if verbose or log_path is None:
+        logging.getLogger().setLevel(logging.INFO)
+        yield sys.stderr
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    root = logging.getLogger()
+    old_handlers, old_level = root.handlers[:], root.level
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        root.handlers = [handler]
+        root.setLevel(logging.INFO)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            terminal.close()
+            root.handlers, root.level = old_handlers, old_level
