@@ -59,19 +59,19 @@ def input_details(model: Path) -> dict:
     return interpreter.get_input_details()[0]
 
 
-def app_decode(image: Path, description: Preprocessing) -> tuple[np.ndarray, int]:
+def app_decode(image: Path, description: Preprocessing, reduce: bool = True) -> tuple[np.ndarray, int]:
     """The pixels the app classifies: decoded at the sample size of the shared rule (for the shipped description)."""
     img = load_rgb(image)
-    s = decode_sample_size(img.shape[0], img.shape[1], decode_min_short_side(description))
+    s = decode_sample_size(img.shape[0], img.shape[1], decode_min_short_side(description)) if reduce else 1
     return subsample(img, s), s
 
 
-def python_input(image: Path, prep: Preprocessing, details: dict) -> np.ndarray:
+def python_input(image: Path, prep: Preprocessing, details: dict, reduce: bool = True) -> np.ndarray:
     """The reference: the app's decode rule, model/preprocessing.py, then the runtime's layout and quantization."""
     shape = [int(d) for d in details["shape"]]
     nhwc = shape[3] == 3
     height, width = (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
-    pixels, _ = app_decode(image, prep)
+    pixels, _ = app_decode(image, prep, reduce)
     if tuple(prep.crop) != (height, width):
         prep = prep.with_input_size(height, width)
     x = normalize_hwc(resize_and_crop(pixels, prep)[None], prep)
@@ -84,30 +84,35 @@ def python_input(image: Path, prep: Preprocessing, details: dict) -> np.ndarray:
 
 
 def java_preprocess(
-    classes: Path, prep_json: Path, details: dict, shape: list[int], images: list[Path], out: Path
+    classes: Path, prep_json: Path, details: dict, shape: list[int], images: list[Path], out: Path, reduce: bool = True
 ) -> dict[str, int]:
     """Runs the Java side; returns the decode sample size it used per image stem."""
     dtype = np.dtype(details["dtype"]).name.upper()
     scale, zero_point = details["quantization"]
     out.mkdir(parents=True, exist_ok=True)
     args = [str(prep_json), dtype, repr(float(scale)), str(zero_point), ",".join(map(str, shape)), str(out)]
-    proc = run(["java", "-cp", str(classes), "GoldenHarness", "preprocess", *args, *map(str, images)])
+    mode = "preprocess" if reduce else "preprocess-full"
+    proc = run(["java", "-cp", str(classes), "GoldenHarness", mode, *args, *map(str, images)])
     return {name: int(s) for name, s in (line.split() for line in proc.stdout.splitlines())}
 
 
+@pytest.mark.parametrize("decode", ["reduced", "full"])
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_java_input_tensor_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype) -> None:
+def test_java_input_tensor_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype, decode) -> None:
+    """``reduced``: what the app does (shared decode rule); ``full``: full-size pixels, so the resize filters of
+    up to 16x downscales are compared too."""
     entry = tflite_entries(manifest)[dtype]
     details = input_details(export_dir / entry["path"])
     prep_json = export_dir / "preprocessing.json"
     prep = Preprocessing.from_dict(json.loads(prep_json.read_text()))
     shape = [int(d) for d in details["shape"]]
-    samples = java_preprocess(java_classes, prep_json, details, shape, images, tmp_path)
+    reduce = decode == "reduced"
+    samples = java_preprocess(java_classes, prep_json, details, shape, images, tmp_path, reduce)
     # The same decode rule on both sides, and the photos really are decoded at reduced size.
-    assert samples == {image.stem: app_decode(image, prep)[1] for image in images}
-    assert max(samples.values()) >= 4, samples
+    assert samples == {image.stem: app_decode(image, prep, reduce)[1] for image in images}
+    assert max(samples.values()) == (8 if reduce else 1), samples
     for image in images:
-        expected = python_input(image, prep, details)
+        expected = python_input(image, prep, details, reduce)
         got = np.fromfile(tmp_path / f"{image.stem}.input.bin", dtype=expected.dtype.newbyteorder("<"))
         got = got.reshape(expected.shape)
         if dtype == "int8":

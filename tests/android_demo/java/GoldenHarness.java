@@ -32,6 +32,8 @@ import javax.imageio.ImageIO;
  *     decodes each image at the app's reduced size (DecodeSize, emulating BitmapFactory's inSampleSize
  *     for lossless formats), writes OUT_DIR/NAME.crop.bin (uint8 H x W x 3), OUT_DIR/NAME.input.bin
  *     (the input buffer), and prints "NAME SAMPLE_SIZE" per image
+ * preprocess-full  (same arguments)
+ *     the same without the reduced decode (full-size pixels: wide resize filters, up to 16x downscales)
  * postprocess LABELS DTYPE SCALE ZERO_POINT SHAPE K RAW.bin...
  *     prints per file one line "index:probability ..." (top-K, probabilities in Java's exact repr)
  * samplesize  MIN_SHORT_SIDE WxH...
@@ -45,8 +47,8 @@ import javax.imageio.ImageIO;
  */
 public final class GoldenHarness {
     public static void main(String[] args) throws IOException {
-        if (args.length > 0 && args[0].equals("preprocess")) {
-            preprocess(args);
+        if (args.length > 0 && (args[0].equals("preprocess") || args[0].equals("preprocess-full"))) {
+            preprocess(args, args[0].equals("preprocess"));
         } else if (args.length > 0 && args[0].equals("postprocess")) {
             postprocess(args);
         } else if (args.length > 0 && args[0].equals("samplesize")) {
@@ -132,7 +134,7 @@ public final class GoldenHarness {
         return out;
     }
 
-    private static void preprocess(String[] a) throws IOException {
+    private static void preprocess(String[] a, boolean reduce) throws IOException {
         String json = new String(Files.readAllBytes(new File(a[1]).toPath()), StandardCharsets.UTF_8);
         PreprocessingSpec description = PreprocessingSpec.fromJson(json);
         ImagePreprocessor pre = new ImagePreprocessor(description, tensor(a[2], a[3], a[4], a[5]));
@@ -143,7 +145,7 @@ public final class GoldenHarness {
             File image = new File(a[i]);
             int[] size = new int[2];
             int[] full = decodeArgb(image, size);
-            int sample = DecodeSize.sampleSize(size[0], size[1], minShortSide);
+            int sample = reduce ? DecodeSize.sampleSize(size[0], size[1], minShortSide) : 1;
             int[] argb = subsample(full, size, sample);
             RgbImage crop = pre.crop(argb, size[0], size[1]);
             ByteBuffer input = pre.allocateInput();
