@@ -6,7 +6,7 @@ import org.tensorflow.lite.Delegate;
 public class GpuDelegate implements Delegate {
     /** Deprecated in LiteRT in favour of GpuDelegateFactory.Options, but still what CompatibilityList returns. */
     @Deprecated
-    public static final class Options extends GpuDelegateFactory.Options {
+    public static class Options extends GpuDelegateFactory.Options {
         public Options() {
             throw new UnsupportedOperationException("compile-only LiteRT stub");
         }
