@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import skimage
     from PIL import Image
-    from shufflenet.benchmarks.results import atomic_write_text
+    from shufflenet.model.files import write_text_atomic
     from shufflenet.model.preprocessing import Preprocessing, decode_min_short_side, decode_sample_size, subsample
 
     with tempfile.TemporaryDirectory(prefix="android-memory-") as tmp_name:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.machine(),
             "cases": cases,
         }
-        atomic_write_text(args.out, json.dumps(report, indent=1) + "\n")
+        write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
     for c in cases:
         print(f"{c['description']:18s} {c['code']:6s} {c['decoded_size'][0]:5d}x{c['decoded_size'][1]:<5d} "
               f"min heap {c['min_heap_mb']:4d} MB (pixels alone {c['min_heap_pixels_only_mb']:3d} MB), "
