@@ -11,7 +11,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(FIND_LINKS) -c requirements.lock -e '.[all]'
+	$(BIN)/pip install -qq $(FIND_LINKS) -c requirements.lock -e '.[all]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.metrics import topk_agreement
-from shufflenet.export.pipeline import reference_logits
 from shufflenet.export.runtime import load_runner
 from shufflenet.model.checkpoint import load_model
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.datasets import DatasetError, scan_image_folder
 from shufflenet.model.preprocessing import Preprocessing, load_rgb, resize_and_crop
-from shufflenet.model.registry import Variant
+from shufflenet.model.source import logits, model_from_source
 
 log = logging.getLogger(__name__)
 
@@ -96,24 +95,8 @@ def _result(fmt: str, precision: str, path: str, out: np.ndarray, ref: np.ndarra
 def evaluate_checkpoint(path: Path, data_dir: Path, arch: str | None = None, limit: int = 0) -> AccuracyResult:
     model, variant, _ = load_model(path, arch)
     data = load_labelled(data_dir, variant.preprocessing, variant.class_names(), limit)
-    logits = reference_logits(model, data.images, variant.preprocessing)
-    return _result("pytorch", "fp32", str(path), logits, logits, data, "pytorch", variant.name)
-
-
-def manifest_model(artifacts: Path, manifest: dict[str, Any]) -> tuple[Any, Variant]:
-    """Rebuild the PyTorch model an export came from (its manifest ``source``)."""
-    from shufflenet.export.pipeline import ExportConfig, resolve_model
-
-    src = manifest["source"]
-    cfg = ExportConfig(output=artifacts, arch=manifest["arch"])
-    if src["kind"] == "random-init":
-        cfg.random_init, cfg.seed = True, int(src["seed"])
-    elif src["kind"] == "checkpoint":
-        cfg.weights = Path(src["path"])
-    model, variant, got = resolve_model(cfg)
-    if src.get("sha256") and got.get("sha256") != src["sha256"]:
-        raise ValueError(f"the weights at {src.get('path')} differ from the ones {artifacts} was exported from")
-    return model, variant
+    out = logits(model, data.images, variant.preprocessing)
+    return _result("pytorch", "fp32", str(path), out, out, data, "pytorch", variant.name)
 
 
 def evaluate_artifacts(
@@ -127,10 +110,11 @@ def evaluate_artifacts(
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     labels = (artifacts / manifest["labels_file"]).read_text().splitlines()
-    model, variant = manifest_model(artifacts, manifest)
+    r = model_from_source(manifest["source"], manifest["arch"])
+    model, variant = r.model, r.variant
     data = load_labelled(data_dir, prep, labels, limit)
     say(f"{len(data.labels)} images from {data_dir}")
-    ref = reference_logits(model, data.images, prep)
+    ref = logits(model, data.images, prep)
     results = [_result("pytorch", "fp32", manifest["source"].get("path") or manifest["source"]["kind"], ref, ref,
                        data, "pytorch", variant.name)]  # fmt: skip
     for e in manifest["artifacts"]:

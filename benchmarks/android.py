@@ -13,7 +13,6 @@ disconnect) stop the session; whatever finished before is saved first.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shlex
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from shufflenet.model.files import sha256_path
 
 from . import adb as adbm
 from .adb import Adb, BenchError, first_line
@@ -185,15 +186,15 @@ def _precision_from_name(name: str) -> str:
 
 def tflite_files(artifacts: Path, only: list[str] | None = None) -> list[ModelFile]:
     """The ``.tflite`` files of an export folder (from its manifest when present), optionally a subset."""
-    import json
+    from shufflenet.export.manifest import read_manifest, verify_artifact
 
     artifacts = Path(artifacts)
     found: list[ModelFile] = []
-    manifest = artifacts / "manifest.json"
-    if manifest.is_file():
-        m = json.loads(manifest.read_text())
-        for e in m.get("artifacts", []):
-            if e.get("format") == "tflite":
+    if (artifacts / "manifest.json").is_file():
+        m = read_manifest(artifacts)
+        for e in m["artifacts"]:
+            if e.get("format") == "tflite" and (not only or e["path"] in only):
+                verify_artifact(artifacts, e)  # a file altered since export is refused before it reaches a phone
                 found.append(
                     ModelFile(
                         name=e["path"],
@@ -241,14 +242,6 @@ def benchmark_command(
     if mask:
         argv = ["taskset", mask, *argv]
     return " ".join(shlex.quote(a) for a in argv) + f" > {shlex.quote(remote_out)} 2>&1"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _BUILDS = {"arm64-v8a": "android_aarch64 build", "armeabi-v7a": "android_arm build", "x86_64": "android_x86_64 build",
@@ -346,7 +339,7 @@ def _session(
         "device": info.to_dict(),
         "machine": info.description,
         "adb": adb.path,
-        "benchmark_model": {"path": str(binary), "sha256": _sha256(binary), "abi": adbm.elf_abi(binary)},
+        "benchmark_model": {"path": str(binary), "sha256": sha256_path(binary), "abi": adbm.elf_abi(binary)},
     }
     log.info("device %s: %s", info.serial, info.description)
     local_abi = adbm.elf_abi(binary)

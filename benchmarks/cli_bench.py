@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 from shufflenet.model.cli_common import CliParser, require_path, run_cli
+from shufflenet.model.files import write_text_atomic
 
 from .adb import BenchError
-from .results import BenchReport, BenchResult, atomic_write_text, write_csv, write_json
+from .results import BenchReport, BenchResult, write_csv, write_json
 
 OUT_DIR = Path("runs/bench")
 
@@ -173,7 +174,7 @@ def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, 
     """JSON, Markdown and CSV (cheap: written after every measurement)."""
     paths = output_paths(json_path)
     write_json(report, paths["json"])
-    atomic_write_text(paths["md"], report_markdown(report, title))
+    write_text_atomic(paths["md"], report_markdown(report, title))
     write_csv(report.results, paths["csv"])
     return paths
 
@@ -313,10 +314,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ValueError(f"--compare takes exactly two results files, got {len(reports)}")
         comps = compare(reports[0].results, reports[1].results)
         cmp_md = comparison_markdown(comps, args.results[0].name, args.results[1].name)
-        atomic_write_text(out / "compare.md", cmp_md)
+        write_text_atomic(out / "compare.md", cmp_md)
         parts.append("## Comparison\n\n" + cmp_md)
     text = "\n".join(parts)
-    atomic_write_text(out / "report.md", text)
+    write_text_atomic(out / "report.md", text)
     from .results import write_csv as _csv
 
     _csv(results, out / "report.csv")

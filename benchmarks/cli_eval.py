@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--data", args.data, "folder", "pass a folder laid out as <root>/<class>/*.jpg")
         if args.limit < 0:
             raise ValueError(f"--limit {args.limit}: pass 0 (every image) or a positive number")
-        from shufflenet.export.manifest import write_json_atomic
+        from shufflenet.model.files import write_json_atomic
 
         from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # CheckpointError, DatasetError and ManifestError are ValueErrors.
-    return run_cli(body, (ValueError, OSError), prog="shufflenet-eval")
+    return run_cli(body, (ValueError, OSError))
 
 
 if __name__ == "__main__":

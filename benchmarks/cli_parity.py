@@ -9,7 +9,6 @@ PyTorch float32's. Exit status: 0 when every file passes its precision's thresho
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from shufflenet.export.calibration import CalibrationError
 from shufflenet.export.manifest import ManifestError
 from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.cli_common import CliParser, run_cli
+from shufflenet.model.files import write_json_atomic
 
 from .parity import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
 from .per_layer import DEFAULT_MAX_DROP_DB
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+            write_json_atomic(args.json, report.to_json())
         if args.markdown:
             args.markdown.parent.mkdir(parents=True, exist_ok=True)
             args.markdown.write_text(report.to_markdown())

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shufflenet.export.manifest import write_json_atomic
 from shufflenet.export.pipeline import ExportConfig, run_export
 from shufflenet.model.cli_common import CliParser, run_cli
+from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .host import HostConfig, run_host
-from .results import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def markdown(benches: list[VariantBench]) -> str:
 def write_results(output: Path, benches: list[VariantBench]) -> None:
     write_json_atomic(output.with_suffix(".json"), [{**vb.__dict__, "ratios": ratios(vb) if vb.ok else None}
                                                     for vb in benches])  # fmt: skip
-    atomic_write_text(output.with_suffix(".md"), markdown(benches))
+    write_text_atomic(output.with_suffix(".md"), markdown(benches))
 
 
 def load_done(path: Path) -> dict[str, VariantBench]:

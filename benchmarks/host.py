@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from shufflenet.model.cli_common import error_line
 
 from .results import BenchReport, BenchResult, failed_result, result_from_stats
 from .stats import CV_LIMIT, REPEAT_SPREAD_LIMIT, summarize
@@ -333,6 +334,7 @@ def verify_export(
     timed loads and takes the inputs its manifest entry declares (the checks parity and evaluation make, through
     the same functions). A damaged, truncated, deleted or swapped file ends here in one line."""
     from shufflenet.export.manifest import verify_artifact
+    from shufflenet.export.runtime import Runner
 
     for e in entries:
         verify_artifact(artifacts, e)
@@ -340,17 +342,14 @@ def verify_export(
         try:
             runner = factory(artifacts, e, 1)
         except (RuntimeError, ValueError, OSError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{e['path']} cannot be loaded ({first}); re-run shufflenet-export") from None
-        from shufflenet.export.runtime import Runner
-
+            raise ValueError(f"{e['path']} cannot be loaded ({error_line(err)}); re-run shufflenet-export") from None
         if isinstance(runner, Runner):
             from shufflenet.export.parity import check_signature
 
             check_signature(runner)
 
 
-def _load_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
+def load_file_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
     try:
         from shufflenet.export.runtime import load_runner
     except ImportError as e:
@@ -358,10 +357,40 @@ def _load_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
     return load_runner(artifacts, entry, threads)
 
 
+RunnerFactory = Callable[[Path, dict[str, Any], int], Any]
+
+
+def time_file(
+    folder: Path,
+    entry: dict[str, Any],
+    threads: int,
+    /,
+    *,
+    warmup: int,
+    runs: int,
+    repeats: int,
+    seed: int = 0,
+    runner_factory: RunnerFactory | None = None,
+    **measure_kw: Any,
+) -> BenchResult:
+    """Time one exported file (a manifest entry in ``folder``) with ``threads`` threads on a fixed random input.
+
+    The file runs once before timing, so a file that cannot run fails here with its own message, not inside
+    the timing loop. ``measure_kw``: ``measure``'s limits and clock, and the result's identity fields.
+    """
+    runner = (runner_factory or load_file_runner)(folder, entry, threads)
+    x = make_input(entry["inputs"][0], seed)
+    measure_kw.setdefault(
+        "delegate", getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(entry.get("runtime", ""), "cpu")
+    )
+    runner.run_raw(x)
+    return measure(lambda: runner.run_raw(x), warmup=warmup, runs=runs, repeats=repeats, threads=threads, **measure_kw)
+
+
 def run_host(
     cfg: HostConfig,
     save: Callable[[BenchReport], None] | None = None,
-    runner_factory: Callable[[Path, dict[str, Any], int], Any] | None = None,
+    runner_factory: RunnerFactory | None = None,
 ) -> BenchReport:
     """Time every selected file of the export folder at every thread count."""
     cfg.validate()
@@ -371,7 +400,7 @@ def run_host(
     except ImportError as e:
         raise ValueError(f"the export library is not available ({e}); install shufflenet-mobile[export]") from None
     manifest = read_manifest(artifacts)  # the reader parity and evaluation use: schema and fields checked
-    factory = runner_factory or _load_runner
+    factory = runner_factory or load_file_runner
     report = BenchReport(kind="host", environment=host_environment(), config=_config_dict(cfg))
     arch = manifest.get("arch")
     input_size = list(manifest["input_size"]) if manifest.get("input_size") else None
@@ -410,24 +439,23 @@ def run_host(
             )
             log.info("time %s (%s, %d thread%s)", entry["path"], runtime, threads, "s" if threads > 1 else "")
             try:
-                runner = factory(artifacts, entry, threads)
-                x = make_input(entry["inputs"][0], cfg.seed)
-                delegate = getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(runtime, "cpu")
-                runner.run_raw(x)  # fail here, not inside the timing loop
-                result = measure(
-                    lambda r=runner, x=x: r.run_raw(x),
+                result = time_file(
+                    artifacts,
+                    entry,
+                    threads,
                     warmup=cfg.warmup,
                     runs=cfg.runs,
                     repeats=cfg.repeats,
+                    seed=cfg.seed,
+                    runner_factory=factory,
                     cv_limit=cfg.cv_limit,
                     repeat_spread_limit=cfg.repeat_spread_limit,
                     max_seconds=cfg.max_seconds,
                     clock=cfg.clock,
-                    delegate=delegate,
-                    **ident,
+                    **{k: v for k, v in ident.items() if k != "threads"},
                 )
             except (ValueError, OSError, RuntimeError, KeyError, ImportError) as e:
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                msg = error_line(e)
                 result = failed_result(msg, delegate=DEFAULT_DELEGATE.get(runtime, "cpu"), warmup=cfg.warmup, **ident)
                 report.errors.append(f"{entry['path']} threads={threads}: {msg}")
                 log.error("%s threads=%d: %s", entry["path"], threads, msg)

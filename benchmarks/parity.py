@@ -19,6 +19,7 @@ from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.metrics import ParityMetrics
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, evaluate_artifacts, rebuild_reference
 from shufflenet.model.cli_common import text_table
+from shufflenet.model.files import json_safe
 from shufflenet.model.preprocessing import Preprocessing, list_images
 
 from .per_layer import PerLayerReport
@@ -65,8 +66,8 @@ class Shortfall:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "value": _json_float(self.value), "threshold": self.threshold,
-                "short_by": _json_float(self.short_by), "evaluated_by": self.evaluated_by}  # fmt: skip
+        return {"metric": self.metric, "value": json_safe(self.value), "threshold": self.threshold,
+                "short_by": json_safe(self.short_by), "evaluated_by": self.evaluated_by}  # fmt: skip
 
 
 @dataclass
@@ -95,14 +96,18 @@ class FileResult:
             "variant": p.variant,
             "path": p.path,
             "output_kind": p.output_kind,
-            **_metrics_json(p.metrics),
+            **json_safe(p.metrics.to_dict()),
             "passed": self.passed,
             "evaluated_by": p.evaluated_by,
             "failures": [f.to_dict() for f in self.failures],
         }
         if p.cross_checks:
             d["cross_checks"] = [
-                {"evaluated_by": c.evaluated_by, **_metrics_json(c.metrics), "vs_primary": _metrics_json(c.vs_primary)}
+                {
+                    "evaluated_by": c.evaluated_by,
+                    **json_safe(c.metrics.to_dict()),
+                    "vs_primary": json_safe(c.vs_primary.to_dict()),
+                }
                 for c in p.cross_checks
             ]
         return d
@@ -186,15 +191,6 @@ class ParityReport:
         if self.per_layer is not None:
             md += ["", self.per_layer.to_markdown()]
         return "\n".join(md) + "\n"
-
-
-def _json_float(x: float) -> float | None:
-    """Strict JSON has no infinity: an infinite PSNR (identical outputs) is written as null."""
-    return None if math.isinf(x) or math.isnan(x) else x
-
-
-def _metrics_json(m: ParityMetrics) -> dict[str, Any]:
-    return {k: _json_float(v) if isinstance(v, float) else v for k, v in m.to_dict().items()}
 
 
 def _fmt_db(x: float) -> str:

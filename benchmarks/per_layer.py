@@ -26,6 +26,7 @@ import numpy as np
 from shufflenet.export.metrics import cosine, psnr_db
 from shufflenet.export.parity import ParityError
 from shufflenet.model.cli_common import text_table
+from shufflenet.model.files import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class LayerParity:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("psnr_db", "input_psnr_db", "drop_db"):
-            d[k] = None if math.isinf(d[k]) or math.isnan(d[k]) else d[k]
+            d[k] = json_safe(d[k])
         return d
 
 
@@ -105,7 +106,7 @@ class PerLayerReport:
             "int8_path": self.int8_path,
             "images": self.images,
             "max_drop_db": self.max_drop_db,
-            "input_psnr_db": None if math.isinf(self.input_psnr_db) else self.input_psnr_db,
+            "input_psnr_db": json_safe(self.input_psnr_db),
             "first_flagged": None if first is None else first.index,
             "summary": self.summary(),
             "layers": [layer.to_dict() for layer in self.layers],

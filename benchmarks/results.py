@@ -19,14 +19,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.filemodes import file_mode
+from shufflenet.model.files import json_safe, write_json_atomic, write_text_atomic
 
 from .stats import LatencyStats
 
@@ -141,41 +139,13 @@ class BenchReport:
             "created": self.created,
             "environment": self.environment,
             "config": self.config,
-            "results": [_clean(asdict(r)) for r in self.results],
+            "results": [json_safe(asdict(r)) for r in self.results],
             "errors": list(self.errors),
         }
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN: store non-finite floats as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, file_mode())  # mkstemp is private (0600); results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(report: BenchReport, path: Path) -> None:
-    atomic_write_text(path, json.dumps(report.to_dict(), indent=1, allow_nan=False) + "\n")
+    write_json_atomic(path, report.to_dict(), indent=1)
 
 
 _RESULT_FIELDS = {f.name for f in fields(BenchResult)}
@@ -260,7 +230,7 @@ def to_csv(results: list[BenchResult]) -> str:
 
 
 def write_csv(results: list[BenchResult], path: Path) -> None:
-    atomic_write_text(path, to_csv(results))
+    write_text_atomic(path, to_csv(results))
 
 
 def fmt_ms(v: float | None) -> str:
@@ -313,10 +283,6 @@ def to_markdown(results: list[BenchResult], title: str | None = None, environmen
                 f"delegate={r.delegate}: {r.status}: {r.error}"
             )
     return "\n".join(lines) + "\n"
-
-
-def write_markdown(text: str, path: Path) -> None:
-    atomic_write_text(path, text)
 
 
 @dataclass

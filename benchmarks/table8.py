@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from shufflenet.model.cli_common import error_line
 from shufflenet.model.complexity import count_complexity
 from shufflenet.model.registry import get_variant
 
-from .host import finish_environment, host_environment, make_input, measure, time_torch
+from .host import finish_environment, host_environment, time_file, time_torch
 from .mobilenet_v1 import mobilenet_v1
 from .results import BenchReport, BenchResult, failed_result, fmt_ms
 
@@ -237,7 +238,7 @@ def _run_table8_host(cfg: Table8Config, save: Callable[[BenchReport], None] | No
                 try:
                     entries = export_files(model, label, size, cfg.cache, want)
                 except (ValueError, RuntimeError, OSError) as e:
-                    export_error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    export_error = error_line(e)
                     log.error("%s %s: export failed: %s", label, size_tag(size), export_error)
             for runtime in cfg.runtimes:
                 what = f"{label} {size_tag(size)} {runtime}"
@@ -272,10 +273,24 @@ def _run_table8_host(cfg: Table8Config, save: Callable[[BenchReport], None] | No
                         if fmt not in entries:
                             raise ValueError(f"no {fmt} file: {export_error or 'export skipped'}")
                         entry = entries[fmt]
-                        folder = model_dir(cfg.cache, label, size)
-                        result = _time_entry(folder, entry, cfg, **common)
+                        result = time_file(
+                            model_dir(cfg.cache, label, size),
+                            entry,
+                            1,
+                            warmup=cfg.warmup,
+                            runs=cfg.runs,
+                            repeats=cfg.repeats,
+                            seed=cfg.seed,
+                            max_seconds=cfg.max_seconds,
+                            clock=cfg.clock,
+                            format=entry["format"],
+                            precision=entry["precision"],
+                            path=str(model_dir(cfg.cache, label, size) / entry["path"]),
+                            variant=entry.get("variant"),
+                            **{k: v for k, v in common.items() if k != "threads"},
+                        )
                 except (ValueError, RuntimeError, OSError, ImportError) as e:
-                    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    msg = error_line(e)
                     fmt = _FORMAT_OF.get(runtime, "pytorch")
                     result = failed_result(msg, format=fmt, precision="fp32", path="", warmup=cfg.warmup, **common)
                     report.errors.append(f"{what}: {msg}")
@@ -287,28 +302,6 @@ def _run_table8_host(cfg: Table8Config, save: Callable[[BenchReport], None] | No
     if save:
         save(report)
     return report
-
-
-def _time_entry(folder: Path, entry: dict[str, Any], cfg: Table8Config, **ident: Any) -> BenchResult:
-    from .host import _load_runner
-
-    runner = _load_runner(folder, entry, 1)
-    x = make_input(entry["inputs"][0], cfg.seed)
-    runner.run_raw(x)
-    path = str(folder / entry["path"])
-    return measure(
-        lambda: runner.run_raw(x),
-        warmup=cfg.warmup,
-        runs=cfg.runs,
-        repeats=cfg.repeats,
-        max_seconds=cfg.max_seconds,
-        clock=cfg.clock,
-        format=entry["format"],
-        precision=entry["precision"],
-        path=path,
-        variant=entry.get("variant"),
-        **ident,
-    )
 
 
 def _config_dict(cfg: Table8Config) -> dict[str, Any]:

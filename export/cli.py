@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.cli_common import CliParser, run_cli, text_table
+from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, text_table
 
 from .arguments import FORMATS, check_input_paths
 from .output_dir import check_output
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX files with a dynamic batch axis")
     p.add_argument("--no-parity", action="store_true", help="skip the parity check after export")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true", help="show library logs (default: OUTPUT.export.log)")
     p.add_argument(
         "--output",
         type=Path,
@@ -73,11 +74,21 @@ def summary_table(manifest: dict[str, Any]) -> str:
     rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch")]
     for e in manifest["artifacts"]:
         par = e.get("parity")
-        ps = "-" if not par else f"PSNR {par['psnr_db']:.1f} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
+        ps = "-"
+        if par:
+            psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
+            db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
+            ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
+
+
+def log_file_for(output: Path) -> Path:
+    """Where an export's library logs go: beside the export folder, named after it."""
+    out = output.resolve()
+    return out.with_name(f"{out.name}.export.log")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             parity=not args.no_parity,
             force=args.force,
         )
-        result = run_export(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        log_path = log_file_for(args.output)
+        with library_output(log_path, args.verbose) as terminal:
+            progress = StepProgress(terminal)
+            try:
+                result = run_export(cfg, progress=progress)
+            finally:
+                progress.close()
         m = result.manifest
         src = m["source"]
         origin = src["kind"] + (f", {src['path']}" if src.get("path") else "")
@@ -119,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         bad = [e["path"] for e in m["artifacts"] if not e.get("graph_check", {"ok": True})["ok"]]
         if bad:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
+        if not args.verbose:
+            print(f"library logs: {log_path}")
         return 0
 
     # ExportError, CheckpointError, CalibrationError and OutputError are ValueErrors.
-    return run_cli(body, (ValueError, OSError), prog="shufflenet-export")
+    return run_cli(body, (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from shufflenet.model.preprocessing import Preprocessing
 from torch import nn
+
+from .context import ExportContext, manifest_entry
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +138,32 @@ def coreml_signature(path: Path) -> tuple[list[dict], list[dict]]:
         else:
             outs.append({"name": f.name, "shape": None, "dtype": t, "layout": None, "quantization": None})
     return ins, outs
+
+
+def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per precision, an image-input classifier (for apps) and a tensor-input program (for parity checks)."""
+    import time
+
+    entries = []
+    for precision in precisions:
+        t = time.time()
+        ctx.step(f"Core ML ML Program ({precision}; image classifier + tensor input)")
+        for kind in ("image", "tensor"):
+            path = ctx.out_dir / coreml_filename(ctx.arch, precision, kind)
+            convert_coreml(ctx.model, ctx.size, ctx.prep, ctx.labels, precision, kind, path)
+            ins, outs = coreml_signature(path)
+            entries.append(
+                manifest_entry(
+                    "coreml",
+                    precision,
+                    kind,
+                    path,
+                    "coreml-numpy",
+                    inputs=ins,
+                    outputs=outs,
+                    op_histogram=coreml_op_histogram(path),
+                    output_kind="probabilities" if kind == "image" else "logits",
+                )
+            )
+        ctx.timed(f"coreml_{precision}", t)
+    return entries

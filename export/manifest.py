@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.filemodes import file_mode
+from shufflenet.model.files import sha256_path
 
 SCHEMA = "shufflenet-mobile/manifest@1"
 TOOLS = ("shufflenet-mobile", "torch", "onnx", "onnxruntime", "onnxsim", "tensorflow-cpu", "ai-edge-litert",
@@ -29,32 +26,6 @@ def tool_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def sha256_path(path: Path) -> str:
-    """sha256 of a file, or of a directory (an .mlpackage) over its sorted relative paths and bytes."""
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def size_bytes(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(data, tmp, indent=2, allow_nan=True)
-        tmp.write("\n")
-    os.chmod(tmp.name, file_mode())  # NamedTemporaryFile is private (0600); results are ordinary files
-    os.replace(tmp.name, path)
 
 
 def read_manifest(artifacts_dir: str | Path) -> dict[str, Any]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from .context import ExportContext, manifest_entry
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +81,41 @@ def op_histogram(path: Path) -> dict[str, int]:
     for node in onnx.load(str(path)).graph.node:
         hist[node.op_type] = hist.get(node.op_type, 0) + 1
     return dict(sorted(hist.items()))
+
+
+def onnx_graphs(ctx: ExportContext) -> dict[str, Path]:
+    """The raw and simplified ONNX graphs in the work folder, exported once whichever format asks first."""
+    if not ctx.onnx_paths:
+        t = time.time()
+        ctx.step("ONNX export (opset 17) + onnx.checker + onnxsim")
+        raw = ctx.work_dir / f"{ctx.arch}_fp32.onnx"
+        sim = ctx.work_dir / f"{ctx.arch}_fp32.sim.onnx"
+        export_onnx(ctx.model, ctx.size, raw, sim, dynamic_batch=ctx.dynamic_batch)
+        ctx.onnx_paths.update(raw=raw, simplified=sim)
+        ctx.timed("onnx", t)
+    return ctx.onnx_paths
+
+
+def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The raw and the simplified ONNX file (float32), copied from the work folder into the export."""
+    import shutil
+
+    batch: int | str = "batch" if ctx.dynamic_batch else 1
+    entries = []
+    for kind, src in onnx_graphs(ctx).items():
+        path = ctx.out_dir / src.name
+        shutil.copyfile(src, path)
+        io = {"quantization": None, "dtype": "float32"}
+        entries.append(
+            manifest_entry(
+                "onnx",
+                "fp32",
+                kind,
+                path,
+                "onnxruntime",
+                inputs=[{"name": INPUT_NAME, "shape": [batch, 3, *ctx.size], "layout": "NCHW", "kind": "tensor", **io}],
+                outputs=[{"name": OUTPUT_NAME, "shape": [batch, ctx.variant.num_classes], "layout": "NC", **io}],
+                op_histogram=op_histogram(path),
+            )
+        )
+    return entries

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from shufflenet.model.filemodes import dir_mode, file_mode
+from shufflenet.model.files import dir_mode, file_mode
 
 log = logging.getLogger(__name__)
 

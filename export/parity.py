@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from shufflenet.model.checkpoint import sha256_file
+from shufflenet.model.cli_common import error_line
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.registry import Variant
+from shufflenet.model.source import SourceError, logits, model_from_source
 
 from .calibration import ImageSet
 from .metrics import ParityMetrics, compare, softmax
@@ -90,48 +91,14 @@ def reference_prep(variant: Variant, input_size: tuple[int, int]) -> Preprocessi
 
 
 def rebuild_reference(manifest: dict[str, Any], artifacts_dir: Path, weights: Path | None = None) -> Reference:
-    """Re-create the exported network from the manifest's ``source`` through ``pipeline.resolve_model`` (the
-    code path the export used). ``weights`` replaces a checkpoint whose recorded path is gone; it must be the
-    same file (sha256)."""
-    from shufflenet.model.pretrained import weights_dir
-
-    from .pipeline import ExportConfig, resolve_model
-
+    """The exported network, rebuilt from the manifest's ``source`` (``shufflenet.model.source``, the code path
+    the export used). ``weights`` replaces a checkpoint whose recorded path is gone; it must be the same file."""
     src = manifest.get("source") or {}
-    kind = src.get("kind")
-    arch = manifest.get("arch")
-    recorded = src.get("sha256")
-    out = Path(artifacts_dir)
-    if kind == "random-init":
-        if weights is not None:
-            raise ParityError(
-                f"the export in {out} was made with random init (seed {src.get('seed', 0)}); --weights does not apply"
-            )
-        cfg = ExportConfig(output=out, arch=arch, random_init=True, seed=int(src.get("seed", 0)))
-    elif kind in ("embedded", "checkpoint"):
-        path = weights
-        if path is None:
-            path = weights_dir() / src.get("path", "") if kind == "embedded" else Path(src.get("path", ""))
-        if path is None or not Path(path).is_file():
-            what = f"the shipped weights {src.get('path')}" if kind == "embedded" else f"checkpoint {src.get('path')}"
-            raise ParityError(
-                f"the export was made from {what}, which is not available here"
-                + (f" ({path} is not a file)" if weights is not None else "")
-                + f"; pass --weights PATH to the same file (sha256 {str(recorded)[:12]}...)"
-            )
-        digest = sha256_file(path)
-        if recorded and digest != recorded:
-            raise ParityError(
-                f"weights {path} (sha256 {digest[:12]}...) are not the ones the export was made from "
-                f"(sha256 {recorded[:12]}...); pass --weights PATH to the original file"
-            )
-        cfg = ExportConfig(output=out, arch=arch, weights=Path(path))
-    else:
-        raise ParityError(f"the manifest's source kind {kind!r} is unknown; re-run shufflenet-export")
-    model, variant, _ = resolve_model(cfg)
-    if variant.name != arch:
-        raise ParityError(f"the weights build {variant.name}, but the manifest's arch is {arch}")
-    return Reference(model.eval(), variant, reference_prep(variant, manifest["input_size"]), src)
+    try:
+        r = model_from_source(src, manifest.get("arch", ""), weights)
+    except (SourceError, KeyError) as e:
+        raise ParityError(str(e).strip("'\"")) from None
+    return Reference(r.model, r.variant, reference_prep(r.variant, manifest["input_size"]), src)
 
 
 # ------------------------------------------------------------------------------------------ signature check
@@ -242,18 +209,6 @@ def check_signature(runner: Runner) -> None:
 # ------------------------------------------------------------------------------------------------- parity
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def reference_outputs(model: torch.nn.Module, images: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """PyTorch float32 logits of resized and centre-cropped uint8 RGB images, with ``prep``'s normalisation."""
-    from .pipeline import reference_logits
-
-    return reference_logits(model, images, prep)
-
-
 def evaluate_artifact(
     artifacts_dir: Path,
     entry: dict[str, Any],
@@ -268,14 +223,14 @@ def evaluate_artifact(
     try:
         runner = load_runner(Path(artifacts_dir), full)
     except (RuntimeError, ValueError, OSError) as e:
-        raise ParityError(f"{entry['path']} cannot be loaded: {_first_line(e)}") from None
+        raise ParityError(f"{entry['path']} cannot be loaded: {error_line(e)}") from None
     check_signature(runner)
     out_kind = entry.get("output_kind", "logits")
     target = softmax(ref_logits) if out_kind == "probabilities" else ref_logits
     try:
         out = runner.predict(images)
     except (RuntimeError, ValueError) as e:
-        raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {_first_line(e)}") from None
+        raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {error_line(e)}") from None
     if out.shape != target.shape:
         raise ParityError(
             f"{entry['path']} gives outputs of shape {out.shape[1:]} per image, PyTorch {target.shape[1:]}; "
@@ -319,7 +274,7 @@ def evaluate_artifacts(
     macos = on_macos() if macos is None else macos
     declared = declared_prep or ref_prep.to_dict()
     say(f"parity against PyTorch on {len(images.images)} real images ({images.source})")
-    ref = reference_outputs(model, images.images, ref_prep)
+    ref = logits(model, images.images, ref_prep)
     results = []
     for e in artifacts:
         results.append(evaluate_artifact(Path(artifacts_dir), e, images.images, ref, declared, macos))

@@ -16,18 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from shufflenet.model.checkpoint import load_model, sha256_file
+from shufflenet.model import source as source_mod
+from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.complexity import count_complexity
-from shufflenet.model.pretrained import DEFAULT_ARCH, shipped_weights_path
-from shufflenet.model.registry import Variant, get_variant
+from shufflenet.model.files import sha256_path, size_bytes, write_json_atomic
+from shufflenet.model.registry import Variant
 
 from . import calibration as calib_mod
 from . import output_dir
 from .arguments import FORMATS, check_input_paths
 from .budget import available_memory, estimate, heartbeat
-from .manifest import SCHEMA, sha256_path, size_bytes, tool_versions, write_json_atomic
+from .context import ExportContext
+from .manifest import SCHEMA, tool_versions
 from .parity import annotate_parity
 
 log = logging.getLogger(__name__)
@@ -116,38 +117,12 @@ def check_dependencies(formats: tuple[str, ...]) -> None:
 
 
 def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str, Any]]:
-    """The network to export and where its weights came from."""
-    from shufflenet.model.checkpoint import CheckpointError
-
-    if cfg.weights and cfg.random_init:
-        raise ExportError("--weights and --random-init exclude each other; pass one")
-    if cfg.weights:
-        try:
-            model, variant, _ = load_model(cfg.weights, cfg.arch)
-        except (CheckpointError, KeyError) as e:
-            raise ExportError(str(e)) from None
-        return model, variant, {"kind": "checkpoint", "path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
+    """The network to export and where its weights came from (``shufflenet.model.source``)."""
     try:
-        variant = get_variant(cfg.arch or DEFAULT_ARCH)
-    except KeyError as e:
+        r = source_mod.resolve_model(cfg.arch, cfg.weights, cfg.random_init, cfg.seed)
+    except (source_mod.SourceError, CheckpointError) as e:
         raise ExportError(str(e)) from None
-    arch = variant.name
-    shipped = shipped_weights_path(arch)
-    if not cfg.random_init and shipped is not None:
-        model, variant, _ = load_model(shipped, arch)
-        return model, variant, {"kind": "embedded", "path": shipped.name, "sha256": sha256_file(shipped)}
-    if not cfg.random_init:
-        why = "has no shipped weights" if arch != DEFAULT_ARCH else "is not trained in this installation"
-        raise ExportError(f"{arch} {why}; pass --weights PATH or --random-init")
-    torch.manual_seed(cfg.seed)
-    model = variant.build().eval()
-    # Randomise BN statistics so that folding them into convs is exercised, not skipped over identities.
-    g = torch.Generator().manual_seed(cfg.seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model, variant, {"kind": "random-init", "seed": cfg.seed, "sha256": None}
+    return r.model, r.variant, r.source
 
 
 def min_input_size(variant: Variant) -> int:
@@ -247,16 +222,29 @@ def _run_export_locked(
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
     tmp = output_dir.make_temp_dir(cfg.output)
-    steps: dict[str, float] = {}
+    work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
+    work.mkdir()
+    done = 0
+    total = count_steps(plan) + (1 if cfg.parity else 0)
+
+    def step(msg: str) -> None:
+        nonlocal done
+        done += 1
+        say(f"[{done}/{total}] {msg}")
+
+    ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    steps = ctx.step_seconds
     try:
-        artifacts = _export_files(model, variant, arch, size, prep, labels, plan, cfg, calib_set, tmp, say, steps)
+        artifacts = _export_files(ctx, plan)
+        shutil.rmtree(work)
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n")
         prep_doc = {"arch": arch, "input_size": list(size), "num_classes": variant.num_classes, **prep.to_dict(),
                     "labels_file": "labels.txt"}  # fmt: skip
         write_json_atomic(tmp / "preprocessing.json", prep_doc)
         if cfg.parity:
             t = time.time()
-            annotate_parity(model, prep, artifacts, parity_set, tmp, say)
+            step(f"parity against PyTorch on {len(parity_set.images)} real images")
+            annotate_parity(model, prep, artifacts, parity_set, tmp)
             steps["parity"] = time.time() - t
         cx = count_complexity(model, size)
         support = _support_files(tmp, artifacts, ("labels.txt", "preprocessing.json"))
@@ -322,115 +310,30 @@ def _support_files(tmp: Path, artifacts: list[dict[str, Any]], names: tuple[str,
     listed = {e["path"] for e in artifacts} | set(names)
     for p in tmp.iterdir():
         if p.name not in listed:
-            log.debug("not part of the export: %s", p.name)
+            log.warning("not part of the export, removed: %s", p.name)
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     return [{"path": n, "size_bytes": size_bytes(tmp / n), "sha256": sha256_path(tmp / n)} for n in names]
 
 
-def _entry(fmt: str, precision: str, variant_kind: str, path: Path, tmp: Path, runtime: str) -> dict[str, Any]:
-    return {
-        "format": fmt,
-        "precision": precision,
-        "variant": variant_kind,
-        "path": path.name,
-        "size_bytes": size_bytes(path),
-        "sha256": sha256_path(path),
-        "runtime": runtime,
-    }
+EXPORTERS = {"onnx": "onnx_export", "tflite": "tflite_export", "coreml": "coreml_export"}
 
 
-def _export_files(
-    model: torch.nn.Module,
-    variant: Variant,
-    arch: str,
-    size: tuple[int, int],
-    prep: Any,
-    labels: list[str],
-    plan: dict[str, tuple[str, ...]],
-    cfg: ExportConfig,
-    calib_set: calib_mod.ImageSet,
-    tmp: Path,
-    say: Progress,
-    steps: dict[str, float],
-) -> list[dict[str, Any]]:
+def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Every format's files and manifest entries, in the order of FORMATS; each format module does its own."""
+    import importlib
+
     artifacts: list[dict[str, Any]] = []
-    n_classes = variant.num_classes
-    total = sum(len(v) for v in plan.values()) + (1 if "tflite" in plan and "onnx" not in plan else 0)
-    total += len(plan.get("coreml", ())) + (1 if "onnx" in plan else 0)
-    done = 0
-
-    def step(msg: str) -> float:
-        nonlocal done
-        done += 1
-        say(f"[{done}/{total}] {msg}")
-        return time.time()
-
-    onnx_files = None
-    if "onnx" in plan or "tflite" in plan:
-        from .onnx_export import export_onnx, op_histogram
-
-        t = step("ONNX export (opset 17) + onnx.checker + onnxsim")
-        raw, sim = tmp / f"{arch}_fp32.onnx", tmp / f"{arch}_fp32.sim.onnx"
-        onnx_files = export_onnx(model, size, raw, sim, dynamic_batch=cfg.dynamic_batch)
-        steps["onnx"] = time.time() - t
-        if "onnx" in plan:
-            batch = "batch" if cfg.dynamic_batch else 1
-            for kind, p in (("raw", raw), ("simplified", sim)):
-                e = _entry("onnx", "fp32", kind, p, tmp, "onnxruntime")
-                e["inputs"] = [{"name": "input", "shape": [batch, 3, *size], "dtype": "float32", "layout": "NCHW",
-                                "kind": "tensor", "quantization": None}]  # fmt: skip
-                e["outputs"] = [{"name": "logits", "shape": [batch, n_classes], "dtype": "float32", "layout": "NC",
-                                 "quantization": None}]  # fmt: skip
-                e["op_histogram"] = op_histogram(p)
-                artifacts.append(e)
-    if "tflite" in plan:
-        from .onnx_export import fixed_shape_onnx
-        from .tflite_export import TFLITE_KINDS, check_tflite_graph, convert_tflite, inspect_tflite, tflite_filename
-
-        fixed = fixed_shape_onnx(onnx_files.simplified, size)
-        calib_nhwc = None
-        shuffles = sum(1 for m in model.modules() if getattr(m, "shuffle", False))
-        depthwise = sum(1 for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
-        for precision in plan["tflite"]:
-            t = step(f"TFLite {TFLITE_KINDS[precision][1]} ({precision})")
-            if precision == "int8" and calib_nhwc is None:
-                from shufflenet.model.preprocessing import normalize_hwc
-
-                calib_nhwc = normalize_hwc(calib_set.images, prep)
-            path = convert_tflite(fixed, precision, tmp / tflite_filename(arch, precision), calib_nhwc)
-            steps[f"tflite_{precision}"] = time.time() - t
-            info = inspect_tflite(path)
-            check = check_tflite_graph(info, precision, shuffles, depthwise)
-            if not check.ok:
-                log.warning("TFLite %s graph: %s", precision, "; ".join(check.problems))
-            e = _entry("tflite", precision, TFLITE_KINDS[precision][1], path, tmp, "litert")
-            e.update(inputs=info.inputs, outputs=info.outputs, op_histogram=info.op_histogram,
-                     graph_check={"ok": check.ok, "problems": check.problems, "max_rank": info.max_rank,
-                                  "float32_tensors": len(info.float32_tensors)})  # fmt: skip
-            artifacts.append(e)
-    if "coreml" in plan:
-        from .coreml_export import convert_coreml, coreml_filename, coreml_op_histogram, coreml_signature
-
-        for precision in plan["coreml"]:
-            t = step(f"Core ML ML Program ({precision}; image classifier + tensor input)")
-            for kind in ("image", "tensor"):
-                path = convert_coreml(
-                    model, size, prep, labels, precision, kind, tmp / coreml_filename(arch, precision, kind)
-                )
-                ins, outs = coreml_signature(path)
-                e = _entry("coreml", precision, kind, path, tmp, "coreml-numpy")
-                e.update(inputs=ins, outputs=outs, op_histogram=coreml_op_histogram(path),
-                         output_kind="probabilities" if kind == "image" else "logits")  # fmt: skip
-                artifacts.append(e)
-            steps[f"coreml_{precision}"] = time.time() - t
+    for fmt in FORMATS:
+        if fmt in plan:
+            module = importlib.import_module(f".{EXPORTERS[fmt]}", __package__)
+            artifacts += module.export_entries(ctx, plan[fmt])
     for e in artifacts:
-        e["num_classes"] = n_classes
+        e["num_classes"] = ctx.variant.num_classes
     return artifacts
 
 
-def reference_logits(model: torch.nn.Module, images: np.ndarray, prep: Any) -> np.ndarray:
-    from shufflenet.model.preprocessing import normalize_hwc
-
-    x = torch.from_numpy(normalize_hwc(images, prep)).permute(0, 3, 1, 2).contiguous()
-    with torch.no_grad():
-        return model.eval()(x).numpy()
+def count_steps(plan: dict[str, tuple[str, ...]]) -> int:
+    """Numbered steps of an export: the ONNX graph (which TFLite starts from too), one per TFLite or Core ML
+    precision, and the parity check."""
+    onnx = 1 if {"onnx", "tflite"} & set(plan) else 0
+    return onnx + len(plan.get("tflite", ())) + len(plan.get("coreml", ()))

@@ -169,6 +169,6 @@ def load_runner(artifacts_dir: Path, entry: dict[str, Any], threads: int = 1, ma
 
 
 def _manifest_prep(artifacts_dir: Path) -> dict[str, Any]:
-    import json
+    from .manifest import read_manifest
 
-    return json.loads((Path(artifacts_dir) / "manifest.json").read_text())["preprocessing"]
+    return read_manifest(artifacts_dir)["preprocessing"]

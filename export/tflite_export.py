@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .context import ExportContext, manifest_entry
 from .onnx_to_tf import build_tf_function
 
 log = logging.getLogger(__name__)
@@ -130,3 +131,44 @@ def check_tflite_graph(info: TfliteInfo, precision: str, shuffles: int, depthwis
         if any(d["dtype"] != "int8" for d in info.inputs + info.outputs):
             problems.append("input/output not int8")
     return GraphCheck(ok=not problems, problems=problems)
+
+
+def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One .tflite file per precision, converted from the simplified ONNX graph with every shape fixed."""
+    import time
+
+    import torch
+    from shufflenet.model.preprocessing import normalize_hwc
+
+    from .onnx_export import fixed_shape_onnx, onnx_graphs
+
+    fixed = fixed_shape_onnx(onnx_graphs(ctx)["simplified"], ctx.size)
+    shuffles = sum(1 for m in ctx.model.modules() if getattr(m, "shuffle", False))
+    depthwise = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
+    entries = []
+    for precision in precisions:
+        t = time.time()
+        ctx.step(f"TFLite {TFLITE_KINDS[precision][1]} ({precision})")
+        calib = normalize_hwc(ctx.calib_set.images, ctx.prep) if precision == "int8" else None
+        path = convert_tflite(fixed, precision, ctx.out_dir / tflite_filename(ctx.arch, precision), calib)
+        ctx.timed(f"tflite_{precision}", t)
+        info = inspect_tflite(path)
+        check = check_tflite_graph(info, precision, shuffles, depthwise)
+        if not check.ok:
+            log.warning("TFLite %s graph: %s", precision, "; ".join(check.problems))
+        graph_check = {"ok": check.ok, "problems": check.problems, "max_rank": info.max_rank,
+                       "float32_tensors": len(info.float32_tensors)}  # fmt: skip
+        entries.append(
+            manifest_entry(
+                "tflite",
+                precision,
+                TFLITE_KINDS[precision][1],
+                path,
+                "litert",
+                inputs=info.inputs,
+                outputs=info.outputs,
+                op_histogram=info.op_histogram,
+                graph_check=graph_check,
+            )
+        )
+    return entries

@@ -7,7 +7,6 @@ plus training metadata. Everything is read with ``weights_only=True``: a checkpo
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -33,14 +32,6 @@ class LoadedCheckpoint:
     arch: str | None  # recorded in the file (own format) or None (official files)
     meta: dict[str, Any]
     source_format: str  # "shufflenet-mobile", "official-wrapped" or "official-bare"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6

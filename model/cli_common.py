@@ -1,36 +1,41 @@
-"""Shared CLI plumbing: one-line errors instead of tracebacks or usage dumps, SIGTERM handled like Ctrl-C, and
-library logs (TensorFlow's C++ start-up lines, coremltools' and torch's warnings) sent to a log file, so that
-stderr carries this tool's own progress and, on failure, one line.
+"""Shared CLI plumbing: one-line errors instead of tracebacks or usage dumps, SIGTERM handled like Ctrl-C,
+logging set-up.
 
 The promise every ``shufflenet-*`` command keeps: a bad argument or a bad file ends in one line on stderr
-(``error: ...``, or ``PROG: error: ... (see --help)`` for a malformed command line), exit code 2, nothing
-half-written. Ctrl-C exits 130 and SIGTERM 143, both after removing what the command had half-written.
+(``error: ...``, or ``PROG: error: ... (see PROG --help)`` for a malformed command line), exit code 2, nothing
+half-written. Ctrl-C exits 130 and SIGTERM 143, both after the clean-up of what was half-written.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
+import re
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
-
-log = logging.getLogger(__name__)
-
-LOG_ENV = "SHUFFLENET_LOG_FILE"
+from typing import Any, NoReturn, TextIO
 
 
 class CliParser(argparse.ArgumentParser):
-    """``argparse`` with a one-line error (``PROG: error: MESSAGE (see --help)``, exit 2) instead of the usage
-    block; ``--help`` still prints the full usage. Sub-command parsers inherit the class."""
+    """``argparse`` with a one-line error (``PROG: error: MESSAGE (see PROG --help)``, exit 2) instead of the
+    usage block; ``--help`` still prints the full usage. Sub-command parsers inherit the class."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout`` and ``kill`` send), raised in the main thread so it unwinds like Ctrl-C: every
+    ``finally`` and ``except BaseException`` clean-up runs (an export's temporary folder is removed)."""
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    raise Terminated()
 
 
 def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
@@ -47,141 +52,33 @@ def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
         raise ValueError(f"{flag} {path} is a file, not a folder; {fix}")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (what ``timeout`` and ``kill`` send), raised in the main thread so it unwinds like Ctrl-C: every
-    ``finally`` and ``except BaseException`` clean-up runs (temporary folders are removed)."""
-
-
-def _on_sigterm(signum: int, _frame: object) -> None:
-    raise Terminated()
-
-
-def default_log_file(prog: str) -> Path:
-    if os.environ.get(LOG_ENV):
-        return Path(os.environ[LOG_ENV])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "shufflenet-mobile" / "logs" / f"{prog}.log"
-
-
-class _OwnRecords(logging.Filter):
-    """Only this project's log records reach stderr; libraries' records go to the log file."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.name == "root" or record.name.startswith(("shufflenet", "__main__"))
-
-
-@contextmanager
-def library_output_to_file(path: Path | None) -> Iterator[None]:
-    """Point file descriptor 2 (where C++ libraries such as TensorFlow write) at ``path`` for the duration,
-    while Python's ``sys.stderr`` keeps writing to the real stderr."""
-    if path is None:
-        yield
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
-    except OSError:
-        yield  # no log file possible: library output stays on stderr
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    own_stderr = sys.stderr
-    replaced = False
-    try:
-        uses_fd2 = sys.stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):
-        uses_fd2 = False
-    if uses_fd2:  # keep Python-level writes on the real stderr
-        sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0), write_through=True)
-        replaced = True
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    try:
-        yield
-    finally:
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(saved, 2)
-        os.close(saved)
-        if replaced:
-            sys.stderr.close()
-            sys.stderr = own_stderr
-
-
-class _CurrentStderr(logging.StreamHandler):
-    """A handler writing to whatever ``sys.stderr`` is at the time (it is swapped while fd 2 is redirected)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: object) -> None:
-        pass
-
-
-def run_cli(
-    body: Callable[[], int],
-    expected: tuple[type[BaseException], ...] = (ValueError, OSError),
-    prog: str | None = None,
-) -> int:
+def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] = (ValueError, OSError)) -> int:
     """Run a CLI body; expected errors print one line on stderr and exit 2, Ctrl-C exits 130, SIGTERM 143."""
-    prog = prog or Path(sys.argv[0]).name or "shufflenet"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported by the body
-    log_file: Path | None = default_log_file(prog)
-    root = logging.getLogger()
-    console = _CurrentStderr()
-    console.setFormatter(logging.Formatter("%(message)s"))
-    console.addFilter(_OwnRecords())
-    handlers: list[logging.Handler] = [console]
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        log_file.touch()
-        to_file = logging.FileHandler(log_file, mode="a", delay=True)
-        to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        handlers.append(to_file)
-    except OSError:
-        log_file = None
-    for h in handlers:
-        root.addHandler(h)
-    old_level = root.level
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)  # library warnings (torch, coremltools) -> the "py.warnings" logger -> file
-    in_main = threading_is_main()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        with library_output_to_file(log_file):
-            try:
-                return body()
-            except Terminated:
-                print("error: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
-                return 143
-            except KeyboardInterrupt:
-                print("error: interrupted", file=sys.stderr)
-                return 130
-            except expected as e:
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                print(f"error: {msg}", file=sys.stderr)
-                return 2
+        return body()
+    except Terminated:
+        print("error: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except expected as e:
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        return 2
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
-        logging.captureWarnings(False)
-        for h in handlers:
-            root.removeHandler(h)
-            h.close()
-        root.setLevel(old_level)
 
 
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+def error_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type when it has none)."""
+    for line in str(e).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(e).__name__
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -190,3 +87,87 @@ def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
+
+
+class StepProgress:
+    """Progress of numbered steps (messages ``"[i/N] what"``): one live bar with a running clock on a terminal,
+    one line per step elsewhere (CI logs); any other message is printed as a line of its own."""
+
+    _STEP = re.compile(r"^\[(\d+)/(\d+)\] (.*)$")
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._bar: Any = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __call__(self, msg: str) -> None:
+        m = self._STEP.match(msg)
+        if not m:
+            self._write(msg)
+            return
+        i, n, text = int(m.group(1)), int(m.group(2)), m.group(3)
+        if not self.tty:
+            self._write(msg)
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=n, file=self.stream, leave=True, dynamic_ncols=True,
+                             bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} [{elapsed}]")  # fmt: skip
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        self._bar.n = i - 1
+        self._bar.set_description_str(text[:60].ljust(60))
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            bar = self._bar
+            if bar is not None:
+                bar.refresh()
+
+    def _write(self, msg: str) -> None:
+        if self._bar is not None:
+            self._bar.write(msg, file=self.stream)
+        else:
+            print(msg, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._bar is not None:
+            self._bar.n = self._bar.total
+            self._bar.set_description_str("done".ljust(60))
+            self._bar.close()
+            self._bar = None
+
+
+@contextmanager
+def library_output(log_path: Path | None, verbose: bool = False) -> Iterator[TextIO]:
+    """Send what libraries print (Python logging, and TensorFlow's and coremltools' output on file descriptor 2)
+    to ``log_path``; yields the terminal stream for the CLI's own progress. With ``verbose`` (or no log path)
+    everything stays on the terminal."""
+    if verbose or log_path is None:
+        logging.getLogger().setLevel(logging.INFO)
+        yield sys.stderr
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    root = logging.getLogger()
+    old_handlers, old_level = root.handlers[:], root.level
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        root.handlers = [handler]
+        root.setLevel(logging.INFO)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            terminal.close()
+            root.handlers, root.level = old_handlers, old_level

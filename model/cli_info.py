@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_table(rows))
         return 0
 
-    return run_cli(body, (ValueError, OSError), prog="shufflenet-info")  # CheckpointError is a ValueError
+    return run_cli(body, (ValueError, OSError))  # CheckpointError is a ValueError
 
 
 if __name__ == "__main__":

@@ -140,6 +140,40 @@ def resize_and_crop(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return img[top : top + ch, left : left + cw]
 
 
+# The Android demo decodes photos at reduced size before this preprocessing (BitmapFactory's power-of-two
+# inSampleSize). The rule lives here too, so the app's Java (android_demo/.../core/DecodeSize.java) and
+# Python agree and the golden test compares them on the same pixels.
+DECODE_OVERSAMPLING = 2
+DECODE_MAX_PIXELS = 2_000_000
+
+
+def decode_min_short_side(prep: Preprocessing) -> int:
+    """Shortest side worth decoding for ``prep``: twice its resize target (or crop, if larger)."""
+    return DECODE_OVERSAMPLING * max(prep.resize, *prep.crop)
+
+
+def decode_sample_size(height: int, width: int, min_short_side: int) -> int:
+    """Largest power of two keeping ``min(h, w) // s >= min_short_side``; doubled while over the pixel cap."""
+    if height < 1 or width < 1 or min_short_side < 1:
+        raise ValueError(f"need positive sizes, got {height}x{width} and {min_short_side}")
+    s = 1
+    while min(height, width) // (2 * s) >= min_short_side:
+        s *= 2
+    while (width // s) * (height // s) > DECODE_MAX_PIXELS:
+        s *= 2
+    return s
+
+
+def subsample(img: np.ndarray, s: int) -> np.ndarray:
+    """Android's sampled decode of a lossless image: the pixel at ``s // 2`` of every ``s x s`` block."""
+    if s == 1:
+        return img
+    h, w = img.shape[:2]
+    rows = np.minimum(s // 2 + s * np.arange(max(1, h // s)), h - 1)
+    cols = np.minimum(s // 2 + s * np.arange(max(1, w // s)), w - 1)
+    return np.ascontiguousarray(img[rows][:, cols])
+
+
 def normalize_hwc(images: np.ndarray, prep: Preprocessing) -> np.ndarray:
     """uint8 RGB ``... x H x W x 3`` -> float32 network values in the same layout, computed in float32."""
     x = images[..., ::-1] if prep.colour_order == "BGR" else images

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model, sha256_file
+from .checkpoint import load_model
 from .cli_common import CliParser, run_cli
 from .complexity import count_complexity
 from .datasets import load_image_folder
+from .files import sha256_path, write_text_atomic
 from .pretrained import DEFAULT_ARCH, weights_dir
 from .registry import get_variant
 from .training import evaluate_array, export_weights
@@ -39,7 +40,7 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
     cfg = saved["config"]
     info = {
         "arch": arch,
-        "sha256": sha256_file(weights),
+        "sha256": sha256_path(weights),
         "metrics": {"top1": acc, "top5": top5, "test_images": len(test)},
         "macs": cx.macs,
         "params": cx.params,
@@ -49,7 +50,7 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
         "history": saved.get("history"),
         "notes": notes,
     }
-    (dest_dir / f"{arch}.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_text_atomic(dest_dir / f"{arch}.json", json.dumps(info, indent=1) + "\n")
     (dest_dir / f"{arch}.md").write_text(model_card(info))
     return info
 

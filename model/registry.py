@@ -9,11 +9,12 @@ first stride-2 branch, ``stage2 - stem`` channels, divides by g).
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from importlib import resources
+from pathlib import Path
 
 from .preprocessing import Preprocessing
 from .shufflenet_v1 import ShuffleNetV1
@@ -132,11 +133,9 @@ def variant_name(groups: int, width: float, stem: str = "imagenet") -> str:
 
 
 _REGISTRY: dict[str, Variant] = {}
-_WEIGHTS: dict[str, WeightsEntry] = {}
 
 
 def register_weights(arch: str, entry: WeightsEntry) -> None:
-    _WEIGHTS[arch] = entry
     v = _REGISTRY[arch]
     _REGISTRY[arch] = Variant(**{**v.__dict__, "weights": entry})
 
@@ -170,7 +169,36 @@ def _register_all() -> None:
                     )
 
 
+def weights_dir() -> Path:
+    """The package's ``weights/`` folder: ``<arch>.pt`` with its ``<arch>.json`` card (``publish`` writes both)."""
+    return Path(str(resources.files(__package__) / "weights"))
+
+
+def _register_shipped() -> None:
+    """Attach every shipped weights file to its variant here, at import of the registry itself, so that
+    ``get_variant(name).weights`` holds whichever module was imported first."""
+    for card in sorted(weights_dir().glob("*.json")):
+        arch = card.stem
+        if arch not in _REGISTRY or not (weights_dir() / f"{arch}.pt").is_file():
+            continue
+        info = json.loads(card.read_text())
+        register_weights(
+            arch,
+            WeightsEntry(
+                name=f"{arch}.cifar10",
+                filename=f"{arch}.pt",
+                sha256=info["sha256"],
+                preprocessing=CIFAR10,
+                categories=CIFAR10_CLASSES,
+                metrics={k: float(v) for k, v in info.get("metrics", {}).items()},
+                dataset="CIFAR-10 (JPEG copies), 50k train / 10k test",
+                model_card=f"{arch}.md",
+            ),
+        )
+
+
 _register_all()
+_register_shipped()
 
 
 def list_variants() -> list[str]:
@@ -200,12 +228,3 @@ def get_variant(name: str) -> Variant:
 
 def build_model(name: str, shuffle: bool = True) -> ShuffleNetV1:
     return get_variant(name).build(shuffle=shuffle)
-
-
-def _builder(name: str) -> Callable[..., ShuffleNetV1]:
-    return partial(build_model, name)
-
-
-# Small builder functions per variant, torchvision style: shufflenet_v1_g3_1_0x() etc.
-BUILDERS: dict[str, Callable[..., ShuffleNetV1]] = {n.replace(".", "_"): _builder(n) for n in _REGISTRY}
-globals().update(BUILDERS)

@@ -27,7 +27,7 @@ from torch import nn
 
 from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
-from .filemodes import file_mode
+from .files import file_mode
 from .preprocessing import Preprocessing, normalize_hwc
 from .registry import get_variant
 

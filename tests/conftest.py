@@ -1,11 +1,16 @@
-"""Shared fixtures: where ../shared is, and skipping clearly when it is absent (a user's fresh clone)."""
+"""Shared fixtures: where ../shared is (skipping clearly when it is absent, as on a user's fresh clone), and the
+one small real export that the export, benchmark and parity tests of a session share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from shufflenet.export.pipeline import ExportResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -29,3 +34,19 @@ def shared() -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def imagenet_samples() -> Path:
     return shared_path("data", "imagenet", "samples")
+
+
+SMALL_ARCH = "shufflenet_v1_g3_0.25x_cifar"  # the smallest variant with grouped convs and channel shuffles
+
+
+@pytest.fixture(scope="session")
+def small_export_result(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
+    """One real export of a small variant (0.25x g3, 32x32, seeded random init) to every format and precision,
+    with parity in its manifest; made once per session and shared, read-only, by every test that needs an export
+    folder but not a particular model (tests that change files work on copies)."""
+    try:
+        from shufflenet.export.pipeline import ExportConfig, run_export
+    except ImportError as e:
+        pytest.skip(f"the export library is not available: {e}")
+    out = tmp_path_factory.mktemp("export") / "small"
+    return run_export(ExportConfig(output=out, arch=SMALL_ARCH, random_init=True, seed=3))

@@ -6,13 +6,13 @@ Reads EXPORT_DIR/manifest.json (written by `shufflenet-export`, see docs/artifac
 ASSETS_DIR/model.tflite, labels.txt, preprocessing.json and samples/*.png. Without --file it takes the
 full-integer int8 .tflite if the export has one, else the float32 one. The sample photos come from
 scikit-image's bundled data (installed with the project), so the build needs no other download.
-Fails loudly when the export folder is inconsistent (checksum, label count, preprocessing).
+Fails loudly when the export folder is inconsistent (checksum, label count, preprocessing). Runs with the
+project's Python: the manifest is read and checked by ``shufflenet.export.manifest``, like every other reader.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -40,14 +40,6 @@ def choose_entry(manifest: dict, file_name: str | None) -> dict:
     return tflite[0]
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def preprocessing_mismatches(prep: dict, manifest: dict) -> list[str]:
     """preprocessing.json holds the manifest's preprocessing plus arch, input size and class count."""
     problems = [
@@ -69,11 +61,15 @@ def skimage_data_dir() -> Path:
 
 
 def prepare(artifacts: Path, out: Path, file_name: str | None) -> dict:
-    manifest = json.loads((artifacts / "manifest.json").read_text())
-    entry = choose_entry(manifest, file_name)
-    model = artifacts / entry["path"]
-    if entry.get("sha256") and sha256(model) != entry["sha256"]:
-        raise SystemExit(f"{model} does not match the checksum in manifest.json (stale export folder?)")
+    # The project's one manifest reader: schema and fields checked, the chosen file's sha256 verified.
+    from shufflenet.export.manifest import ManifestError, read_manifest, verify_artifact
+
+    try:
+        manifest = read_manifest(artifacts)
+        entry = choose_entry(manifest, file_name)
+        model = verify_artifact(artifacts, entry)
+    except ManifestError as e:
+        raise SystemExit(str(e)) from None
     labels_src = artifacts / manifest.get("labels_file", "labels.txt")
     prep_src = artifacts / manifest.get("preprocessing_file", "preprocessing.json")
     labels = labels_src.read_text().splitlines()

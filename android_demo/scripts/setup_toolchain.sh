@@ -8,14 +8,14 @@
 # never changed, and unpacked with `dpkg-deb -x` into the cache folder. Every step is skipped when its
 # result is already present, so running this again costs nothing.
 #
+# --jvm-only: just the JDK and JUnit (Debian 12), all the plain-Java unit tests need; prints nothing.
+#
 # Cache folder: $SHUFFLENET_ANDROID_CACHE, default android_demo/.build/toolchain (gitignored).
 # Mirror: $DEBIAN_MIRROR, default http://deb.debian.org/debian.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${SHUFFLENET_ANDROID_CACHE:-$HERE/../.build/toolchain}"
-mkdir -p "$CACHE"
-CACHE="$(cd "$CACHE" && pwd)"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 log() { echo "[setup_toolchain] $*" >&2; }
 
@@ -26,12 +26,17 @@ as_root() {
   fi
 }
 
+JVM_ONLY=no
+[ "${1:-}" = "--jvm-only" ] && JVM_ONLY=yes
+
 # 1. Debian 12 packages. Each package is checked by a file it provides, not by name, so a toolchain
 #    installed some other way (e.g. an Android SDK on PATH) is accepted as well.
 missing=()
-{ command -v aapt2 >/dev/null 2>&1 && command -v aapt >/dev/null 2>&1; } || missing+=(aapt)
-command -v zipalign >/dev/null 2>&1 || missing+=(zipalign)
-command -v apksigner >/dev/null 2>&1 || missing+=(apksigner)
+if [ "$JVM_ONLY" = no ]; then
+  { command -v aapt2 >/dev/null 2>&1 && command -v aapt >/dev/null 2>&1; } || missing+=(aapt)
+  command -v zipalign >/dev/null 2>&1 || missing+=(zipalign)
+  command -v apksigner >/dev/null 2>&1 || missing+=(apksigner)
+fi
 { command -v javac >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; } || missing+=(default-jdk-headless)
 [ -f /usr/share/java/junit4.jar ] || missing+=(junit4)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -41,7 +46,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+if [ "$JVM_ONLY" = yes ]; then
+  log "JDK and JUnit ready"
+  exit 0
+fi
+
 # 2. android.jar (API 23) and dx from bullseye, unpacked into the cache.
+mkdir -p "$CACHE"
+CACHE="$(cd "$CACHE" && pwd)"
 ANDROID_JAR="$CACHE/root/usr/share/java/com.android.android-23.jar"
 DX_JAR="$CACHE/root/usr/share/java/com.android.dx-10.0.0.jar"
 if [ ! -f "$ANDROID_JAR" ] || [ ! -f "$DX_JAR" ]; then

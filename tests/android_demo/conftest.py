@@ -37,6 +37,14 @@ def toolchain() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def jdk_and_junit() -> None:
+    """javac and JUnit from Debian 12 only: the plain-Java tests need neither android.jar nor dx nor a model."""
+    run(["bash", str(DEMO / "scripts" / "setup_toolchain.sh"), "--jvm-only"])
+    for jar in JUNIT_JARS:
+        assert jar.is_file(), f"{jar} missing after setup_toolchain.sh --jvm-only"
+
+
 def find_export_command() -> str | None:
     beside = Path(sys.executable).parent / "shufflenet-export"
     return str(beside) if beside.exists() else shutil.which("shufflenet-export")
@@ -63,7 +71,7 @@ def manifest(export_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def java_classes(toolchain: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def java_classes(jdk_and_junit: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app's plain-Java classes, their JUnit tests and the golden harness, compiled for the desktop JVM.
 
     No android.jar on the class path: that this compiles at all shows the classes have no Android imports.

@@ -3,6 +3,9 @@
 Same PNG in both languages (lossless, so decoders agree): the Java input tensor must equal the one the project's
 runtime prepares (bit-exact for int8, within 1e-6 for float32), and Java's dequantization + softmax + top-k of the
 raw LiteRT output must give the same classes and probabilities as Python.
+
+Both sides first reduce the photo as the app decodes it: the sample size of the shared rule (DecodeSize.java and
+``decode_sample_size`` in model/preprocessing.py), applied as Android's sampled decoder does for lossless formats.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import skimage
 from android_demo_helpers import run, tflite_entries
 from PIL import Image
 from shufflenet.export.runtime import dequantize, quantize
-from shufflenet.model.preprocessing import Preprocessing, load_rgb, normalize_hwc, resize_and_crop
+from shufflenet.model.preprocessing import (
+    Preprocessing,
+    decode_min_short_side,
+    decode_sample_size,
+    load_rgb,
+    normalize_hwc,
+    resize_and_crop,
+    subsample,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +59,22 @@ def input_details(model: Path) -> dict:
     return interpreter.get_input_details()[0]
 
 
-def python_input(image: Path, prep: Preprocessing, details: dict) -> np.ndarray:
-    """The reference: model/preprocessing.py, then the runtime's layout and quantization rule."""
+def app_decode(image: Path, description: Preprocessing, reduce: bool = True) -> tuple[np.ndarray, int]:
+    """The pixels the app classifies: decoded at the sample size of the shared rule (for the shipped description)."""
+    img = load_rgb(image)
+    s = decode_sample_size(img.shape[0], img.shape[1], decode_min_short_side(description)) if reduce else 1
+    return subsample(img, s), s
+
+
+def python_input(image: Path, prep: Preprocessing, details: dict, reduce: bool = True) -> np.ndarray:
+    """The reference: the app's decode rule, model/preprocessing.py, then the runtime's layout and quantization."""
     shape = [int(d) for d in details["shape"]]
     nhwc = shape[3] == 3
     height, width = (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+    pixels, _ = app_decode(image, prep, reduce)
     if tuple(prep.crop) != (height, width):
         prep = prep.with_input_size(height, width)
-    x = normalize_hwc(resize_and_crop(load_rgb(image), prep)[None], prep)
+    x = normalize_hwc(resize_and_crop(pixels, prep)[None], prep)
     if not nhwc:
         x = x.transpose(0, 3, 1, 2)
     if details["dtype"] == np.float32:
@@ -64,24 +83,36 @@ def python_input(image: Path, prep: Preprocessing, details: dict) -> np.ndarray:
     return quantize(x, {"scale": scale, "zero_point": zero_point}, np.dtype(details["dtype"]).name)
 
 
-def java_preprocess(classes: Path, prep_json: Path, details: dict, shape: list[int], images: list[Path], out: Path):
+def java_preprocess(
+    classes: Path, prep_json: Path, details: dict, shape: list[int], images: list[Path], out: Path, reduce: bool = True
+) -> dict[str, int]:
+    """Runs the Java side; returns the decode sample size it used per image stem."""
     dtype = np.dtype(details["dtype"]).name.upper()
     scale, zero_point = details["quantization"]
     out.mkdir(parents=True, exist_ok=True)
-    run(["java", "-cp", str(classes), "GoldenHarness", "preprocess", str(prep_json), dtype, repr(float(scale)),
-         str(zero_point), ",".join(map(str, shape)), str(out), *map(str, images)])  # fmt: skip
+    args = [str(prep_json), dtype, repr(float(scale)), str(zero_point), ",".join(map(str, shape)), str(out)]
+    mode = "preprocess" if reduce else "preprocess-full"
+    proc = run(["java", "-cp", str(classes), "GoldenHarness", mode, *args, *map(str, images)])
+    return {name: int(s) for name, s in (line.split() for line in proc.stdout.splitlines())}
 
 
+@pytest.mark.parametrize("decode", ["reduced", "full"])
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_java_input_tensor_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype) -> None:
+def test_java_input_tensor_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype, decode) -> None:
+    """``reduced``: what the app does (shared decode rule); ``full``: full-size pixels, so the resize filters of
+    up to 16x downscales are compared too."""
     entry = tflite_entries(manifest)[dtype]
     details = input_details(export_dir / entry["path"])
     prep_json = export_dir / "preprocessing.json"
     prep = Preprocessing.from_dict(json.loads(prep_json.read_text()))
     shape = [int(d) for d in details["shape"]]
-    java_preprocess(java_classes, prep_json, details, shape, images, tmp_path)
+    reduce = decode == "reduced"
+    samples = java_preprocess(java_classes, prep_json, details, shape, images, tmp_path, reduce)
+    # The same decode rule on both sides, and the photos really are decoded at reduced size.
+    assert samples == {image.stem: app_decode(image, prep, reduce)[1] for image in images}
+    assert max(samples.values()) == (8 if reduce else 1), samples
     for image in images:
-        expected = python_input(image, prep, details)
+        expected = python_input(image, prep, details, reduce)
         got = np.fromfile(tmp_path / f"{image.stem}.input.bin", dtype=expected.dtype.newbyteorder("<"))
         got = got.reshape(expected.shape)
         if dtype == "int8":
@@ -95,7 +126,8 @@ def test_java_follows_a_different_input_size_and_layout(java_classes, export_dir
     details = {"shape": [1, 3, 40, 48], "dtype": np.float32, "quantization": (0.0, 0)}
     prep_json = export_dir / "preprocessing.json"
     prep = Preprocessing.from_dict(json.loads(prep_json.read_text()))
-    java_preprocess(java_classes, prep_json, details, details["shape"], images[:3], tmp_path)
+    samples = java_preprocess(java_classes, prep_json, details, details["shape"], images[:3], tmp_path)
+    assert samples == {image.stem: app_decode(image, prep)[1] for image in images[:3]}
     for image in images[:3]:
         expected = python_input(image, prep, details)
         got = np.fromfile(tmp_path / f"{image.stem}.input.bin", dtype="<f4").reshape(expected.shape)
@@ -139,3 +171,15 @@ def test_java_topk_on_litert_output_equals_python(java_classes, export_dir, mani
         got = [(int(i), float(p)) for i, p in (item.split(":") for item in line.split())]
         assert [i for i, _ in got] == [i for i, _ in want], image.name
         assert np.allclose([p for _, p in got], [p for _, p in want], rtol=0, atol=1e-6), image.name
+
+
+def test_decode_sample_size_rule_is_the_same_in_java_and_python(java_classes) -> None:
+    """DecodeSize.sampleSize against decode_sample_size on phone-like and awkward sizes (panoramas, tiny, 1 px)."""
+    sizes = [(4000, 3000), (3000, 4000), (4032, 3024), (2304, 1728), (451, 300), (300, 451), (1, 1), (64, 64),
+             (127, 128), (128, 128), (30000, 1500), (12000, 200), (2000, 1000), (8192, 8192)]  # fmt: skip
+    for min_short in (64, 72, 448, 512):
+        proc = run(["java", "-cp", str(java_classes), "GoldenHarness", "samplesize", str(min_short),
+                    *(f"{w}x{h}" for w, h in sizes)])  # fmt: skip
+        java = [int(v) for v in proc.stdout.split()]
+        python = [decode_sample_size(h, w, min_short) for w, h in sizes]
+        assert java == python, (min_short, java, python)

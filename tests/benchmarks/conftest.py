@@ -7,7 +7,6 @@ a temp folder that replays the real, verbatim ``benchmark_model`` outputs of ``.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -153,21 +152,6 @@ def fake_devices(tmp_path: Path, bm_fixtures: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture(scope="session")
-def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real export folder (ShuffleNet 0.5x g3 CIFAR, random init): ONNX raw + simplified, TFLite fp32 + int8."""
-    try:
-        from shufflenet.export.pipeline import ExportConfig, run_export
-    except ImportError as e:
-        pytest.skip(f"the export library is not available: {e}")
-    out = tmp_path_factory.mktemp("export") / "artifacts"
-    cfg = ExportConfig(
-        output=out,
-        arch="shufflenet_v1_g3_0.5x_cifar",
-        random_init=True,
-        formats=("onnx", "tflite"),
-        precisions=("fp32", "int8"),
-        parity=False,
-    )
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    run_export(cfg)
-    return out
+def small_export(small_export_result: Any) -> Path:
+    """The session's small real export folder (tests/conftest.py): ONNX, TFLite fp32/fp16/int8 and Core ML."""
+    return small_export_result.output

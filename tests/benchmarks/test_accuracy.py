@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 from shufflenet.benchmarks.accuracy import evaluate_artifacts, evaluate_checkpoint, topk_accuracy
-from shufflenet.export.pipeline import ExportConfig, reference_logits, run_export
+from shufflenet.export.pipeline import ExportConfig, run_export
 from shufflenet.model import build_model
 from shufflenet.model.datasets import DatasetError
 from shufflenet.model.registry import CIFAR10, CIFAR10_CLASSES
+from shufflenet.model.source import logits
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
 
@@ -37,7 +38,7 @@ def known_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     ckpt = d / "model.pt"
     torch.save({"format": "shufflenet-mobile", "arch": ARCH, "state_dict": model.state_dict()}, ckpt)
     images = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
-    pred = reference_logits(model, images, CIFAR10).argmax(1)
+    pred = logits(model, images, CIFAR10).argmax(1)
     root = d / "data"
     for i, img in enumerate(images):
         label = pred[i] if i < 7 else (pred[i] + 1) % 10

@@ -99,15 +99,19 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
     assert rc == 0
     rep = read_json(out)
     manifest = json.loads((small_export / "manifest.json").read_text())
-    files = [e["path"] for e in manifest["artifacts"]]
+    timed = [e for e in manifest["artifacts"] if e["format"] != "coreml"]  # Core ML runs only on Apple hardware
+    files = [e["path"] for e in timed]
     assert sorted({r.path for r in rep.results if r.runtime != "pytorch"}) == sorted(files)
     assert len(rep.results) == (len(files) + 1) * 2  # every file + PyTorch, at 1 and 2 threads
+    skipped = {s["path"] for s in rep.config["skipped"]}
+    assert skipped == {e["path"] for e in manifest["artifacts"] if e["format"] == "coreml"}
     for r in rep.results:
         _consistent(r)
         assert r.runs == 10 and r.target == "host" and r.macs == manifest["complexity"]["macs"]
     assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "pytorch"}
     assert {r.delegate for r in rep.results if r.runtime == "litert"} == {"xnnpack"}
-    assert {r.precision for r in rep.results if r.runtime == "litert"} == {"fp32", "int8"}
+    assert {r.precision for r in rep.results if r.runtime == "litert"} == {e["precision"] for e in timed
+                                                                          if e["format"] == "tflite"}  # fmt: skip
     assert "load_average_end" in rep.environment
     for name in ("host.md", "host.csv", "host_latency.png", "host_latency_vs_macs.png"):
         assert (tmp_path / name).is_file()

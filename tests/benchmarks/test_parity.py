@@ -107,14 +107,14 @@ def test_checkpoint_source_with_weights_override(
     """A checkpoint export whose file moved: a one-line error naming --weights, then --weights PATH works."""
     import torch
     from shufflenet.export.parity import rebuild_reference
-    from shufflenet.model.checkpoint import sha256_file
+    from shufflenet.model.files import sha256_path
 
     model = rebuild_reference(read_manifest(default_export), default_export).model  # the exported network
     ckpt = tmp_path / "moved" / "model.pt"
     ckpt.parent.mkdir()
     torch.save({"state_dict": model.state_dict()}, ckpt)
     d = export_copy(default_export, keep=("sim.onnx",))
-    src = {"kind": "checkpoint", "path": str(tmp_path / "gone" / "model.pt"), "sha256": sha256_file(ckpt)}
+    src = {"kind": "checkpoint", "path": str(tmp_path / "gone" / "model.pt"), "sha256": sha256_path(ckpt)}
     edit_manifest(d, lambda m: m.update(source=src))
     rc, _, err = run(capsys, "--artifacts", d, "--images", photo_dir)
     assert rc == 2

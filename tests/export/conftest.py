@@ -1,14 +1,11 @@
-"""One real export of a small variant to every format, shared by the export tests of a session."""
+"""The export tests share the session's small real export (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from shufflenet.export.pipeline import ExportConfig, ExportResult, run_export
-
-SMALL_ARCH = "shufflenet_v1_g3_0.25x_cifar"
+from shufflenet.export.pipeline import ExportResult
 
 
 @pytest.fixture(scope="session")
-def small_export(tmp_path_factory: pytest.TempPathFactory) -> ExportResult:
-    out = tmp_path_factory.mktemp("export") / "small"
-    return run_export(ExportConfig(output=out, arch=SMALL_ARCH, random_init=True, seed=3))
+def small_export(small_export_result: ExportResult) -> ExportResult:
+    return small_export_result

@@ -16,7 +16,7 @@ import pytest
 import torch
 from shufflenet.export.metrics import compare, cosine, psnr_db, softmax, topk_agreement
 from shufflenet.export.parity import ParityError, rebuild_reference, reference_prep
-from shufflenet.model.checkpoint import sha256_file
+from shufflenet.model.files import sha256_path
 from shufflenet.model.registry import get_variant
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
@@ -93,7 +93,7 @@ def test_rebuild_from_checkpoint_and_weights_override(tmp_path: Path) -> None:
     model = get_variant(ARCH).build().eval()
     ckpt = tmp_path / "trained.pt"
     torch.save({"state_dict": model.state_dict()}, ckpt)
-    source = {"kind": "checkpoint", "path": str(ckpt), "sha256": sha256_file(ckpt)}
+    source = {"kind": "checkpoint", "path": str(ckpt), "sha256": sha256_path(ckpt)}
     manifest = {"arch": ARCH, "input_size": [32, 32], "source": source}
     np.testing.assert_array_equal(_logits(rebuild_reference(manifest, tmp_path).model), _logits(model))
 
@@ -121,7 +121,7 @@ def test_rebuild_embedded_source(tmp_path: Path) -> None:
     with pytest.raises(ParityError, match=r"shipped weights not-shipped\.pt, which is not available here"):
         rebuild_reference(manifest, tmp_path)
     if default is not None:
-        source = {"kind": "embedded", "path": default.name, "sha256": sha256_file(default)}
+        source = {"kind": "embedded", "path": default.name, "sha256": sha256_path(default)}
         ref = rebuild_reference({**manifest, "source": source}, tmp_path)
         assert ref.variant.name == DEFAULT_ARCH
     with pytest.raises(ParityError, match="source kind 'mystery'"):

@@ -1,4 +1,6 @@
 import com.shufflenetmobile.demo.core.Classification;
+import com.shufflenetmobile.demo.core.DecodeSize;
+import com.shufflenetmobile.demo.core.ExifOrientation;
 import com.shufflenetmobile.demo.core.ImagePreprocessor;
 import com.shufflenetmobile.demo.core.Labels;
 import com.shufflenetmobile.demo.core.OutputDecoder;
@@ -11,6 +13,7 @@ import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
 import java.io.File;
+import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -26,20 +29,42 @@ import javax.imageio.ImageIO;
  *
  * <pre>
  * preprocess  PREP_JSON DTYPE SCALE ZERO_POINT SHAPE OUT_DIR IMAGE.png...
- *     writes OUT_DIR/NAME.crop.bin (uint8 H x W x 3) and OUT_DIR/NAME.input.bin (the input buffer)
+ *     decodes each image at the app's reduced size (DecodeSize, emulating BitmapFactory's inSampleSize
+ *     for lossless formats), writes OUT_DIR/NAME.crop.bin (uint8 H x W x 3), OUT_DIR/NAME.input.bin
+ *     (the input buffer), and prints "NAME SAMPLE_SIZE" per image
+ * preprocess-full  (same arguments)
+ *     the same without the reduced decode (full-size pixels: wide resize filters, up to 16x downscales)
  * postprocess LABELS DTYPE SCALE ZERO_POINT SHAPE K RAW.bin...
  *     prints per file one line "index:probability ..." (top-K, probabilities in Java's exact repr)
+ * samplesize  MIN_SHORT_SIDE WxH...
+ *     prints DecodeSize.sampleSize per size, one a line
+ * orientation IMAGE...
+ *     prints the EXIF orientation ExifOrientation reads, one a line
+ * upright     OUT_DIR IMAGE...
+ *     writes OUT_DIR/NAME.upright.bin (uint8 H x W x 3 after ExifOrientation.apply) and prints "NAME W H"
  * </pre>
  * SHAPE is comma-separated, e.g. 1,32,32,3. Buffers are little-endian (as on x86 and ARM).
  */
 public final class GoldenHarness {
     public static void main(String[] args) throws IOException {
-        if (args.length > 0 && args[0].equals("preprocess")) {
-            preprocess(args);
+        if (args.length > 0 && (args[0].equals("preprocess") || args[0].equals("preprocess-full"))) {
+            preprocess(args, args[0].equals("preprocess"));
         } else if (args.length > 0 && args[0].equals("postprocess")) {
             postprocess(args);
+        } else if (args.length > 0 && args[0].equals("samplesize")) {
+            int min = Integer.parseInt(args[1]);
+            for (int i = 2; i < args.length; i++) {
+                String[] wh = args[i].split("x");
+                System.out.println(DecodeSize.sampleSize(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), min));
+            }
+        } else if (args.length > 0 && args[0].equals("orientation")) {
+            for (int i = 1; i < args.length; i++) {
+                System.out.println(readOrientation(new File(args[i])));
+            }
+        } else if (args.length > 0 && args[0].equals("upright")) {
+            upright(args);
         } else {
-            System.err.println("usage: GoldenHarness preprocess|postprocess ...");
+            System.err.println("usage: GoldenHarness preprocess|postprocess|samplesize|orientation|upright ...");
             System.exit(2);
         }
     }
@@ -53,15 +78,76 @@ public final class GoldenHarness {
         return new TensorSpec(dims, TensorSpec.dtypeOf(dtype), Float.parseFloat(scale), Integer.parseInt(zeroPoint));
     }
 
-    private static void preprocess(String[] a) throws IOException {
+    private static int readOrientation(File f) throws IOException {
+        FileInputStream in = new FileInputStream(f);
+        try {
+            return ExifOrientation.read(in);
+        } finally {
+            in.close();
+        }
+    }
+
+    private static void upright(String[] a) throws IOException {
+        File outDir = new File(a[1]);
+        for (int i = 2; i < a.length; i++) {
+            File image = new File(a[i]);
+            int[] size = new int[2];
+            int[] argb = decodeArgb(image, size);
+            int orientation = readOrientation(image);
+            int[] up = ExifOrientation.apply(argb, size[0], size[1], orientation);
+            boolean swap = ExifOrientation.swapsSides(orientation);
+            int w = swap ? size[1] : size[0];
+            int h = swap ? size[0] : size[1];
+            byte[] rgb = new byte[w * h * 3];
+            for (int j = 0; j < w * h; j++) {
+                rgb[3 * j] = (byte) (up[j] >> 16);
+                rgb[3 * j + 1] = (byte) (up[j] >> 8);
+                rgb[3 * j + 2] = (byte) up[j];
+            }
+            String name = image.getName().replaceFirst("\\.[^.]*$", "");
+            write(new File(outDir, name + ".upright.bin"), rgb);
+            System.out.println(name + " " + w + " " + h);
+        }
+    }
+
+    /**
+     * What BitmapFactory with {@code inSampleSize = s} returns for a lossless image (the test double of
+     * Android's sampled decoder): the pixel at {@code s / 2} of every {@code s x s} block.
+     */
+    static int[] subsample(int[] argb, int[] size, int s) {
+        if (s == 1) {
+            return argb;
+        }
+        int w = size[0];
+        int h = size[1];
+        int ow = DecodeSize.sampledSide(w, s);
+        int oh = DecodeSize.sampledSide(h, s);
+        int[] out = new int[ow * oh];
+        for (int y = 0; y < oh; y++) {
+            int sy = Math.min(s / 2 + s * y, h - 1);
+            for (int x = 0; x < ow; x++) {
+                out[y * ow + x] = argb[sy * w + Math.min(s / 2 + s * x, w - 1)];
+            }
+        }
+        size[0] = ow;
+        size[1] = oh;
+        return out;
+    }
+
+    private static void preprocess(String[] a, boolean reduce) throws IOException {
         String json = new String(Files.readAllBytes(new File(a[1]).toPath()), StandardCharsets.UTF_8);
-        ImagePreprocessor pre = new ImagePreprocessor(PreprocessingSpec.fromJson(json), tensor(a[2], a[3], a[4], a[5]));
+        PreprocessingSpec description = PreprocessingSpec.fromJson(json);
+        ImagePreprocessor pre = new ImagePreprocessor(description, tensor(a[2], a[3], a[4], a[5]));
+        // The app decodes for the description it ships with (MainActivity.minShortSide).
+        int minShortSide = DecodeSize.minShortSide(description);
         File outDir = new File(a[6]);
         for (int i = 7; i < a.length; i++) {
             File image = new File(a[i]);
             int[] size = new int[2];
-            int[] argb = decodeArgb(image, size);
-            RgbImage crop = pre.resizeAndCrop(RgbImage.fromArgb(argb, size[0], size[1]));
+            int[] full = decodeArgb(image, size);
+            int sample = reduce ? DecodeSize.sampleSize(size[0], size[1], minShortSide) : 1;
+            int[] argb = subsample(full, size, sample);
+            RgbImage crop = pre.crop(argb, size[0], size[1]);
             ByteBuffer input = pre.allocateInput();
             pre.encode(crop, input);
             String name = image.getName().replaceFirst("\\.[^.]*$", "");
@@ -77,6 +163,7 @@ public final class GoldenHarness {
                 throw new IllegalStateException("process() and resizeAndCrop()+encode() disagree for " + image);
             }
             write(new File(outDir, name + ".input.bin"), toLittleEndianBytes(input));
+            System.out.println(name + " " + sample);
         }
     }
 

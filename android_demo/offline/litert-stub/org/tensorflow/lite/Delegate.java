@@ -1,9 +1,11 @@
 package org.tensorflow.lite;
 
-/** COMPILE-ONLY STUB (see {@link Interpreter}). */
-public interface Delegate extends AutoCloseable {
+import java.io.Closeable;
+
+/** COMPILE-ONLY STUB (see {@link Interpreter}); LiteRT declares close() as a default no-op. */
+public interface Delegate extends Closeable {
     long getNativeHandle();
 
     @Override
-    void close();
+    default void close() {}
 }

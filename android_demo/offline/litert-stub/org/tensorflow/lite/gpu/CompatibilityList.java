@@ -12,6 +12,11 @@ public class CompatibilityList implements Closeable {
         throw new UnsupportedOperationException("compile-only LiteRT stub");
     }
 
+    @SuppressWarnings("deprecation") // the real method returns the deprecated GpuDelegate.Options
+    public GpuDelegate.Options getBestOptionsForThisDevice() {
+        throw new UnsupportedOperationException("compile-only LiteRT stub");
+    }
+
     @Override
     public void close() {
         throw new UnsupportedOperationException("compile-only LiteRT stub");

@@ -4,10 +4,11 @@ import android.os.Build;
 
 import com.shufflenetmobile.demo.core.Backend;
 import com.shufflenetmobile.demo.core.Classification;
+import com.shufflenetmobile.demo.core.Delegation;
 import com.shufflenetmobile.demo.core.ImagePreprocessor;
 import com.shufflenetmobile.demo.core.LatencyBenchmark;
 import com.shufflenetmobile.demo.core.OutputDecoder;
-import com.shufflenetmobile.demo.core.Prediction;
+import com.shufflenetmobile.demo.core.RunReport;
 import com.shufflenetmobile.demo.core.TensorSpec;
 
 import org.tensorflow.lite.Delegate;
@@ -18,31 +19,28 @@ import org.tensorflow.lite.gpu.GpuDelegate;
 import org.tensorflow.lite.nnapi.NnApiDelegate;
 
 import java.io.Closeable;
+import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
- * One LiteRT interpreter (plus its delegate) for one backend and thread count.
+ * One LiteRT interpreter (plus its delegate) for one backend (and, for the CPU backends, one thread
+ * count: see {@link Backend#canReuse}).
  *
  * <p>Not thread-safe, and the GPU delegate must be used on the thread that created it: the activity
  * creates, uses and closes sessions on its single worker thread only. {@link #close()} frees the
  * native interpreter and the delegate, which the garbage collector would not do in time.
  */
 final class InterpreterSession implements Closeable {
-    static final class Result {
-        final List<Prediction> top;
-        final LatencyBenchmark.Timings timings;
-
-        Result(List<Prediction> top, LatencyBenchmark.Timings timings) {
-            this.top = top;
-            this.timings = timings;
-        }
-    }
-
     final Backend backend;
     final int threads;
     final TensorSpec inputSpec;
     final TensorSpec outputSpec;
+    /** What the backend did to the graph (execution plan sizes without and with it). */
+    final Delegation delegation;
+    /** Wall time of {@code new Interpreter(...)}, delegate preparation included. */
+    final double creationMs;
+    private boolean used;
     private final Interpreter interpreter;
     private final Delegate delegate;
     private final ImagePreprocessor preprocessor;
@@ -51,9 +49,11 @@ final class InterpreterSession implements Closeable {
     private final ByteBuffer output;
 
     private InterpreterSession(ModelAssets assets, Backend backend, int threads, Interpreter interpreter,
-                               Delegate delegate) {
+                               Delegate delegate, double creationMs, int modelOps) {
         this.backend = backend;
         this.threads = threads;
+        this.creationMs = creationMs;
+        this.delegation = new Delegation(backend, modelOps, executionPlanLength(interpreter));
         this.interpreter = interpreter;
         this.delegate = delegate;
         this.labels = assets.labels;
@@ -97,6 +97,7 @@ final class InterpreterSession implements Closeable {
             options.setUseXNNPACK(false).addDelegate(delegate);
         }
         Interpreter interpreter;
+        long t0 = System.nanoTime();
         try {
             interpreter = new Interpreter(assets.model, options);
         } catch (RuntimeException e) {
@@ -107,8 +108,10 @@ final class InterpreterSession implements Closeable {
             // LiteRT reports a delegate that cannot take the graph as IllegalArgumentException.
             throw new BackendUnavailableException(backend.title + " could not be applied to this model", e);
         }
+        double creationMs = (System.nanoTime() - t0) / 1e6;
         try {
-            return new InterpreterSession(assets, backend, threads, interpreter, delegate);
+            return new InterpreterSession(assets, backend, threads, interpreter, delegate, creationMs,
+                    modelOps(assets));
         } catch (RuntimeException e) {
             interpreter.close();
             closeQuietly(delegate);
@@ -124,7 +127,8 @@ final class InterpreterSession implements Closeable {
                 throw new BackendUnavailableException(
                         "GPU delegate: this device's GPU is not supported by LiteRT (compatibility list)");
             }
-            return new GpuDelegate();
+            // The options LiteRT recommends for this GPU (precision loss allowed or not, backend, ...).
+            return new GpuDelegate(list.getBestOptionsForThisDevice());
         } catch (LinkageError e) {
             // The litert-gpu library or its native part is absent from this build or this ABI.
             throw new BackendUnavailableException("GPU delegate library not available", e);
@@ -151,25 +155,72 @@ final class InterpreterSession implements Closeable {
         }
     }
 
-    /** Preprocess + infer {@code runs} times after {@code warmup}, then the top-5 of the last run. */
-    Result classify(final int[] argb, final int width, final int height, int warmup, int runs) {
-        LatencyBenchmark.Step step = new LatencyBenchmark.Step() {
+    /**
+     * Nodes in the execution plan of a model without any delegate (XNNPACK off): its op count. Needs
+     * a second, plain interpreter for a moment; -1 when the count is not exposed.
+     */
+    private static int modelOps(ModelAssets assets) {
+        Interpreter plain = null;
+        try {
+            plain = new Interpreter(assets.model, new Interpreter.Options().setNumThreads(1).setUseXNNPACK(false));
+            return executionPlanLength(plain);
+        } catch (RuntimeException e) {
+            return Delegation.UNKNOWN;
+        } finally {
+            if (plain != null) {
+                plain.close();
+            }
+        }
+    }
+
+    /**
+     * The interpreter's execution plan length (nodes after delegation). LiteRT's public Java API does
+     * not expose it; its package-private {@code getExecutionPlanLength()} (in the real library, not in
+     * the offline stub) is read by reflection, and -1 is returned when it is absent or refused.
+     */
+    static int executionPlanLength(Interpreter interpreter) {
+        for (Class<?> c = interpreter.getClass(); c != null; c = c.getSuperclass()) {
+            try {
+                Method m = c.getDeclaredMethod("getExecutionPlanLength");
+                m.setAccessible(true);
+                return ((Number) m.invoke(interpreter)).intValue();
+            } catch (NoSuchMethodException e) {
+                // Try the superclass (Interpreter extends InterpreterImpl in LiteRT 1.x).
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                return Delegation.UNKNOWN;
+            }
+        }
+        return Delegation.UNKNOWN;
+    }
+
+    /**
+     * One Classify tap: preprocess the pixels ONCE into the input buffer (timed), then the first
+     * inference, {@code warmup} untimed and {@code runs} timed ones on that same input, then the top-5.
+     */
+    RunReport classify(LoadedImage image, int warmup, int runs) {
+        final int[] argb = image.argb;
+        final int width = image.width;
+        final int height = image.height;
+        double preprocessMs = LatencyBenchmark.timeOnce(new Runnable() {
             @Override
-            public void preprocess() {
-                // Timed from the ARGB pixels on: unpacking, resize, crop, normalise/quantize.
+            public void run() {
                 preprocessor.process(argb, width, height, input);
             }
-
+        }, LatencyBenchmark.SYSTEM);
+        boolean createdNow = !used;
+        used = true;
+        LatencyBenchmark.Timings timings = LatencyBenchmark.run(new Runnable() {
             @Override
-            public void infer() {
+            public void run() {
                 input.rewind();
                 output.rewind();
                 interpreter.run(input, output);
             }
-        };
-        LatencyBenchmark.Timings timings = LatencyBenchmark.run(step, warmup, runs, LatencyBenchmark.SYSTEM);
+        }, warmup, runs, LatencyBenchmark.SYSTEM);
         double[] probabilities = Classification.softmax(OutputDecoder.logits(output, outputSpec));
-        return new Result(Classification.topK(probabilities, labels, 5), timings);
+        return new RunReport(image.info, inputSpec + " " + inputSpec.imageLayout(), outputSpec.toString(),
+                Classification.topK(probabilities, labels, 5), backend, threads, delegation, creationMs, createdNow,
+                preprocessMs, timings);
     }
 
     @Override

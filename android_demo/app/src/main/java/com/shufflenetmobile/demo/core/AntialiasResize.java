@@ -7,6 +7,7 @@ package com.shufflenetmobile.demo.core;
  * Everything that decides the result is kept as in Python: double arithmetic, the operation order in
  * the tap weights, NumPy's pairwise summation for the weight total, tap-major accumulation starting
  * from 0.0, rows before columns, and {@code floor(x + 0.5)} clipped to 0..255 after each pass.
+ * Only the output window that the centre crop keeps is computed (see {@link #resizeWindow}).
  */
 public final class AntialiasResize {
     private AntialiasResize() {}
@@ -23,12 +24,18 @@ public final class AntialiasResize {
     }
 
     static Taps taps(int inSize, int outSize) {
+        return taps(inSize, outSize, 0, outSize);
+    }
+
+    /** The taps of output pixels [from, from + count) only (each is computed on its own). */
+    static Taps taps(int inSize, int outSize, int from, int count) {
         double scale = (double) inSize / outSize;
         double support = Math.max(scale, 1.0);
         int taps = (int) Math.ceil(support) * 2 + 1;
-        int[] starts = new int[outSize];
-        double[][] weights = new double[outSize][taps];
-        for (int i = 0; i < outSize; i++) {
+        int[] starts = new int[count];
+        double[][] weights = new double[count][taps];
+        for (int n = 0; n < count; n++) {
+            int i = from + n;
             double centre = (i + 0.5) * scale;
             // (int) truncates toward zero like Python's int().
             int lo = Math.max((int) (centre - support + 0.5), 0);
@@ -39,9 +46,9 @@ public final class AntialiasResize {
                 w[j] = Math.max(0.0, 1.0 - Math.abs((x - centre + 0.5) / support));
             }
             double total = 0.0 + pairwiseSum(w, 0, w.length);
-            starts[i] = lo;
+            starts[n] = lo;
             for (int j = 0; j < w.length; j++) {
-                weights[i][j] = total > 0 ? w[j] / total : 0.0;
+                weights[n][j] = total > 0 ? w[j] / total : 0.0;
             }
         }
         return new Taps(starts, weights);
@@ -78,75 +85,107 @@ public final class AntialiasResize {
         }
     }
 
-    /** Resizes to {@code height x width}: rows first, then columns, each pass rounded half-up. */
-    public static RgbImage resize(RgbImage img, int height, int width) {
-        double[] x = new double[img.data.length];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = img.data[i];
+    /**
+     * Resizes packed ARGB pixels ({@code Bitmap.getPixels}, alpha ignored) to {@code outH x outW}, rows
+     * first, then columns, each pass rounded half-up, and returns only the window
+     * {@code [top, top + winH) x [left, left + winW)} of the result.
+     *
+     * <p>Every output value is computed on its own, in the same order as the Python code, so the
+     * window equals the same window of the full resize bit for bit. Memory: one {@code winH x width x 3}
+     * byte buffer for the row pass and the {@code winH x winW x 3} result, never a full-size copy.
+     */
+    public static RgbImage resizeWindow(int[] argb, int width, int height, int outH, int outW,
+                                        int top, int left, int winH, int winW) {
+        if (argb.length < (long) width * height) {
+            throw new IllegalArgumentException("pixel array too short for " + width + "x" + height);
         }
-        int h = img.height;
-        int w = img.width;
-        if (h != height) {
-            x = roundToByte(resizeRows(x, h, w, height));
-            h = height;
+        if (top < 0 || left < 0 || winH < 1 || winW < 1 || top + winH > outH || left + winW > outW) {
+            throw new IllegalArgumentException("window " + winH + "x" + winW + " at (" + top + ", " + left
+                    + ") is outside " + outH + "x" + outW);
         }
-        if (w != width) {
-            x = roundToByte(resizeColumns(x, h, w, width));
-            w = width;
-        }
-        int[] out = new int[x.length];
-        for (int i = 0; i < x.length; i++) {
-            out[i] = (int) x[i];
-        }
-        return new RgbImage(w, h, out);
+        byte[] rows = rowPass(argb, width, height, outH, top, winH);
+        return columnPass(rows, width, outW, left, winH, winW);
     }
 
-    /** Vertical pass: H x W x 3 to outH x W x 3. */
-    private static double[] resizeRows(double[] src, int h, int w, int outH) {
-        Taps t = taps(h, outH);
-        int rowLen = w * 3;
-        double[] out = new double[outH * rowLen];
-        for (int i = 0; i < outH; i++) {
-            double[] wi = t.weights[i];
-            int base = i * rowLen;
-            for (int k = 0; k < wi.length; k++) {
-                int srcRow = t.starts[i] + k;
-                double wk = wi[k];
-                for (int j = 0; j < rowLen; j++) {
-                    // Rows past the end are the zero padding of the Python code.
-                    double v = srcRow < h ? src[srcRow * rowLen + j] : 0.0;
-                    out[base + j] += wk * v;
-                }
-            }
-        }
-        return out;
+    /** Length of the row-pass buffer {@link #resizeWindow} allocates (bytes): window rows x source width x 3. */
+    public static long rowBufferBytes(int width, int winH) {
+        return (long) winH * width * 3;
     }
 
-    /** Horizontal pass: H x W x 3 to H x outW x 3. */
-    private static double[] resizeColumns(double[] src, int h, int w, int outW) {
-        Taps t = taps(w, outW);
-        double[] out = new double[h * outW * 3];
-        for (int y = 0; y < h; y++) {
-            for (int i = 0; i < outW; i++) {
-                double[] wi = t.weights[i];
-                int o = (y * outW + i) * 3;
-                for (int k = 0; k < wi.length; k++) {
-                    int srcCol = t.starts[i] + k;
-                    double wk = wi[k];
+    private static int channel(int pixel, int c) {
+        return (pixel >> (16 - 8 * c)) & 0xFF;
+    }
+
+    /** Vertical pass for output rows [top, top + winH): winH x width x 3, rounded to bytes. */
+    private static byte[] rowPass(int[] argb, int width, int height, int outH, int top, int winH) {
+        int rowLen = width * 3;
+        byte[] out = new byte[winH * rowLen];
+        if (height == outH) {
+            // Python skips an axis whose size does not change: the values are the source bytes.
+            for (int y = 0; y < winH; y++) {
+                int src = (top + y) * width;
+                for (int x = 0; x < width; x++) {
+                    int p = argb[src + x];
                     for (int c = 0; c < 3; c++) {
-                        double v = srcCol < w ? src[(y * w + srcCol) * 3 + c] : 0.0;
-                        out[o + c] += wk * v;
+                        out[y * rowLen + x * 3 + c] = (byte) channel(p, c);
                     }
                 }
             }
+            return out;
+        }
+        Taps t = taps(height, outH, top, winH);
+        for (int y = 0; y < winH; y++) {
+            double[] wi = t.weights[y];
+            int start = t.starts[y];
+            for (int x = 0; x < width; x++) {
+                for (int c = 0; c < 3; c++) {
+                    // Tap-major order from 0.0, as `out += w * padded[starts + k]` in Python; rows past
+                    // the end are its zero padding.
+                    double acc = 0.0;
+                    for (int k = 0; k < wi.length; k++) {
+                        int srcRow = start + k;
+                        double v = srcRow < height ? channel(argb[srcRow * width + x], c) : 0.0;
+                        acc += wi[k] * v;
+                    }
+                    out[y * rowLen + x * 3 + c] = (byte) roundToByte(acc);
+                }
+            }
         }
         return out;
     }
 
-    private static double[] roundToByte(double[] x) {
-        for (int i = 0; i < x.length; i++) {
-            x[i] = Math.min(255.0, Math.max(0.0, Math.floor(x[i] + 0.5)));
+    /** Horizontal pass for output columns [left, left + winW) of the row-pass result. */
+    private static RgbImage columnPass(byte[] rows, int width, int outW, int left, int winH, int winW) {
+        int[] out = new int[winH * winW * 3];
+        if (width == outW) {
+            for (int y = 0; y < winH; y++) {
+                for (int i = 0; i < winW * 3; i++) {
+                    out[y * winW * 3 + i] = rows[(y * width + left) * 3 + i] & 0xFF;
+                }
+            }
+            return new RgbImage(winW, winH, out);
         }
-        return x;
+        Taps t = taps(width, outW, left, winW);
+        for (int y = 0; y < winH; y++) {
+            for (int i = 0; i < winW; i++) {
+                double[] wi = t.weights[i];
+                int start = t.starts[i];
+                int o = (y * winW + i) * 3;
+                for (int c = 0; c < 3; c++) {
+                    double acc = 0.0;
+                    for (int k = 0; k < wi.length; k++) {
+                        int srcCol = start + k;
+                        double v = srcCol < width ? rows[(y * width + srcCol) * 3 + c] & 0xFF : 0.0;
+                        acc += wi[k] * v;
+                    }
+                    out[o + c] = roundToByte(acc);
+                }
+            }
+        }
+        return new RgbImage(winW, winH, out);
+    }
+
+    private static int roundToByte(double x) {
+        return (int) Math.min(255.0, Math.max(0.0, Math.floor(x + 0.5)));
     }
 }

@@ -16,4 +16,18 @@ public enum Backend {
     Backend(String title) {
         this.title = title;
     }
+
+    /**
+     * Whether the thread count shapes this backend's session. The GPU and NNAPI delegates run the graph
+     * themselves (the threads serve only ops left on the CPU), so changing the thread count keeps their
+     * session instead of recompiling the delegate.
+     */
+    public boolean usesThreadCount() {
+        return this == CPU || this == XNNPACK;
+    }
+
+    /** Whether a session made for {@code current} with {@code currentThreads} serves this backend and thread count. */
+    public boolean canReuse(Backend current, int currentThreads, int threads) {
+        return current == this && (!usesThreadCount() || currentThreads == threads);
+    }
 }

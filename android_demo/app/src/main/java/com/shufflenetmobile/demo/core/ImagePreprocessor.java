@@ -43,13 +43,25 @@ public final class ImagePreprocessor {
         return ByteBuffer.allocateDirect(input.numBytes()).order(ByteOrder.nativeOrder());
     }
 
-    /** ARGB pixels (Bitmap.getPixels) to the filled input buffer. */
+    /**
+     * ARGB pixels (Bitmap.getPixels) to the filled input buffer. Besides {@code argb} itself, the
+     * working memory is sized to the output: the rows of the crop at the source width, then the crop.
+     */
     public void process(int[] argb, int width, int height, ByteBuffer out) {
-        encode(resizeAndCrop(RgbImage.fromArgb(argb, width, height)), out);
+        encode(crop(argb, width, height), out);
     }
 
-    public RgbImage resizeAndCrop(RgbImage image) {
-        return ResizeAndCrop.apply(image, spec);
+    /** The resized centre crop (input height x width x RGB) of packed ARGB pixels. */
+    public RgbImage crop(int[] argb, int width, int height) {
+        return ResizeAndCrop.apply(argb, width, height, spec);
+    }
+
+    /**
+     * The shortest side a photo should keep when it is decoded at reduced size for this model: see
+     * {@link DecodeSize#minShortSide}.
+     */
+    public int minDecodedShortSide() {
+        return DecodeSize.minShortSide(spec);
     }
 
     /** Writes a crop of exactly the input size into {@code out}, from position 0. */

@@ -1,17 +1,11 @@
 package com.shufflenetmobile.demo.core;
 
 /**
- * Times preprocessing and inference separately: {@code warmup} untimed rounds (first runs pay for
- * allocation, caches, delegate compilation), then {@code runs} timed ones summarised by their median.
+ * Times inference on an input prepared once: the first run on its own (it pays for lazy allocation
+ * and, on the GPU, for compiling the kernels), then {@code warmup} untimed runs, then {@code runs}
+ * timed ones summarised by their median (the steady state).
  */
 public final class LatencyBenchmark {
-    /** One round of work, in two timed halves. */
-    public interface Step {
-        void preprocess();
-
-        void infer();
-    }
-
     /** A monotonic clock; {@link #SYSTEM} everywhere except tests. */
     public interface Clock {
         long nanoTime();
@@ -25,42 +19,45 @@ public final class LatencyBenchmark {
     };
 
     public static final class Timings {
-        public final LatencyStats preprocess;
-        public final LatencyStats inference;
-        public final LatencyStats total;
+        /** The very first inference of this interpreter, milliseconds. */
+        public final double firstRunMs;
+        /** The timed runs after the first one and the warm-up. */
+        public final LatencyStats steady;
         public final int warmup;
 
-        Timings(LatencyStats preprocess, LatencyStats inference, LatencyStats total, int warmup) {
-            this.preprocess = preprocess;
-            this.inference = inference;
-            this.total = total;
+        Timings(double firstRunMs, LatencyStats steady, int warmup) {
+            this.firstRunMs = firstRunMs;
+            this.steady = steady;
             this.warmup = warmup;
         }
     }
 
     private LatencyBenchmark() {}
 
-    public static Timings run(Step step, int warmup, int runs, Clock clock) {
+    /** {@code infer} is one inference on the already filled input buffer. */
+    public static Timings run(Runnable infer, int warmup, int runs, Clock clock) {
         if (warmup < 0 || runs < 1) {
             throw new IllegalArgumentException("need warmup >= 0 and runs >= 1");
         }
+        long t0 = clock.nanoTime();
+        infer.run();
+        double first = (clock.nanoTime() - t0) / 1e6;
         for (int i = 0; i < warmup; i++) {
-            step.preprocess();
-            step.infer();
+            infer.run();
         }
-        long[] pre = new long[runs];
-        long[] inf = new long[runs];
-        long[] tot = new long[runs];
+        long[] times = new long[runs];
         for (int i = 0; i < runs; i++) {
-            long t0 = clock.nanoTime();
-            step.preprocess();
-            long t1 = clock.nanoTime();
-            step.infer();
-            long t2 = clock.nanoTime();
-            pre[i] = t1 - t0;
-            inf[i] = t2 - t1;
-            tot[i] = t2 - t0;
+            long a = clock.nanoTime();
+            infer.run();
+            times[i] = clock.nanoTime() - a;
         }
-        return new Timings(LatencyStats.ofNanos(pre), LatencyStats.ofNanos(inf), LatencyStats.ofNanos(tot), warmup);
+        return new Timings(first, LatencyStats.ofNanos(times), warmup);
+    }
+
+    /** Milliseconds taken by {@code work}, once. */
+    public static double timeOnce(Runnable work, Clock clock) {
+        long t0 = clock.nanoTime();
+        work.run();
+        return (clock.nanoTime() - t0) / 1e6;
     }
 }

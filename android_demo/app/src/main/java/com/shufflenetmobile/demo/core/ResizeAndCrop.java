@@ -12,10 +12,13 @@ public final class ResizeAndCrop {
         return new int[] {(int) ((double) ((long) shortSide * height) / width + 0.5), shortSide};
     }
 
-    /** Any-size RGB image to {@code cropHeight x cropWidth}: resize the short side, then centre-crop. */
-    public static RgbImage apply(RgbImage img, PreprocessingSpec spec) {
-        int h = img.height;
-        int w = img.width;
+    /**
+     * Packed ARGB pixels of any size to the {@code cropHeight x cropWidth} RGB centre crop: resize the
+     * short side, then centre-crop. Only the cropped window of the resize is computed.
+     */
+    public static RgbImage apply(int[] argb, int width, int height, PreprocessingSpec spec) {
+        int h = height;
+        int w = width;
         int ch = spec.cropHeight;
         int cw = spec.cropWidth;
         int minSide = Math.min(h, w);
@@ -23,13 +26,8 @@ public final class ResizeAndCrop {
         double need = Math.max((double) ((long) ch * minSide) / h, (double) ((long) cw * minSide) / w);
         int shortSide = Math.max(spec.resize, (int) Math.ceil(need));
         int[] size = resizedSize(h, w, shortSide);
-        RgbImage resized = AntialiasResize.resize(img, size[0], size[1]);
         int top = (size[0] - ch) / 2;
         int left = (size[1] - cw) / 2;
-        int[] out = new int[ch * cw * 3];
-        for (int y = 0; y < ch; y++) {
-            System.arraycopy(resized.data, ((top + y) * resized.width + left) * 3, out, y * cw * 3, cw * 3);
-        }
-        return new RgbImage(cw, ch, out);
+        return AntialiasResize.resizeWindow(argb, w, h, size[0], size[1], top, left, ch, cw);
     }
 }

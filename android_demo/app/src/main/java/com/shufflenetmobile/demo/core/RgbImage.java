@@ -17,24 +17,6 @@ public final class RgbImage {
         this.data = data;
     }
 
-    /**
-     * From packed ARGB ints, what Android's {@code Bitmap.getPixels} returns. Alpha is dropped without
-     * compositing, as PIL's {@code convert("RGB")} does in the Python reference.
-     */
-    public static RgbImage fromArgb(int[] argb, int width, int height) {
-        if (argb.length < width * height) {
-            throw new IllegalArgumentException("pixel array too short for " + width + "x" + height);
-        }
-        int[] rgb = new int[width * height * 3];
-        for (int i = 0; i < width * height; i++) {
-            int p = argb[i];
-            rgb[3 * i] = (p >> 16) & 0xFF;
-            rgb[3 * i + 1] = (p >> 8) & 0xFF;
-            rgb[3 * i + 2] = p & 0xFF;
-        }
-        return new RgbImage(width, height, rgb);
-    }
-
     public int get(int y, int x, int c) {
         return data[(y * width + x) * 3 + c];
     }

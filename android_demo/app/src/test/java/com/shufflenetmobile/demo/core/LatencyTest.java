@@ -21,22 +21,15 @@ public class LatencyTest {
         LatencyStats.ofNanos(new long[0]);
     }
 
-    /** Preprocessing takes 1 ms and inference 2 ms per call, on a clock that only moves when asked. */
-    private static final class FakeWork implements LatencyBenchmark.Step, LatencyBenchmark.Clock {
+    /** The first inference takes 50 ms (kernel compilation), later ones alternate 3 ms and 2 ms. */
+    static final class FakeInference implements Runnable, LatencyBenchmark.Clock {
         long now;
-        int preprocessCalls;
-        int inferCalls;
+        int calls;
 
         @Override
-        public void preprocess() {
-            preprocessCalls++;
-            now += 1_000_000;
-        }
-
-        @Override
-        public void infer() {
-            inferCalls++;
-            now += 2_000_000 + (inferCalls % 2) * 1_000_000; // alternates 3 ms and 2 ms
+        public void run() {
+            calls++;
+            now += calls == 1 ? 50_000_000 : 2_000_000 + (calls % 2) * 1_000_000;
         }
 
         @Override
@@ -46,23 +39,29 @@ public class LatencyTest {
     }
 
     @Test
-    public void benchmarkTimesEachPhaseAfterWarmup() {
-        FakeWork work = new FakeWork();
+    public void firstRunIsReportedApartFromTheSteadyState() {
+        FakeInference work = new FakeInference();
         LatencyBenchmark.Timings t = LatencyBenchmark.run(work, 3, 5, work);
-        assertEquals(8, work.preprocessCalls);
-        assertEquals(8, work.inferCalls);
-        assertEquals(5, t.total.runs);
+        assertEquals(1 + 3 + 5, work.calls);
+        assertEquals(50.0, t.firstRunMs, 0.0);
+        assertEquals(5, t.steady.runs);
         assertEquals(3, t.warmup);
-        assertEquals(1.0, t.preprocess.medianMs, 0.0);
-        // Timed infer calls 4..8 take 2, 3, 2, 3, 2 ms.
-        assertEquals(2.0, t.inference.medianMs, 0.0);
-        assertEquals(3.0, t.inference.maxMs, 0.0);
-        assertEquals(3.0, t.total.medianMs, 0.0);
+        // Timed calls 5..9 take 3, 2, 3, 2, 3 ms: the 50 ms first run is not among them.
+        assertEquals(3.0, t.steady.medianMs, 0.0);
+        assertEquals(2.0, t.steady.minMs, 0.0);
+        assertEquals(3.0, t.steady.maxMs, 0.0);
+    }
+
+    @Test
+    public void timeOnceRunsTheWorkOnce() {
+        FakeInference work = new FakeInference();
+        assertEquals(50.0, LatencyBenchmark.timeOnce(work, work), 0.0);
+        assertEquals(1, work.calls);
     }
 
     @Test(expected = IllegalArgumentException.class)
     public void needsAtLeastOneRun() {
-        FakeWork work = new FakeWork();
+        FakeInference work = new FakeInference();
         LatencyBenchmark.run(work, 0, 0, work);
     }
 }

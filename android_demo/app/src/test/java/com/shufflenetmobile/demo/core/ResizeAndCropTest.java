@@ -20,15 +20,14 @@ public class ResizeAndCropTest {
         // 10 x 20 image whose red channel is the column index; short side already equals resize.
         int w = 20;
         int h = 10;
-        int[] d = new int[w * h * 3];
+        int[] d = new int[w * h];
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
-                d[(y * w + x) * 3] = x;
-                d[(y * w + x) * 3 + 1] = y;
+                d[y * w + x] = 0xFF000000 | (x << 16) | (y << 8);
             }
         }
         PreprocessingSpec spec = PreprocessingSpec.fromJson("{\"resize\": 10, \"crop\": [10, 10]}");
-        RgbImage crop = ResizeAndCrop.apply(new RgbImage(w, h, d), spec);
+        RgbImage crop = ResizeAndCrop.apply(d, w, h, spec);
         assertEquals(10, crop.width);
         assertEquals(10, crop.height);
         assertEquals(5, crop.get(0, 0, 0)); // left = (20 - 10) / 2
@@ -40,7 +39,7 @@ public class ResizeAndCropTest {
     public void nonSquareCropStillFits() {
         // A wide crop from a square image needs more than the short-side target.
         PreprocessingSpec spec = PreprocessingSpec.fromJson("{\"resize\": 8, \"crop\": [4, 8]}");
-        RgbImage crop = ResizeAndCrop.apply(new RgbImage(16, 16, new int[16 * 16 * 3]), spec);
+        RgbImage crop = ResizeAndCrop.apply(new int[16 * 16], 16, 16, spec);
         assertEquals(8, crop.width);
         assertEquals(4, crop.height);
     }
