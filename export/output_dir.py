@@ -123,6 +123,7 @@ def check_output(output: Path, force: bool = False) -> OutputPlan:
             f"--output {output} exists and is not a folder; choose a new path or pass --force (it is renamed "
             "aside, not deleted)"
         )
+    _probe_writable(output)
     if not output.exists():
         return OutputPlan(output, False, False)
     try:
@@ -144,6 +145,16 @@ def check_output(output: Path, force: bool = False) -> OutputPlan:
         f"--output {output} is a previous export but also holds {extras[0]!r}{more}, which its manifest does not "
         "list; move that out, choose a new path, or pass --force to rename the folder aside (nothing is deleted)"
     )
+
+
+def _probe_writable(output: Path) -> None:
+    """A real probe of the folder the output goes into (root ignores permission bits, so asking is not enough)."""
+    parent = output.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=f".{output.name}.probe-{os.getpid()}-", dir=parent)).rmdir()
+    except OSError as e:
+        raise OutputError(f"output folder {output} is not writable ({e.strerror}); choose another --output") from None
 
 
 def backup_name(output: Path) -> Path:

@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,19 +128,6 @@ def min_input_size(variant: Variant) -> int:
     return 32 if variant.stem == "imagenet" else 8
 
 
-def _check_output(output: Path) -> None:
-    """Fail before any work when the output cannot be written (a real probe: root ignores permission bits)."""
-    if output.exists() and not output.is_dir():
-        raise ExportError(f"output {output} exists and is not a folder; choose another --output")
-    parent = output.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = Path(tempfile.mkdtemp(prefix=f".{output.name}.probe-", dir=parent))
-        probe.rmdir()
-    except OSError as e:
-        raise ExportError(f"output folder {output} is not writable ({e.strerror}); choose another --output") from None
-
-
 def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if labels_file is None:
         return variant.class_names()
@@ -195,7 +181,6 @@ def _run_export_locked(
     say: Progress,
     t_start: float,
 ) -> ExportResult:
-    _check_output(cfg.output)
     model, variant, source = resolve_model(cfg)
     size = cfg.input_size or variant.input_size
     if min(size) < min_input_size(variant):
