@@ -323,7 +323,7 @@ def _train_rank(
             with _autocast(device, amp):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=False)
+            opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
             loss.backward()
             if world > 1:
                 flat = torch.cat([p.grad.reshape(-1) for p in params])
@@ -409,6 +409,8 @@ def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = 
     """Strip optimizer state from a training checkpoint: the small file that ships in the package."""
     saved = torch.load(train_ckpt, map_location="cpu", weights_only=False)
     payload = {k: saved[k] for k in ("format", "arch", "state_dict", "config", "history", "train_seconds", "classes")}
+    if "hardware" in saved:
+        payload["hardware"] = saved["hardware"]
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)

@@ -151,3 +151,22 @@ def test_data_parallel_cpu_workers_still_train(cifar_subset: Path, tmp_path: Pat
     saved = torch.load(tmp_path / "dp.pt", weights_only=False)
     assert saved["hardware"] == "CPU, 2 process(es) x 1 thread(s)" and saved["epoch"] == 4
     assert 0.0 <= result.history[-1].test_acc <= 1.0
+
+
+def test_model_card_names_the_gpu_a_run_was_trained_on(cifar_subset: Path, tmp_path: Path) -> None:
+    """publish carries the run's recorded hardware into the card; CPU runs keep the CPU wording."""
+    from shufflenet.model.publish import model_card, publish
+
+    data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
+    run = tmp_path / "run.pt"
+    train(TrainConfig(arch=ARCH, epochs=1, batch_size=30, threads=1, device="cpu"), data, None, run)
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    info = publish(run, cifar_subset, dest_dir=dest)
+    assert info["hardware"] == "CPU, 1 process(es) x 1 thread(s)"
+    assert torch.load(dest / f"{ARCH}.pt", weights_only=False)["hardware"] == info["hardware"]
+    card = model_card(info)
+    assert "on a 2-core CPU machine" in card and "--workers 1" in card and "--device cuda" not in card
+    gpu = model_card({**info, "hardware": "NVIDIA H200 (CUDA, bf16 autocast)"})
+    assert "trained from scratch on CIFAR-10 on NVIDIA H200 (CUDA, bf16 autocast)." in gpu
+    assert "--device cuda --batch-size 30 --warmup-epochs 1" in gpu and "CPU" not in gpu
