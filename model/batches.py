@@ -10,6 +10,7 @@ columns, flips), so a run is reproducible from its seed on any device and resume
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -62,14 +63,17 @@ def crop_flip(
     return out * inside[..., None].to(out.dtype)  # the padding is zeros, as np.pad's
 
 
+@cache
+def _constants(prep: Preprocessing, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Made once per device: a host-to-GPU copy of a new tensor would wait for the GPU's queue every step.
+    return tuple(torch.tensor(v, dtype=torch.float32, device=device) for v in (prep.scale, prep.mean, prep.std))
+
+
 def normalize_batch(images: torch.Tensor, prep: Preprocessing, channels_last: bool = False) -> torch.Tensor:
     """B x H x W x 3 uint8 RGB -> B x 3 x H x W float32 network input on the same device, computed in float32
     in the order of ``preprocessing.normalize_hwc`` (the exporters' NumPy version), so both give equal values."""
-    dev = images.device
+    scale, mean, std = _constants(prep, images.device)
     x = images.flip(-1) if prep.colour_order == "BGR" else images
-    x = x.to(torch.float32) * torch.tensor(prep.scale, dtype=torch.float32, device=dev)
-    x = (x - torch.tensor(prep.mean, dtype=torch.float32, device=dev)) / torch.tensor(
-        prep.std, dtype=torch.float32, device=dev
-    )
+    x = (x.to(torch.float32) * scale - mean) / std
     x = x.permute(0, 3, 1, 2)  # a permuted NHWC tensor already has the channels-last layout
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
