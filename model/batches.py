@@ -53,13 +53,16 @@ def crop_flip(
 ) -> torch.Tensor:
     """``images[idx]`` zero-padded by ``pad``, cropped back to H x W at ``(rows, cols)`` and mirrored where
     ``flips``: N x H x W x 3 uint8 in, B x H x W x 3 uint8 out, on the images' device."""
-    _, h, w, _ = images.shape
+    n, h, w, ch = images.shape
     dev = images.device
     r = rows.to(dev)[:, None] + torch.arange(h, device=dev)[None, :] - pad  # B x H source rows
     x = torch.arange(w, device=dev)[None, :]
     c = cols.to(dev)[:, None] + torch.where(flips.to(dev)[:, None], w - 1 - x, x) - pad  # B x W source columns
     inside = ((r >= 0) & (r < h))[:, :, None] & ((c >= 0) & (c < w))[:, None, :]  # B x H x W
-    out = images[idx.to(dev)[:, None, None], r.clamp(0, h - 1)[:, :, None], c.clamp(0, w - 1)[:, None, :]]
+    # One flat pixel index per output pixel and a single index_select: about twice as fast on a CPU as
+    # indexing with three broadcast index tensors.
+    src = (idx.to(dev)[:, None, None] * h + r.clamp(0, h - 1)[:, :, None]) * w + c.clamp(0, w - 1)[:, None, :]
+    out = images.reshape(n * h * w, ch).index_select(0, src.reshape(-1)).view(len(src), h, w, ch)
     return out * inside[..., None].to(out.dtype)  # the padding is zeros, as np.pad's
 
 

@@ -289,7 +289,7 @@ def _train_rank(
         if rank == 0:
             log.info("resumed %s at epoch %d (step %d)", out, start_epoch, step)
     # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
-    train_images = torch.from_numpy(train_data.images).to(device)
+    train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
     train_labels = torch.from_numpy(train_data.labels).to(device)
     test_images = test_labels = None
     if test_data is not None:
