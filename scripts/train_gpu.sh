@@ -11,7 +11,7 @@
 # The code runs from the working tree through a throw-away namespace folder (shufflenet/model -> ./model) on
 # PYTHONPATH. Recipe (environment variables, defaults in brackets; README "Training on a GPU" says why):
 #   ARCH [shufflenet_v1_g3_1.0x_cifar] EPOCHS [130] BATCH [512] LR [0.4] WARMUP [5] WD [5e-4] LS [0.1] SEED [0]
-#   DEVICE [cuda]  TIME_LIMIT [540] seconds of training before it is stopped (the checkpoint of the last whole
+#   DEVICE [cuda]  TIME_LIMIT [520] seconds of training before it is stopped (the checkpoint of the last whole
 #   epoch stays)  LIMIT [0] images per split (smoke runs)  MAX_STEPS [0]  RESUME [path of a last.pt to continue]
 #   PYTHON [python3]  EXTRA [more shufflenet-train flags]
 set -euo pipefail
@@ -54,7 +54,7 @@ limit=()
 
 set +e
 # SIGINT at the time limit: the run stops like Ctrl-C; last.pt holds every finished epoch and can be resumed.
-timeout --signal=INT --kill-after=30 "${TIME_LIMIT:-540}" "$py" -m shufflenet.model.cli_train \
+timeout --signal=INT --kill-after=30 "${TIME_LIMIT:-520}" "$py" -m shufflenet.model.cli_train \
   --device "${DEVICE:-cuda}" --arch "${ARCH:-shufflenet_v1_g3_1.0x_cifar}" \
   --data "$work/cifar10/train" --val "$work/cifar10/test" --cache "$work/cache" \
   --out "$out/last.pt" \
