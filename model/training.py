@@ -13,7 +13,6 @@ runs agree closely but not exactly.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -414,7 +413,3 @@ def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = 
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)
-
-
-def history_json(result: TrainResult) -> str:
-    return json.dumps([asdict(e) for e in result.history], indent=1)
