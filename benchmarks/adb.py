@@ -2,7 +2,8 @@
 
 Every failure becomes one ``AdbError`` subclass with a one-line message. The layer issues a small, fixed
 vocabulary of device commands (``getprop``, ``grep -H . <files>``, ``dumpsys battery``, ``chmod``, ``rm -f``,
-``taskset MASK prog ... > file 2>&1``), so a test double of ``adb`` can answer them (see ``adb_double/``).
+``taskset MASK prog ... > file 2>&1``), so a test double of ``adb`` can answer them (the tests' one:
+``tests/benchmarks/adb_double/adb``).
 """
 
 from __future__ import annotations

@@ -12,11 +12,17 @@ Forms understood (see ``../shared/fixtures/benchmark_model/``):
   ``Overall peak memory footprint (MB) via periodic monitoring: …`` (newer);
 - any line prefix (Android logcat ``05-30 15:16:46.365  3380  3380 I tflite  :``, ``INFO:``), numbers in
   scientific notation (``4.38533e+06``);
-- the ``Summary by node type`` table printed with ``--enable_op_profiling=true``.
+- the ``Summary by node type`` tables printed with ``--enable_op_profiling=true``: one for the initialisation
+  (``Profiling Info for Benchmark Initialization:``, kept apart in ``init_op_summary``) and one for the timed runs
+  (``Operator-wise Profiling Info for Regular Benchmark Runs:``, in ``op_summary``); node types may contain spaces,
+  commas and parentheses (delegate kernels such as ``Vx Delegate`` or ``Convolution (NHWC, QC8) GEMM``);
+- the phase headers ``Running benchmark for at least N iterations …``: the first one opens the warm-up, the second
+  the timed runs, and each phase's statistics line is read from inside it.
 
 Nothing is guessed: a figure is filled only from a line that states it. When no statistics line for the timed
-runs is found the output is reported as not understood (``ParsedOutput.ok`` is False, ``problem`` says why) and
-the raw text is always kept in ``ParsedOutput.raw``.
+runs is found, or a failure is printed once the runs have started (e.g. ``Benchmarking failed.`` after the
+warm-up's statistics line), the output is not a result (``ParsedOutput.ok`` is False, ``problem`` says why); the
+raw text is always kept in ``ParsedOutput.raw``.
 """
 
 from __future__ import annotations
@@ -46,10 +52,16 @@ _DELTA_NEW = re.compile(
 )
 _PEAK_PERIODIC = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring:\s*(?P<peak>{_NUM})")
 
+# A row of a "Summary by node type" table. The node type is right-aligned free text ("Vx Delegate",
+# "Convert (NC, QS8, F32)"); the six numeric columns anchored at the end of the line delimit it.
 _OP_ROW = re.compile(
-    rf"^\s*(?P<type>[A-Za-z_][\w:./-]*)\s+(?P<count>\d+)\s+(?P<avg_ms>{_NUM})\s+(?P<avg_pct>{_NUM})%\s+"
+    rf"^\s*(?P<type>\S(?:.*?\S)?)\s+(?P<count>\d+)\s+(?P<avg_ms>{_NUM})\s+(?P<avg_pct>{_NUM})%\s+"
     rf"(?P<cdf_pct>{_NUM})%\s+(?P<mem_kb>{_NUM})\s+(?P<calls>\d+)\s*$"
 )
+_OP_SUMMARY_HEADER = re.compile(r"\[Node type\].*\[count\]")  # the per-node "Run Order" tables have no [count]
+_INIT_PROFILE = "Profiling Info for Benchmark Initialization"
+_RUNS_PROFILE = "Operator-wise Profiling Info for Regular Benchmark Runs"
+_PHASE = re.compile(r"Running benchmark for at least \d+ iterations")
 
 # Messages benchmark_model prints when a delegate cannot be used (name captured).
 _DELEGATE_FAILED = (
@@ -115,7 +127,8 @@ class ParsedOutput:
     memory_overall_mb: float | None = None
     memory_form: str | None = None  # "peak" (older) | "delta" (newer)
     peak_memory_mb: float | None = None
-    op_summary: list[OpTypeRow] = field(default_factory=list)
+    op_summary: list[OpTypeRow] = field(default_factory=list)  # the timed runs' "Summary by node type"
+    init_op_summary: list[OpTypeRow] = field(default_factory=list)  # the initialisation profile's one
     delegate_failures: list[str] = field(default_factory=list)
     delegate_unused: list[str] = field(default_factory=list)
     failure_lines: list[str] = field(default_factory=list)
@@ -172,42 +185,56 @@ def _timing_fields(body: str) -> dict[str, float]:
     return {m.group("key").strip().lower(): _num(m.group("val")) for m in _TIMING_FIELD.finditer(body)}
 
 
+def _op_row(m: re.Match[str]) -> OpTypeRow:
+    return OpTypeRow(
+        node_type=m.group("type"),
+        count=int(m.group("count")),
+        avg_ms=_num(m.group("avg_ms")),
+        avg_pct=_num(m.group("avg_pct")),
+        cdf_pct=_num(m.group("cdf_pct")),
+        mem_kb=_num(m.group("mem_kb")),
+        times_called=int(m.group("calls")),
+    )
+
+
+@dataclass
+class _Phase:
+    """One ``Running benchmark for at least …`` phase (or the whole text when no such header is printed)."""
+
+    stats: list[RunStats] = field(default_factory=list)
+
+
 def parse_output(text: str) -> ParsedOutput:
     """Parse everything ``benchmark_model`` printed (stdout and stderr together)."""
     out = ParsedOutput(raw=text, ok=False)
-    stats: list[RunStats] = []
+    phases: list[_Phase] = [_Phase()]  # phases[0]: before any phase header (old builds print none)
+    failures_after_start: list[str] = []  # failure lines once a statistics line or the timed runs have started
     lines = [strip_prefix(raw_line) for raw_line in text.splitlines()]
-    in_op_summary = False
-    in_profile = False
+    table: list[OpTypeRow] | None = None  # the summary table being read, if any
+    profile: str | None = None  # "init" | "runs" once a profiling section has begun
     for line in lines:
-        if "Summary by node type" in line:
-            in_op_summary = True
-            continue
-        if in_op_summary:
+        if table is not None:
             row = _OP_ROW.match(line)
             if row:
-                out.op_summary.append(
-                    OpTypeRow(
-                        node_type=row.group("type"),
-                        count=int(row.group("count")),
-                        avg_ms=_num(row.group("avg_ms")),
-                        avg_pct=_num(row.group("avg_pct")),
-                        cdf_pct=_num(row.group("cdf_pct")),
-                        mem_kb=_num(row.group("mem_kb")),
-                        times_called=int(row.group("calls")),
-                    )
-                )
+                table.append(_op_row(row))
                 continue
-            if line.strip() and "[" not in line:  # header lines hold "[Node type]"; anything else ends the table
-                in_op_summary = False
-            elif not line.strip() and out.op_summary:
-                in_op_summary = False
-        if "Profiling Info" in line:  # op-profiling sections: their "Timings (microseconds): count=..." lines
-            in_profile = True  # are per-profile summaries, not the benchmark's own statistics
+            table = None  # a blank line or anything else ends the table
+        if _INIT_PROFILE in line:
+            profile = "init"
+        elif _RUNS_PROFILE in line:
+            profile = "runs"
+        if _OP_SUMMARY_HEADER.search(line):
+            # Without a profiling section title (a pasted table) the rows are the timed runs'.
+            table = out.init_op_summary if profile == "init" else out.op_summary
+            continue
+        if _PHASE.search(line) and profile is None:
+            phases.append(_Phase())
+            continue
         s = parse_stats_line(line)
         if s is not None:
-            if not in_profile and "Timings (microseconds)" not in line:
-                stats.append(s)
+            # The profiler's "Timings (microseconds): count=..." lines summarise its own sections.
+            if profile is None and "Timings (microseconds)" not in line:
+                phases[-1].stats.append(s)
             continue
         m = _LEGACY_TIMINGS.search(line)
         if m:
@@ -250,17 +277,32 @@ def parse_output(text: str) -> ParsedOutput:
             out.delegate_unused.append(um.group("name"))
         if _FAILURE_LINES.search(line):
             out.failure_lines.append(line.strip())
+            if len(phases) > 2 or any(p.stats for p in phases) or "benchmarking failed" in line.lower():
+                failures_after_start.append(line.strip())
 
-    if stats:
-        out.runs = stats[-1]
-        if len(stats) > 1:
-            out.warmup = stats[-2]
-    out.ok, out.problem = _judge(out, stats)
+    if len(phases) > 2:
+        # Phase headers printed: the last phase is the timed runs, the one before it the warm-up; each has one
+        # statistics line of its own. Nothing from the warm-up may stand in for the timed runs.
+        out.warmup = phases[-2].stats[-1] if phases[-2].stats else None
+        stats = phases[-1].stats
+        out.runs = stats[-1] if stats else None
+    else:
+        stats = [s for p in phases for s in p.stats]
+        if stats:
+            out.runs = stats[-1]
+            if len(stats) > 1:
+                out.warmup = stats[-2]
+    out.ok, out.problem = _judge(out, failures_after_start, warmup_only=len(phases) > 2 and not stats)
     return out
 
 
-def _judge(out: ParsedOutput, stats: list[RunStats]) -> tuple[bool, str | None]:
-    if not stats:
+def _judge(out: ParsedOutput, failures: list[str], warmup_only: bool) -> tuple[bool, str | None]:
+    if failures:
+        # "Benchmarking failed." is printed after the statistics line of a failed phase: the figures are not a result.
+        return False, f"benchmark_model failed after it started running: {failures[0]}"
+    if out.runs is None:
+        if warmup_only:
+            return False, "benchmark_model printed the warm-up's statistics but none for the timed runs"
         if out.timings_form is not None:
             return False, "benchmark_model output has a timings line but no 'count=' statistics line"
         if out.failure_lines:
@@ -268,7 +310,7 @@ def _judge(out: ParsedOutput, stats: list[RunStats]) -> tuple[bool, str | None]:
         if not out.raw.strip():
             return False, "benchmark_model printed nothing"
         return False, "benchmark_model output not understood: no 'count=' statistics line"
-    runs = stats[-1]
+    runs = out.runs
     if out.inference_avg_us is not None and runs.avg_us > 0:
         # The timings line repeats the timed runs' average: if it disagrees, we may have picked the wrong line.
         if abs(out.inference_avg_us - runs.avg_us) > 1e-3 * max(runs.avg_us, 1.0) + 0.5:

@@ -13,7 +13,7 @@ from .cli_common import CliParser, run_cli
 from .datasets import load_image_folder
 from .pretrained import DEFAULT_ARCH
 from .registry import get_variant
-from .training import TrainConfig, train
+from .training import DEVICES, TrainConfig, resolve_device, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="data-parallel worker processes (e.g. one per core)")
     p.add_argument("--init-from", type=Path, help="start from these weights (same variant), fresh schedule")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
+    p.add_argument("--limit", type=int, default=0, help="use only this many images of --data and --val (smoke runs)")
+    p.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA when available, else the CPU")
+    p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 on CUDA instead of bf16 autocast")
     return p
 
 
@@ -41,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         variant = get_variant(args.arch)
-        train_data = load_image_folder(args.data, variant.input_size, args.cache)
-        val_data = load_image_folder(args.val, variant.input_size, args.cache) if args.val else None
+        resolve_device(args.device)  # a missing GPU is reported before any image is decoded
+        train_data = load_image_folder(args.data, variant.input_size, args.cache, limit=args.limit)
+        val_data = load_image_folder(args.val, variant.input_size, args.cache, limit=args.limit) if args.val else None
         if val_data is not None and val_data.classes != train_data.classes:
             raise ValueError(f"{args.val} has classes {val_data.classes}, {args.data} has {train_data.classes}")
         cfg = TrainConfig(
@@ -59,16 +63,19 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             max_steps=args.max_steps,
             init_from=str(args.init_from or ""),
+            device=args.device,
+            amp=args.amp,
         )
         bar: tqdm | None = None
 
         def progress(i: int, n: int, loss: float) -> None:
+            # Called after step i of n of an epoch, not necessarily every step (a GPU reports every few).
             nonlocal bar
-            if bar is None or i == 1:
+            if bar is None or i <= bar.n:
                 if bar is not None:
                     bar.close()
                 bar = tqdm(total=n, desc="train", unit="batch", leave=False, file=sys.stderr)
-            bar.update(1)
+            bar.update(i - bar.n)
             bar.set_postfix(loss=f"{loss:.3f}")
 
         result = train(cfg, train_data, val_data, args.out, resume=args.resume, progress=progress)

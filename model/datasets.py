@@ -6,6 +6,8 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,17 +67,30 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SHUFFLENET_CACHE", Path.home() / ".cache" / "shufflenet-mobile"))
 
 
+def _decode_all(files: list[Path]) -> Iterator[np.ndarray]:
+    """Decoded images in file order; several files at once (the decoder releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        yield from pool.map(load_rgb, files)
+
+
 def load_image_folder(
     root: str | Path,
     size: tuple[int, int] | None = None,
     cache_dir: str | Path | None = None,
     min_classes: int = 2,
+    limit: int = 0,
 ) -> ImageArray:
     """Decode every image once; later calls read the cached ``.npz`` (keyed by paths, sizes and mtimes).
 
-    With ``size`` every image must already be ``size`` (H, W): training does no resizing.
+    With ``size`` every image must already be ``size`` (H, W): training does no resizing. ``limit`` > 0 keeps
+    that many images, evenly spaced over the sorted list so that every class keeps its share (smoke runs).
     """
+    if limit < 0:
+        raise DatasetError(f"limit {limit} is negative; pass a number of images (0: all)")
     files, labels, classes = scan_image_folder(root, min_classes)
+    if 0 < limit < len(files):
+        keep = np.unique(np.linspace(0, len(files) - 1, limit).round().astype(np.int64))
+        files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache_file = cache / f"images-{_cache_key(files)}.npz"
     if cache_file.is_file():
@@ -85,9 +100,10 @@ def load_image_folder(
         log.info("decoding %d images from %s (cached afterwards in %s)", len(files), root, cache_file)
         first = None
         images = None
+        decoded = _decode_all(files)
         for n, f in enumerate(files):
             try:
-                img = load_rgb(f)
+                img = next(decoded)
             except ValueError as e:
                 raise DatasetError(f"{e}; remove or replace the file") from None
             if first is None:

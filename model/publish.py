@@ -47,6 +47,7 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
         "config": cfg,
         "epochs": saved["epoch"],
         "train_seconds": saved.get("train_seconds"),
+        "hardware": saved.get("hardware"),  # recorded by runs since --device; older runs were CPU-only
         "history": saved.get("history"),
         "notes": notes,
     }
@@ -68,13 +69,25 @@ def model_card(info: dict) -> str:
     )
     m = info["metrics"]
     workers = cfg.get("workers", 1)
+    hardware = info.get("hardware") or ""
+    on_gpu = "CUDA" in hardware
+    machine = hardware if on_gpu else "a 2-core CPU machine"
+    where = hardware if on_gpu else "2 CPU cores (shared with other work)"
+    execution = (
+        f"one process on {hardware}" if on_gpu else f"{workers} data-parallel worker processes of one thread\neach"
+    )
+    device_flags = (
+        f"--device cuda --batch-size {cfg['batch_size']} --warmup-epochs {cfg['warmup_epochs']:g}"
+        if on_gpu
+        else f"--workers {workers}"
+    )
     v = get_variant(info["arch"])
     role = " (the embedded default)" if info["arch"] == DEFAULT_ARCH else ""
     shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle"
     return f"""# Model card: {info["arch"]}{role}
 
 ShuffleNet v1, groups {v.groups} ({shuffle}), width {v.width:g}x, small-input stem (3x3 stride-1 conv, no max
-pool), 10 classes, trained from scratch on CIFAR-10 on a 2-core CPU machine.
+pool), 10 classes, trained from scratch on CIFAR-10 on {machine}.
 
 | | |
 |---|---|
@@ -84,7 +97,7 @@ pool), 10 classes, trained from scratch on CIFAR-10 on a 2-core CPU machine.
 | input | 32x32 RGB, `(pixel / 255 - mean) / std`, mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616) |
 | **test accuracy** | **top-1 {pct(m["top1"])} %**, top-5 {pct(m["top5"])} % on all {m["test_images"]:,} test images |
 | epochs | {info["epochs"]} |
-| training time | {(info["train_seconds"] or 0) / 60:.0f} min on 2 CPU cores (shared with other work) |
+| training time | {(info["train_seconds"] or 0) / 60:.0f} min on {where} |
 | seed | {cfg["seed"]} |
 | file sha256 | `{info["sha256"]}` |
 
@@ -92,14 +105,13 @@ pool), 10 classes, trained from scratch on CIFAR-10 on a 2-core CPU machine.
 SGD with Nesterov momentum {cfg["momentum"]}, batch {cfg["batch_size"]}, peak learning rate {cfg["lr"]} with
 {cfg["warmup_epochs"]:g} epoch of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
 on conv/linear weights only (none on BN and biases), label smoothing {cfg["label_smoothing"]}, random crop with
-{cfg["pad"]}-pixel zero padding, horizontal flip; {workers} data-parallel worker processes of one thread
-each.
+{cfg["pad"]}-pixel zero padding, horizontal flip; {execution}.
 
 Command (from the repository root, after `tar -xzf ../shared/data/cifar10-jpeg.tar.gz -C .cache/`):
 
 ```
 shufflenet-train --arch {info["arch"]} --data .cache/cifar10/train --val .cache/cifar10/test \\
-    --out runs/default/last.pt --epochs {cfg["epochs"]} --lr {cfg["lr"]} --seed {cfg["seed"]} --workers {workers}
+    --out runs/default/last.pt --epochs {cfg["epochs"]} --lr {cfg["lr"]} --seed {cfg["seed"]} {device_flags}
 python -m shufflenet.model.publish runs/default/last.pt --data .cache/cifar10/test
 ```
 

@@ -2,13 +2,17 @@
 
 Recipe: random crop with zero padding, horizontal flip, SGD with Nesterov momentum, one-cycle-style
 warm-up followed by cosine decay (per step), label smoothing, weight decay on conv/linear weights only.
-Augmentation runs on whole batches of the cached uint8 array, so data loading is never the bottleneck and
-both cores go to the network.
+
+Devices: ``device="auto"`` trains on CUDA when PyTorch sees a GPU, else on the CPU. The model, the whole uint8
+image set and the augmentation (``batches``) live on that device, so data loading is never the bottleneck; on
+CUDA the forward pass runs under bf16 autocast (``amp``). The same code runs on the CPU, where ``workers`` > 1
+adds data-parallel processes (gradients all-reduced over gloo). Seeds fix the initial weights, the data order
+and every augmentation draw on any device; on CUDA, cuDNN's kernels are not bit-for-bit repeatable, so two GPU
+runs agree closely but not exactly.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -25,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batches import crop_flip, draw_epoch, normalize_batch
 from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
 from .files import file_mode
-from .preprocessing import Preprocessing, normalize_hwc
+from .preprocessing import Preprocessing
 from .registry import get_variant
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,8 @@ class TrainConfig:
     workers: int = 1
     # Start from these weights (same variant) with a fresh schedule: a second cosine cycle ("warm restart").
     init_from: str = ""
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
+    amp: bool = True  # bf16 autocast on CUDA (no effect on the CPU)
 
 
 @dataclass
@@ -81,23 +88,33 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when PyTorch sees a GPU, else CPU; ``cuda`` without one is a one-line error."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        why = "was built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+        raise ValueError(
+            f"--device cuda: torch {torch.__version__} {why}; use --device cpu (or auto) here, or a machine with a GPU"
+        )
+    return torch.device(name)
+
+
+def describe_device(device: torch.device, amp: bool, threads: int, world: int) -> str:
+    """The hardware a run used, for the checkpoint and the model card."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA{', bf16 autocast' if amp else ', float32'})"
+    return f"CPU, {world} process(es) x {threads} thread(s)"
+
+
 def to_input_batch(images: np.ndarray, prep: Preprocessing, channels_last: bool = False) -> torch.Tensor:
     """N x H x W x 3 uint8 RGB -> N x 3 x H x W float32 with the variant's colour order and normalisation."""
-    x = torch.from_numpy(normalize_hwc(images, prep)).permute(0, 3, 1, 2)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
-
-
-def augment(images: np.ndarray, rng: np.random.Generator, pad: int, flip: bool) -> np.ndarray:
-    n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    ys = rng.integers(0, 2 * pad + 1, n)
-    xs = rng.integers(0, 2 * pad + 1, n)
-    flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
-    out = np.empty_like(images)
-    for i in range(n):
-        crop = padded[i, ys[i] : ys[i] + h, xs[i] : xs[i] + w]
-        out[i] = crop[:, ::-1] if flips[i] else crop
-    return out
+    return normalize_batch(torch.from_numpy(np.ascontiguousarray(images)), prep, channels_last)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -114,18 +131,38 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _autocast(device: torch.device, amp: bool) -> torch.autocast:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
 @torch.no_grad()
-def evaluate_array(
-    model: nn.Module, data: ImageArray, prep: Preprocessing, batch_size: int = 500, channels_last: bool = False
-) -> tuple[float, np.ndarray]:
-    """Top-1 accuracy and the logits of every image (eval mode)."""
+def _logits(
+    model: nn.Module, images: torch.Tensor, prep: Preprocessing, batch_size: int, channels_last: bool, amp: bool
+) -> torch.Tensor:
+    """Eval-mode logits (float32, on the images' device) of N x H x W x 3 uint8 images."""
     model.eval()
-    logits = []
-    for i in range(0, len(data), batch_size):
-        x = to_input_batch(data.images[i : i + batch_size], prep, channels_last)
-        logits.append(model(x).float().numpy())
-    out = np.concatenate(logits)
-    return float((out.argmax(1) == data.labels).mean()), out
+    device = images.device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = normalize_batch(images[i : i + batch_size], prep, channels_last)
+        with _autocast(device, amp):
+            out.append(model(x).float())
+    return torch.cat(out) if out else torch.zeros(0, device=device)
+
+
+def evaluate_array(
+    model: nn.Module,
+    data: ImageArray,
+    prep: Preprocessing,
+    batch_size: int = 500,
+    channels_last: bool = False,
+    device: str | torch.device = "cpu",
+    amp: bool = False,
+) -> tuple[float, np.ndarray]:
+    """Top-1 accuracy and the logits of every image (eval mode), computed on ``device`` (the model's)."""
+    dev = torch.device(device)
+    logits = _logits(model, torch.from_numpy(data.images).to(dev), prep, batch_size, channels_last, amp).cpu().numpy()
+    return float((logits.argmax(1) == data.labels).mean()), logits
 
 
 def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -150,6 +187,12 @@ def train(
         raise CheckpointError(
             f"{train_data.root} has {len(train_data.classes)} classes but {cfg.arch} has {variant.num_classes}; "
             "choose a variant with that many classes"
+        )
+    device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
+    if cfg.workers > 1 and device.type != "cpu":
+        raise ValueError(
+            f"--workers {cfg.workers} runs data-parallel CPU processes, but the device is {device.type}; "
+            "pass --device cpu with --workers, or train on the GPU with one process"
         )
     if cfg.workers <= 1:
         return _train_rank(0, 1, cfg, train_data, test_data, out, resume, progress)
@@ -210,12 +253,17 @@ def _train_rank(
         dist.all_reduce(t)
         return t.tolist()
 
+    device = resolve_device(cfg.device)
+    amp = cfg.amp and device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels once
     seed_everything(cfg.seed)
-    model = variant.build()
+    model = variant.build()  # built on the CPU from the seeded generator: the same initial weights on any device
     if cfg.init_from and not (resume and out.is_file()):
         model.load_state_dict(load_model(cfg.init_from, cfg.arch)[0].state_dict())
         if rank == 0:
             log.info("starting from the weights of %s", cfg.init_from)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters()]
@@ -232,7 +280,7 @@ def _train_rank(
         if saved.get("arch") != cfg.arch:
             raise CheckpointError(f"{out} was trained as {saved.get('arch')}, not {cfg.arch}; pass --arch accordingly")
         model.load_state_dict(ck.state_dict)
-        opt.load_state_dict(saved["optimizer"])
+        opt.load_state_dict(saved["optimizer"])  # moves the momentum buffers to the parameters' device
         start_epoch, step = saved["epoch"], saved["step"]
         elapsed_before = saved.get("train_seconds", 0.0)
         rng.bit_generator.state = saved["rng"]
@@ -240,26 +288,42 @@ def _train_rank(
         result.history = [EpochLog(**e) for e in saved.get("history", [])]
         if rank == 0:
             log.info("resumed %s at epoch %d (step %d)", out, start_epoch, step)
+    # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
+    train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
+    train_labels = torch.from_numpy(train_data.labels).to(device)
+    test_images = test_labels = None
+    if test_data is not None:
+        test_images = torch.from_numpy(test_data.images[rank::world]).to(device)
+        test_labels = torch.from_numpy(test_data.labels[rank::world]).to(device)
+    hardware = describe_device(device, amp, torch.get_num_threads(), world)
+    if rank == 0:
+        log.info("training %s on %s", cfg.arch, hardware)
+    # A GPU runs ahead of the host: read the running loss back (a synchronisation) only every few steps there.
+    report_every = 1 if device.type == "cpu" else 25
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         te = time.time()
-        perm = rng.permutation(len(train_data))
-        loss_sum, correct, seen = 0.0, 0, 0
+        draws = draw_epoch(rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        seen = 0
         for b in range(steps_per_epoch):
             if cfg.max_steps and step >= cfg.max_steps:
                 break
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             # Every rank draws the whole batch's augmentation so the shared RNG stays in step; each keeps its shard.
-            batch = augment(train_data.images[idx], rng, cfg.pad, cfg.flip)[rank::world]
-            x = to_input_batch(batch, prep, cfg.channels_last)
-            y = torch.from_numpy(train_data.labels[idx][rank::world])
+            sl = slice(b * cfg.batch_size + rank, (b + 1) * cfg.batch_size, world)
+            idx = draws.order[sl]
+            batch = crop_flip(train_images, idx, draws.rows[sl], draws.cols[sl], draws.flips[sl], cfg.pad)
+            x = normalize_batch(batch, prep, cfg.channels_last)
+            y = train_labels[idx]
             lr = lr_at(step, total, warmup, cfg.lr)
             for g in opt.param_groups:
                 g["lr"] = lr
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=False)
+            with _autocast(device, amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
             loss.backward()
             if world > 1:
                 flat = torch.cat([p.grad.reshape(-1) for p in params])
@@ -272,23 +336,22 @@ def _train_rank(
                     offset += n
             opt.step()
             step += 1
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
-            if progress:
-                progress(b + 1, steps_per_epoch, loss_sum / seen)
-        loss_sum, correct, seen = all_sum([loss_sum, correct, seen])
+            if progress and ((b + 1) % report_every == 0 or b + 1 == steps_per_epoch):
+                progress(b + 1, steps_per_epoch, float(loss_sum) / seen)
+        loss_total, correct_total, seen_total = all_sum([float(loss_sum), float(correct), seen])
         test_acc = None
-        if test_data is not None:
-            shard = ImageArray(test_data.images[rank::world], test_data.labels[rank::world], test_data.classes,
-                               test_data.root)  # fmt: skip
-            acc, _ = evaluate_array(model, shard, prep, channels_last=cfg.channels_last)
-            hits, count = all_sum([acc * len(shard), len(shard)])
+        if test_images is not None and test_labels is not None:
+            logits_test = _logits(model, test_images, prep, 1000, cfg.channels_last, amp)
+            hits = float((logits_test.argmax(1) == test_labels).sum()) if len(test_labels) else 0.0
+            hits, count = all_sum([hits, len(test_labels)])
             test_acc = hits / count
         entry = EpochLog(
             epoch=epoch + 1,
-            loss=loss_sum / max(seen, 1),
-            train_acc=correct / max(seen, 1),
+            loss=loss_total / max(seen_total, 1),
+            train_acc=correct_total / max(seen_total, 1),
             test_acc=test_acc,
             seconds=time.time() - te,
             lr=lr_at(step - 1, total, warmup, cfg.lr),
@@ -305,8 +368,9 @@ def _train_rank(
                 {
                     "format": OWN_FORMAT,
                     "arch": cfg.arch,
-                    "state_dict": model.to(memory_format=torch.contiguous_format).state_dict(),
-                    "optimizer": opt.state_dict(),
+                    # CPU tensors in the ordinary layout: the file reads the same whatever device trained it
+                    "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                    "optimizer": _to_cpu(opt.state_dict()),
                     "epoch": epoch + 1,
                     "step": step,
                     "rng": rng.bit_generator.state,
@@ -315,10 +379,9 @@ def _train_rank(
                     "history": [asdict(e) for e in result.history],
                     "train_seconds": elapsed_before + time.time() - t0,
                     "classes": train_data.classes,
+                    "hardware": hardware,
                 },
             )
-            if cfg.channels_last:
-                model = model.to(memory_format=torch.channels_last)
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:
@@ -331,14 +394,23 @@ def _train_rank(
     return result
 
 
+def _to_cpu(obj: Any) -> Any:
+    """A state dict (nested dicts/lists of tensors) with every tensor copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = None) -> None:
     """Strip optimizer state from a training checkpoint: the small file that ships in the package."""
     saved = torch.load(train_ckpt, map_location="cpu", weights_only=False)
     payload = {k: saved[k] for k in ("format", "arch", "state_dict", "config", "history", "train_seconds", "classes")}
+    if "hardware" in saved:
+        payload["hardware"] = saved["hardware"]
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)
-
-
-def history_json(result: TrainResult) -> str:
-    return json.dumps([asdict(e) for e in result.history], indent=1)

@@ -45,24 +45,16 @@ def jdk_and_junit() -> None:
         assert jar.is_file(), f"{jar} missing after setup_toolchain.sh --jvm-only"
 
 
-def find_export_command() -> str | None:
-    beside = Path(sys.executable).parent / "shufflenet-export"
-    return str(beside) if beside.exists() else shutil.which("shufflenet-export")
-
-
 @pytest.fixture(scope="session")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real export (float32 and int8 .tflite) of a small variant, made once per session."""
+def export_dir(request: pytest.FixtureRequest) -> Path:
+    """A real export (float32, float16 and int8 .tflite among others) of a small variant: the session's shared
+    small export (tests/conftest.py), or the folder named by $SHUFFLENET_ANDROID_TEST_EXPORT."""
     reuse = os.environ.get(REUSE_EXPORT_ENV)
     if reuse:
         return Path(reuse)
-    command = find_export_command()
-    if command is None:
-        pytest.skip("the shufflenet-export command is not installed (pip install -e '.[export]')")
-    out = tmp_path_factory.mktemp("export") / "out"
-    run([command, "--arch", EXPORT_ARCH, "--random-init", "--format", "tflite", "--precision", "fp32,int8",
-         "--output", str(out)])  # fmt: skip
-    return out
+    result = request.getfixturevalue("small_export_result")
+    assert result.manifest["arch"] == EXPORT_ARCH
+    return result.output
 
 
 @pytest.fixture(scope="session")

@@ -125,3 +125,16 @@ def test_cli_with_real_adb_reports_no_device_in_one_line(
     assert lines == ["error: no Android device attached (adb devices lists none): connect one with USB debugging on"]
     assert "Traceback" not in err
     assert os.environ["ANDROID_ADB_SERVER_PORT"] == private_adb_server["ANDROID_ADB_SERVER_PORT"]
+
+
+def test_adb_double_belongs_to_the_tests_not_the_package() -> None:
+    """The test double of adb is not shipped to users: it lives beside these tests and no package data names it."""
+    import tomllib
+
+    import shufflenet.benchmarks as pkg
+
+    assert (Path(__file__).parent / "adb_double" / "adb").is_file()
+    assert not (Path(pkg.__file__).parent / "adb_double").exists()
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"].get("package-data", {})
+    assert not any("adb_double" in pattern for patterns in package_data.values() for pattern in patterns)

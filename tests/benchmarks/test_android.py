@@ -1,6 +1,6 @@
 """`shufflenet-bench android`: the production code path against the TEST DOUBLE of adb.
 
-The double (benchmarks/adb_double/adb) keeps a fake device's files in a temp folder and replays the recorded
+The double (tests/benchmarks/adb_double/adb) keeps a fake device's files in a temp folder and replays the recorded
 benchmark_model outputs of ../shared/fixtures/benchmark_model. Every failure named in the issue is covered.
 """
 

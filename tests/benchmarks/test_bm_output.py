@@ -142,3 +142,106 @@ def test_op_profiling_summary_table(bm_fixtures: Path) -> None:
     assert p.ok and p.runs.avg_us == 33209.4  # the profiler's own "Timings" line is not the benchmark's
     assert [r.node_type for r in p.op_summary] == ["CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE"]
     assert p.op_summary[0].count == 33 and p.op_summary[0].avg_ms == 9.12 and p.op_summary[2].cdf_pct == 100.0
+
+
+# The layout of TFLite's profiler output with --enable_op_profiling=true, as benchmark_model prints it after the
+# memory lines: first the initialisation profile, then the timed runs' profile, each ending in its own
+# "Summary by node type" table and a "Timings (microseconds)" line of the profiler's own.
+_INIT_PROFILE = (
+    "Profiling Info for Benchmark Initialization:\n"
+    "============================== Run Order ==============================\n"
+    "\t             [node type]\t          [first]\t  [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t"
+    "[Name]\n"
+    "\t ModifyGraphWithDelegate\t          413.346\t   413.346\t 56.670%\t 56.670%\t  1748.000\t        1\t"
+    "ModifyGraphWithDelegate/0\n"
+    "\t         AllocateTensors\t          316.039\t   158.023\t 43.330%\t100.000%\t     0.000\t        2\t"
+    "AllocateTensors/0\n"
+    "\n"
+    "Number of nodes executed: 2\n"
+    "============================== Summary by node type ==============================\n"
+    "\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]\n"
+    "\t ModifyGraphWithDelegate\t        1\t   413.346\t    56.670%\t    56.670%\t  1748.000\t        1\n"
+    "\t         AllocateTensors\t        1\t   158.023\t    43.330%\t   100.000%\t     0.000\t        2\n"
+    "\n"
+    "Timings (microseconds): count=1 curr=729385\n"
+    "Memory (bytes): count=0\n"
+    "2 nodes observed\n"
+    "\n\n\n"
+)
+_RUNS_PROFILE = (
+    "Operator-wise Profiling Info for Regular Benchmark Runs:\n"
+    "============================== Run Order ==============================\n"
+    "\t             [node type]\t          [first]\t  [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t"
+    "[Name]\n"
+    "\t             Vx Delegate\t           30.120\t    29.900\t 90.000%\t 90.000%\t     0.000\t        1\t"
+    "[Identity]:33\n"
+    "\n"
+    "Number of nodes executed: 4\n"
+    "============================== Summary by node type ==============================\n"
+    "\t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]\n"
+    "\t             Vx Delegate\t        1\t    29.900\t    90.000%\t    90.000%\t     0.000\t        1\n"
+    "\t                 RESHAPE\t        1\t     2.000\t     6.020%\t    96.020%\t     0.000\t        1\n"
+    "\t  Convert (NC, QS8, F32)\t        1\t     0.862\t     2.595%\t    98.615%\t     0.000\t        1\n"
+    "\t                 SOFTMAX\t        1\t     0.460\t     1.385%\t   100.000%\t     0.000\t        1\n"
+    "\n"
+    "Timings (microseconds): count=50 first=33000 curr=33100 min=32600 max=34000 avg=33222 std=450\n"
+    "Memory (bytes): count=0\n"
+    "4 nodes observed\n"
+)
+_WARMUP_HEADER = (
+    "Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds."
+)
+_RUNS_HEADER = (
+    "Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds."
+)
+
+
+@pytest.mark.parametrize("prefix", ["", "INFO: "])
+def test_op_summary_is_the_timed_runs_table_only(bm_fixtures: Path, prefix: str) -> None:
+    """The initialisation profile's table stays out of the per-op table; node types with spaces are rows too."""
+    text = (bm_fixtures / "linux_42507.txt").read_text() + _INIT_PROFILE + _RUNS_PROFILE
+    p = parse_output("\n".join(prefix + ln for ln in text.splitlines()))
+    assert p.ok and p.runs.avg_us == 33209.4  # neither profiler "Timings" line is the benchmark's
+    assert [r.node_type for r in p.op_summary] == ["Vx Delegate", "RESHAPE", "Convert (NC, QS8, F32)", "SOFTMAX"]
+    vx = p.op_summary[0]
+    assert (vx.count, vx.avg_ms, vx.avg_pct, vx.cdf_pct, vx.mem_kb, vx.times_called) == (1, 29.9, 90.0, 90.0, 0, 1)
+    assert p.op_summary[-1].cdf_pct == 100.0
+    assert [(r.node_type, r.times_called) for r in p.init_op_summary] == [
+        ("ModifyGraphWithDelegate", 1), ("AllocateTensors", 2),
+    ]  # fmt: skip
+
+
+def test_space_aligned_summary_rows_with_spaces_in_node_types(bm_fixtures: Path) -> None:
+    """Builds that pad with spaces instead of tabs: the row after a spaced node type is not lost either."""
+    table = _RUNS_PROFILE.replace("\t", "    ")
+    p = parse_output((bm_fixtures / "linux_42507.txt").read_text() + table)
+    assert [r.node_type for r in p.op_summary] == ["Vx Delegate", "RESHAPE", "Convert (NC, QS8, F32)", "SOFTMAX"]
+    assert p.ok and p.init_op_summary == []
+
+
+def test_phase_headers_pick_the_timed_runs_line(bm_fixtures: Path) -> None:
+    warm, runs, timings = (bm_fixtures / "legacy_r1.13_25904.txt").read_text().splitlines()
+    p = parse_output("\n".join([_WARMUP_HEADER, warm, "", _RUNS_HEADER, runs, "", timings]))
+    assert p.ok and p.warmup.count == 1 and p.runs.count == 50 and p.runs.avg_us == 116375
+
+
+def test_failure_after_warmup_is_not_a_result(bm_fixtures: Path) -> None:
+    """A warm-up statistics line followed by a failure in the timed runs is reported as a failure."""
+    stats_line = (bm_fixtures / "linux_42507.txt").read_text().splitlines()[0]
+    failed = ["ERROR: Node number 12 (CONV_2D) failed to invoke.", "Benchmarking failed."]
+    p = parse_output("\n".join([_WARMUP_HEADER, stats_line, "", _RUNS_HEADER, *failed]))
+    assert not p.ok and p.runs is None and p.warmup.avg_us == 33209.4
+    assert "failed to invoke" in p.problem
+    # without "Benchmarking failed.": still no statistics for the timed runs, and the warm-up's do not stand in
+    p = parse_output("\n".join([_WARMUP_HEADER, stats_line, "", _RUNS_HEADER, "Segmentation fault"]))
+    assert not p.ok and p.runs is None and "Segmentation fault" in p.problem
+    p = parse_output("\n".join([_WARMUP_HEADER, stats_line, "", _RUNS_HEADER]))
+    assert not p.ok and p.runs is None and "none for the timed runs" in p.problem
+    # builds without phase headers (r1.13): the warm-up's single-run line, then the failure
+    warm = (bm_fixtures / "legacy_r1.13_25904.txt").read_text().splitlines()[0]
+    p = parse_output("\n".join([warm, *failed]))
+    assert not p.ok and "failed to invoke" in p.problem
+    # the timed runs' statistics line of a run that failed, then the tool's verdict
+    text = (bm_fixtures / "linux_42507.txt").read_text() + "Benchmarking failed.\n"
+    p = parse_output(text)
+    assert not p.ok and "Benchmarking failed." in p.problem

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tarfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +15,6 @@ from shufflenet.model.datasets import DatasetError, load_image_folder
 from shufflenet.model.training import TrainConfig, train
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
-
-
-@pytest.fixture(scope="module")
-def cifar_subset(tmp_path_factory: pytest.TempPathFactory, shared: Callable[..., Path]) -> Path:
-    """Six real training images per class, pulled out of the shared CIFAR-10 archive."""
-    archive = shared("data", "cifar10-jpeg.tar.gz")
-    root = tmp_path_factory.mktemp("cifar")
-    counts: dict[str, int] = {}
-    with tarfile.open(archive) as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if not member.isfile() or len(parts) < 4 or parts[-3] != "train":
-                continue
-            cls = parts[-2]
-            if counts.get(cls, 0) >= 6:
-                if len(counts) == 10 and all(v >= 6 for v in counts.values()):
-                    break
-                continue
-            counts[cls] = counts.get(cls, 0) + 1
-            dest = root / cls / parts[-1]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(tar.extractfile(member).read())
-    assert len(counts) == 10
-    return root
 
 
 def test_short_run_lowers_loss_and_checkpoint_loads(cifar_subset: Path, tmp_path: Path) -> None:
