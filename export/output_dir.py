@@ -34,9 +34,10 @@ from pathlib import Path
 
 from shufflenet.model.files import dir_mode, file_mode
 
+from .manifest import SCHEMA
+
 log = logging.getLogger(__name__)
 
-MANIFEST_SCHEMA = "shufflenet-mobile/manifest@1"  # = export.manifest.SCHEMA (kept import-free here; a test pins it)
 # What exports before the manifest listed every file left beside their files (tflite-only exports).
 _LEGACY_INTERMEDIATES = re.compile(r".+_fp32(\.sim)?\.onnx")
 
@@ -76,7 +77,7 @@ def previous_export_extras(folder: Path) -> list[str] | None:
         m = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(m, dict) or m.get("schema") != MANIFEST_SCHEMA or not isinstance(m.get("artifacts"), list):
+    if not isinstance(m, dict) or m.get("schema") != SCHEMA or not isinstance(m.get("artifacts"), list):
         return None
     known = {"manifest.json"}
     for key in ("labels_file", "preprocessing_file"):
