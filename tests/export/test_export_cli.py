@@ -131,4 +131,5 @@ def test_export_with_network_unreachable(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert {e["precision"] for e in manifest["artifacts"] if e["format"] == "tflite"} == {"fp32", "int8"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["offline"]  # nothing downloaded into the cwd
+    # nothing downloaded into the cwd: only the export and its library log beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["offline", "offline.export.log"]
