@@ -324,6 +324,7 @@ def _export_files(
         calib_nhwc = None
         shuffles = sum(1 for m in model.modules() if getattr(m, "shuffle", False))
         depthwise = sum(1 for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
+        avgpools = sum(1 for m in model.modules() if isinstance(m, torch.nn.AvgPool2d) and m.count_include_pad)
         for precision in plan["tflite"]:
             t = step(f"TFLite {TFLITE_KINDS[precision][1]} ({precision})")
             if precision == "int8" and calib_nhwc is None:
@@ -333,13 +334,14 @@ def _export_files(
             path = convert_tflite(fixed, precision, tmp / tflite_filename(arch, precision), calib_nhwc)
             steps[f"tflite_{precision}"] = time.time() - t
             info = inspect_tflite(path)
-            check = check_tflite_graph(info, precision, shuffles, depthwise)
+            check = check_tflite_graph(info, precision, shuffles, depthwise, avgpools)
             if not check.ok:
                 log.warning("TFLite %s graph: %s", precision, "; ".join(check.problems))
             e = _entry("tflite", precision, TFLITE_KINDS[precision][1], path, tmp, "litert")
             e.update(inputs=info.inputs, outputs=info.outputs, op_histogram=info.op_histogram,
                      graph_check={"ok": check.ok, "problems": check.problems, "max_rank": info.max_rank,
                                   "float32_tensors": len(info.float32_tensors)})  # fmt: skip
+            e["delegate_coverage"] = info.coverage.to_dict() if info.coverage else None
             artifacts.append(e)
     if "coreml" in plan:
         from .coreml_export import convert_coreml, coreml_filename, coreml_op_histogram, coreml_signature
