@@ -342,6 +342,20 @@ def _load_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
     return load_runner(artifacts, entry, threads)
 
 
+def runner_coverage(runner: Any, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """XNNPACK coverage read from a LiteRT runner's own interpreter (after delegation, at its thread count), with
+    the GPU verdict the export recorded; None for other runtimes."""
+    interp = getattr(runner, "interp", None)
+    if interp is None:
+        return None
+    from shufflenet.export.delegation import interpreter_coverage
+
+    cov = interpreter_coverage(interp).to_dict()
+    recorded = entry.get("delegate_coverage") or {}
+    cov["gpu_compatible"], cov["gpu_issues"] = recorded.get("gpu_compatible"), recorded.get("gpu_issues", [])
+    return cov
+
+
 def run_host(
     cfg: HostConfig,
     save: Callable[[BenchReport], None] | None = None,
@@ -393,6 +407,7 @@ def run_host(
                 x = make_input(entry["inputs"][0], cfg.seed)
                 delegate = getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(runtime, "cpu")
                 runner.run_raw(x)  # fail here, not inside the timing loop
+                coverage = runner_coverage(runner, entry)
                 result = measure(
                     lambda r=runner, x=x: r.run_raw(x),
                     warmup=cfg.warmup,
@@ -405,6 +420,8 @@ def run_host(
                     delegate=delegate,
                     **ident,
                 )
+                if coverage:
+                    result.details["delegate_coverage"] = coverage
             except (ValueError, OSError, RuntimeError, KeyError, ImportError) as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 result = failed_result(msg, delegate=DEFAULT_DELEGATE.get(runtime, "cpu"), warmup=cfg.warmup, **ident)
