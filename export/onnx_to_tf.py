@@ -215,7 +215,9 @@ class OnnxToTf:
             # partition in three places (toolchain notes); this keeps the int8 graph one partition.
             c = self.nchw_shape(node.input[0])[1]
             f = np.full((kh, kw, c, 1), 1.0 / (kh * kw), dtype=np.float32)
-            return tf.nn.depthwise_conv2d(x, f, [1, sh, sw, 1], "VALID")
+            # Named as the pool would be, so the int8 and float32 files name their other tensors alike and
+            # per-layer parity pairs this op with the float32 file's pool.
+            return tf.nn.depthwise_conv2d(x, f, [1, sh, sw, 1], "VALID", name="AvgPool2D")
         return tf.nn.avg_pool2d(x, [kh, kw], [sh, sw], "VALID")
 
     def _reduce_mean(self, node: Any, a: dict[str, Any]) -> Any:
