@@ -193,6 +193,8 @@ def markdown(results: list[VariantResult], environment: dict[str, Any] | None = 
                 continue
             cov = f.get("coverage") or {}
             part = f"{cov.get('delegated_nodes')}/{cov.get('nodes')}, {cov.get('partitions')}" if cov else "-"
+            if cov.get("outside_ops"):
+                part += " (outside: " + ", ".join(f"{k} x{v}" for k, v in cov["outside_ops"].items()) + ")"
             lines.append(f"| {vr.arch} | {LABELS[k]} | {f['ops']} | {f['transpose']} | {f['max_rank']} | {part} | "
                          f"{f['size_bytes'] / 1e6:.2f} |")  # fmt: skip
     errors = [f"- {vr.arch}: {e}" for vr in results for e in vr.errors if vr.ok]
