@@ -52,6 +52,7 @@ class Segment:
     ops: dict[str, int]  # op type -> count in this segment
     ms: float  # T(prefix through ``last``) - T(prefix through ``first - 1``)
     prefix_ms: float  # T(prefix through ``last``)
+    spread_ms: float = 0.0  # half the range of the two prefixes' per-round medians, added: the noise on ``ms``
 
 
 @dataclass
@@ -84,12 +85,12 @@ class Profile:
         return d
 
     def rows(self) -> list[list[str]]:
-        rows = [["ops", "PyTorch module", "op types", "ms", "share"]]
+        rows = [["ops", "PyTorch module", "op types", "ms", "+- ms (rounds)", "share"]]
         for s in self.segments:
             ops = ", ".join(f"{k}" + (f" x{v}" if v > 1 else "") for k, v in s.ops.items())
             share = s.ms / self.parts_ms if self.parts_ms > 0 else float("nan")
             span = f"{s.first}" if s.first == s.last else f"{s.first}-{s.last}"
-            rows.append([span, s.module, ops, f"{s.ms:.3f}", f"{share:.1%}"])
+            rows.append([span, s.module, ops, f"{s.ms:.3f}", f"{s.spread_ms:.3f}", f"{share:.1%}"])
         return rows
 
     def to_markdown(self) -> str:
@@ -304,14 +305,15 @@ def profile_tflite(
             whole.append(time_file(path))
             say(f"profile {path.name}: round {r + 1}/{rounds} of {len(cuts)} prefixes timed")
     segments = []
-    prev_ms, prev_cut = 0.0, -1
+    prev_ms, prev_cut, prev_half = 0.0, -1, 0.0
     for c, label in zip(cuts, labels, strict=True):
         ms = float(np.median(times[c]))
+        half = float(np.ptp(times[c])) / 2
         ops: dict[str, int] = {}
         for o in op_names[prev_cut + 1 : c + 1]:
             ops[o] = ops.get(o, 0) + 1
-        segments.append(Segment(prev_cut + 1, c, label, ops, ms - prev_ms, ms))
-        prev_ms, prev_cut = ms, c
+        segments.append(Segment(prev_cut + 1, c, label, ops, ms - prev_ms, ms, half + prev_half))
+        prev_ms, prev_cut, prev_half = ms, c, half
     cov = tflite_coverage(path, threads=threads, gpu=False).to_dict()
     return Profile(path=path.name, threads=threads, clock=clock, granularity=granularity, nodes=len(op_names),
                    whole_ms=float(np.median(whole)), whole_ms_runs=whole, segments=segments,

@@ -77,6 +77,7 @@ def test_profile_parts_sum_to_the_whole(small_export: Path) -> None:
     assert sum(sum(s.ops.values()) for s in segs) == prof.nodes
     assert [s.module for s in segs] == ["first_conv", *(f"features.{i}" for i in range(16)), "mean + classifier.0"]
     assert prof.parts_ms == pytest.approx(segs[-1].prefix_ms, rel=1e-9)
+    assert all(s.spread_ms >= 0 for s in segs)
     assert len(prof.whole_ms_runs) == 4 and all(t > 0 for t in prof.whole_ms_runs)
     assert prof.sum_ratio == pytest.approx(prof.parts_ms / prof.whole_ms)
     assert prof.consistent == (abs(prof.sum_ratio - 1) <= 0.10)
