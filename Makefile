@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies in /opt/wheels on these machines; pip finds it there instead of a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: install demo test lint android-apk bench export-bench clean
+.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ bench: $(STAMP)
 # Export every official variant to every format and time it and its files (about 30 min on 2 cores).
 export-bench: $(STAMP)
 	$(BIN)/python -m shufflenet.benchmarks.export_bench --output results/export_bench --resume
+
+# litert-torch (the peer converter) in an environment of its own that also sees .venv (its typing-extensions pin
+# conflicts with requirements.lock; see requirements-peer.lock), then the side-by-side benchmark (~20 min).
+peer-env: $(STAMP)
+	$(PYTHON) -m venv $(VENV)-peer
+	echo "import site; site.addsitedir('$(abspath $(VENV))/lib/python3.11/site-packages')" \
+		> $(VENV)-peer/lib/python3.11/site-packages/_shufflenet_venv.pth
+	grep -iv '^typing.extensions==' requirements.lock > $(VENV)-peer/constraints.txt
+	$(VENV)-peer/bin/pip install --quiet $(FIND_LINKS) -c $(VENV)-peer/constraints.txt -r requirements-peer.lock
+
+side-by-side: $(STAMP)
+	test -x $(VENV)-peer/bin/python || $(MAKE) peer-env
+	$(BIN)/python -m shufflenet.benchmarks.side_by_side --peer-python $(VENV)-peer/bin/python \
+		--output results/side_by_side
 
 android-apk: $(STAMP)
 	bash android_demo/build_offline.sh

@@ -2,6 +2,7 @@
 
   shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
   shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,pytorch] ...
+  shufflenet-bench profile [--artifacts DIR | --tflite FILE] [--threads 1] [--granularity unit|op] ...
   shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
   shufflenet-bench table8 host|android [...]
 
@@ -103,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     h.add_argument("--json", type=Path, default=OUT_DIR / "host.json", help="results file")
 
+    pr = sub.add_parser("profile", help="latency per network unit (or op) of .tflite files, from prefix models")
+    src = pr.add_mutually_exclusive_group()
+    src.add_argument("--artifacts", type=Path, help="export folder: profile its .tflite files (default artifacts)")
+    src.add_argument("--tflite", type=Path, help="one .tflite file outside an export folder (units unnamed)")
+    pr.add_argument("--files", nargs="+", help="only these files of --artifacts")
+    pr.add_argument("--arch", help="with --tflite: the registry variant, to name the units")
+    pr.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    pr.add_argument("--granularity", choices=("unit", "op"), default="unit", help="segments (default unit)")
+    _timing_args(pr, 5, 30, 2)
+    pr.add_argument("--rounds", type=int, default=3, help="rounds over all prefixes; medians (default 3)")
+    pr.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="as for host (cpu: one thread only)")
+    pr.add_argument("--json", type=Path, default=OUT_DIR / "profile.json", help="results file (and .md beside it)")
+
     r = sub.add_parser("report", help="tables and plots from saved results; --compare for speed-ups")
     r.add_argument("results", nargs="+", type=Path, help="results JSON files")
     r.add_argument("--compare", action="store_true", help="speed-up of the second file over the first")
@@ -162,6 +176,13 @@ def report_markdown(report: BenchReport, title: str) -> str:
     if report.kind.startswith("table8"):
         parts.append(table8_markdown(report))
     parts.append(to_markdown(report.results, title=title, environment=report.environment))
+    covered = {r.path: r.details["delegate_coverage"] for r in report.results if r.details.get("delegate_coverage")}
+    if covered:
+        from shufflenet.export.delegation import coverage_cell
+
+        lines = [f"- {p}: {coverage_cell(c)}" for p, c in covered.items()]
+        parts.append("XNNPACK coverage (nodes taken / model nodes, partitions; read after delegation):\n\n"
+                     + "\n".join(lines) + "\n")  # fmt: skip
     skipped = report.config.get("skipped") or []
     if skipped:
         parts.append("Not timed:\n\n" + "\n".join(f"- {s['path']}: {s['reason']}" for s in skipped) + "\n")
@@ -263,6 +284,35 @@ def cmd_host(args: argparse.Namespace) -> int:
     return _run_with_partial(lambda save: run_host(cfg, save=save), args.json, "Host latency")
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    if args.threads < 1 or args.rounds < 1 or args.runs < 1 or args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--threads, --rounds, --runs and --repeats must be >= 1, --warmup >= 0")
+    if args.clock == "cpu" and args.threads != 1:
+        raise ValueError("--clock cpu times one thread's CPU time: use it with --threads 1")
+    if args.tflite is not None and not args.tflite.is_file():
+        raise ValueError(f"{args.tflite} is not a file; pass a .tflite file")
+    import json
+
+    from .profile import profile_export, profile_tflite, profiles_markdown
+
+    opts = dict(threads=args.threads, granularity=args.granularity, warmup=args.warmup, runs=args.runs,
+                repeats=args.repeats, rounds=args.rounds, clock=args.clock)  # fmt: skip
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.tflite is not None:
+        profiles = [profile_tflite(args.tflite, arch=args.arch, say=say, **opts)]
+    else:
+        profiles = profile_export(args.artifacts or Path("artifacts"), args.files, say=say, **opts)
+    md = profiles_markdown(profiles)
+    atomic_write_text(args.json, json.dumps([p.to_dict() for p in profiles], indent=2) + "\n")
+    atomic_write_text(args.json.with_suffix(".md"), md)
+    print(md)
+    print(f"json: {args.json}\nmd: {args.json.with_suffix('.md')}")
+    bad = [p.path for p in profiles if not p.consistent]
+    for b in bad:
+        print(f"warning: the parts of {b} do not sum to the whole within 10 % (a noisy machine?)", file=sys.stderr)
+    return 0
+
+
 def _table8_config(args: argparse.Namespace):
     from .table8 import MODEL_LABELS, SIZES, Table8Config, parse_size
 
@@ -333,7 +383,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"android": cmd_android, "host": cmd_host, "report": cmd_report, "table8": cmd_table8}
+    commands = {"android": cmd_android, "host": cmd_host, "profile": cmd_profile, "report": cmd_report,
+                "table8": cmd_table8}  # fmt: skip
     return run_cli(lambda: commands[args.command](args), expected=(ValueError, OSError, BenchError))
 
 

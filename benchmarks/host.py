@@ -357,6 +357,20 @@ def load_file_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> An
     return load_runner(artifacts, entry, threads)
 
 
+def runner_coverage(runner: Any, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """XNNPACK coverage read from a LiteRT runner's own interpreter (after delegation, at its thread count), with
+    the GPU verdict the export recorded; None for other runtimes."""
+    interp = getattr(runner, "interp", None)
+    if interp is None:
+        return None
+    from shufflenet.export.delegation import interpreter_coverage
+
+    cov = interpreter_coverage(interp).to_dict()
+    recorded = entry.get("delegate_coverage") or {}
+    cov["gpu_compatible"], cov["gpu_issues"] = recorded.get("gpu_compatible"), recorded.get("gpu_issues", [])
+    return cov
+
+
 RunnerFactory = Callable[[Path, dict[str, Any], int], Any]
 
 
@@ -384,7 +398,13 @@ def time_file(
         "delegate", getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(entry.get("runtime", ""), "cpu")
     )
     runner.run_raw(x)
-    return measure(lambda: runner.run_raw(x), warmup=warmup, runs=runs, repeats=repeats, threads=threads, **measure_kw)
+    result = measure(
+        lambda: runner.run_raw(x), warmup=warmup, runs=runs, repeats=repeats, threads=threads, **measure_kw
+    )
+    coverage = runner_coverage(runner, entry)
+    if coverage:
+        result.details["delegate_coverage"] = coverage
+    return result
 
 
 def run_host(

@@ -124,6 +124,12 @@ class ParityReport:
     files: list[FileResult]
     notes: list[str] = field(default_factory=list)
     per_layer: PerLayerReport | None = None
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tflite path -> delegate coverage
+
+    def coverage_lines(self) -> list[str]:
+        from shufflenet.export.delegation import coverage_cell
+
+        return [f"XNNPACK coverage of {p}: {coverage_cell(c)}" for p, c in self.coverage.items()]
 
     @property
     def passed(self) -> bool:
@@ -137,6 +143,8 @@ class ParityReport:
         out = []
         for f in self.files:
             d = f.to_dict()
+            if f.parity.path in self.coverage:
+                d["delegate_coverage"] = self.coverage[f.parity.path]
             if self.per_layer is not None and f.parity.path == self.per_layer.int8_path:
                 d["per_layer"] = self.per_layer.to_dict()
             out.append(d)
@@ -166,6 +174,7 @@ class ParityReport:
         lines = text_table(rows)
         out = [self.header(), "", *lines]
         out += [f"note: {n}" for n in self.notes]
+        out += self.coverage_lines()
         fails = self.failures()
         out += ["", *fails] if fails else ["", f"all {len(self.files)} files pass"]
         if self.per_layer is not None:
@@ -186,6 +195,7 @@ class ParityReport:
         )
         md += ["", f"Thresholds: {bars}.", ""]
         md += [f"Note: {n}" for n in self.notes]
+        md += [f"{line}.  " for line in self.coverage_lines()]
         fails = self.failures()
         md += [f"    {line}" for line in fails] if fails else [f"All {len(self.files)} files pass."]
         if self.per_layer is not None:
@@ -284,6 +294,11 @@ def run_parity(
         files=[judge(r, thresholds) for r in results],
         notes=notes,
     )
+    from shufflenet.export.delegation import tflite_coverage
+
+    for e in manifest["artifacts"]:
+        if e["format"] == "tflite":  # read from a fresh interpreter after delegation, not from the manifest
+            report.coverage[e["path"]] = tflite_coverage(d / e["path"]).to_dict()
     if per_layer:
         from .per_layer import DEFAULT_MAX_DROP_DB, per_layer_parity
 

@@ -231,6 +231,8 @@ def _match(f32: _Graph, i8: _Graph) -> dict[int, int]:
     if rest_f and rest_i:
 
         def key(g: _Graph, op: str, t: int) -> str:
+            # The int8 file writes each count-include-pad average pool as a depthwise conv (same mean).
+            op = "DEPTHWISE_CONV_2D" if op == "AVERAGE_POOL_2D" else op
             return f"{op}:{list(g.tensors[t]['shape'])}"
 
         sm = SequenceMatcher(a=[key(f32, *x) for x in rest_f], b=[key(i8, *x) for x in rest_i], autojunk=False)
@@ -268,6 +270,8 @@ def onnx_conv_modules(onnx_path: Path) -> dict[bytes, list[str]]:
         if node.op_type in ("Conv", "Gemm", "MatMul") and len(node.input) > 1 and node.input[1] in inits:
             key = _fingerprint(numpy_helper.to_array(inits[node.input[1]]))
             out.setdefault(key, []).append(module_path(node.name))
+        elif node.op_type == "AveragePool":  # no weights to match: listed in network order under one key
+            out.setdefault(b"AveragePool", []).append(module_path(node.name))
     return out
 
 
@@ -285,6 +289,12 @@ def _module_names(f32: _Graph, onnx_path: Path | None) -> dict[int, str]:
         modules = convs.get(key)
         if modules:
             names[t] = modules.pop(0)
+    # Average pools have no weights: the k-th AVERAGE_POOL_2D of the float32 file is the k-th ONNX AveragePool
+    # (both in network order). The int8 file computes them as depthwise convs paired with these ops.
+    pools = [t for op, t, _ in f32.ops if op == "AVERAGE_POOL_2D"]
+    onnx_pools = convs.get(b"AveragePool", [])
+    if len(pools) == len(onnx_pools):
+        names.update(zip(pools, onnx_pools, strict=True))
     return names
 
 

@@ -71,7 +71,9 @@ def _sig(ios: list[dict[str, Any]]) -> str:
 
 
 def summary_table(manifest: dict[str, Any]) -> str:
-    rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch")]
+    from .delegation import coverage_cell
+
+    rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch", "XNNPACK nodes")]
     for e in manifest["artifacts"]:
         par = e.get("parity")
         ps = "-"
@@ -80,7 +82,8 @@ def summary_table(manifest: dict[str, Any]) -> str:
             db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
-                     _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps))  # fmt: skip
+                     _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps,
+                     coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-"))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
 

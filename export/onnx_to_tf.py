@@ -45,10 +45,11 @@ def _same_padding(size: int, k: int, s: int, begin: int, end: int) -> bool:
 class OnnxToTf:
     """Holds the ONNX graph; ``__call__(x_nhwc)`` builds the TF ops (traced inside a tf.function)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, avgpool_as_depthwise: bool = False) -> None:
         import onnx
         from onnx import numpy_helper
 
+        self.avgpool_as_depthwise = avgpool_as_depthwise
         self.graph = model.graph
         self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
         for n in self.graph.node:
@@ -208,6 +209,15 @@ class OnnxToTf:
         x, padding = self._padding(x, h, w, (kh, kw), (sh, sw), pads, 0.0)
         if padding == "SAME":  # TF's SAME would exclude the pads from the divisor
             x = tf.pad(x, [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]])
+        if self.avgpool_as_depthwise:
+            # Every window holds kh*kw values (pads included), so the mean is a depthwise conv whose weights are all
+            # 1/(kh*kw). XNNPACK runs int8 DEPTHWISE_CONV_2D but not int8 AVERAGE_POOL_2D, which would split its
+            # partition in three places (toolchain notes); this keeps the int8 graph one partition.
+            c = self.nchw_shape(node.input[0])[1]
+            f = np.full((kh, kw, c, 1), 1.0 / (kh * kw), dtype=np.float32)
+            # Named as the pool would be, so the int8 and float32 files name their other tensors alike and
+            # per-layer parity pairs this op with the float32 file's pool.
+            return tf.nn.depthwise_conv2d(x, f, [1, sh, sw, 1], "VALID", name="AvgPool2D")
         return tf.nn.avg_pool2d(x, [kh, kw], [sh, sw], "VALID")
 
     def _reduce_mean(self, node: Any, a: dict[str, Any]) -> Any:
@@ -292,11 +302,14 @@ class OnnxToTf:
         return y
 
 
-def build_tf_function(onnx_model: Any) -> tuple[Any, list[int]]:
-    """A concrete tf.function taking NHWC float32 ``input`` and returning ``logits``; and the NHWC shape."""
+def build_tf_function(onnx_model: Any, avgpool_as_depthwise: bool = False) -> tuple[Any, list[int]]:
+    """A concrete tf.function taking NHWC float32 ``input`` and returning ``logits``; and the NHWC shape.
+
+    ``avgpool_as_depthwise``: lower count-include-pad average pools to a DEPTHWISE_CONV_2D with constant
+    1/(kh*kw) weights (the same mean; see ``OnnxToTf._pool``)."""
     import tensorflow as tf
 
-    lowering = OnnxToTf(onnx_model)
+    lowering = OnnxToTf(onnx_model, avgpool_as_depthwise=avgpool_as_depthwise)
     n, c, h, w = lowering.input_shape
     shape = [n, h, w, c]
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .context import ExportContext, manifest_entry
+from .delegation import DelegateCoverage, coverage_from_ops, gpu_compatibility
 from .onnx_to_tf import build_tf_function
 
 log = logging.getLogger(__name__)
@@ -28,17 +29,26 @@ def tflite_filename(arch: str, precision: str) -> str:
     return f"{arch}_{TFLITE_KINDS[precision][0]}.tflite"
 
 
+# Precisions whose graph lowers the stride-2 units' 3x3 average pool to a depthwise conv with 1/9 weights: XNNPACK
+# has no int8 AVERAGE_POOL_2D, so in int8 each pool split the delegated graph (4 partitions for 1.0x g3).
+AVGPOOL_AS_DEPTHWISE = frozenset({"int8"})
+
+
 def convert_tflite(
     onnx_model: Any,
     precision: str,
     out_path: Path,
     calibration_nhwc: np.ndarray | None = None,
+    avgpool_as_depthwise: bool | None = None,
 ) -> Path:
     """Convert a fixed-shape simplified ONNX model; ``calibration_nhwc`` (N x H x W x 3 float32, already
-    normalised) is required for int8."""
+    normalised) is required for int8. ``avgpool_as_depthwise`` (default: per ``AVGPOOL_AS_DEPTHWISE``) writes
+    each count-include-pad average pool as a DEPTHWISE_CONV_2D with constant weights."""
     import tensorflow as tf
 
-    fn, _ = build_tf_function(onnx_model)
+    if avgpool_as_depthwise is None:
+        avgpool_as_depthwise = precision in AVGPOOL_AS_DEPTHWISE
+    fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=avgpool_as_depthwise)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -71,6 +81,7 @@ class TfliteInfo:
     op_histogram: dict[str, int]
     max_rank: int
     float32_tensors: list[str]
+    coverage: DelegateCoverage | None = None  # XNNPACK partitions, read after delegation (``delegation``)
 
 
 def _io_entry(d: dict[str, Any], layout: str) -> dict[str, Any]:
@@ -86,14 +97,20 @@ def _io_entry(d: dict[str, Any], layout: str) -> dict[str, Any]:
     }
 
 
-def inspect_tflite(path: Path) -> TfliteInfo:
+def inspect_tflite(path: Path, coverage: bool = True) -> TfliteInfo:
+    """Signature, op histogram and tensors of the file; with ``coverage``, also its delegate coverage."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(path))
     hist: dict[str, int] = {}
-    for op in interp._get_ops_details():
+    for op in interp._get_ops_details():  # before allocate_tensors: the model's own nodes, no DELEGATE yet
         hist[op["op_name"]] = hist.get(op["op_name"], 0) + 1
     tensors = interp.get_tensor_details()
+    cov = None
+    if coverage:
+        interp.allocate_tensors()  # applies the default XNNPACK delegate
+        cov = coverage_from_ops(interp._get_ops_details())
+        cov.gpu_compatible, cov.gpu_issues = gpu_compatibility(path)
     max_rank = max(len(t["shape"]) for t in tensors)
     f32 = [t["name"] for t in tensors if np.dtype(t["dtype"]) == np.float32]
     return TfliteInfo(
@@ -102,6 +119,7 @@ def inspect_tflite(path: Path) -> TfliteInfo:
         op_histogram=dict(sorted(hist.items())),
         max_rank=max_rank,
         float32_tensors=f32,
+        coverage=cov,
     )
 
 
@@ -111,11 +129,18 @@ class GraphCheck:
     problems: list[str]
 
 
-def check_tflite_graph(info: TfliteInfo, precision: str, shuffles: int, depthwise: int) -> GraphCheck:
+def check_tflite_graph(
+    info: TfliteInfo, precision: str, shuffles: int, depthwise: int, avgpools: int = 0
+) -> GraphCheck:
     """The quality bar for the phone: rank <= 4, at most one TRANSPOSE per shuffle, every depthwise conv a
-    DEPTHWISE_CONV_2D, no Flex/custom ops, and for int8 no float32 tensor at all."""
+    DEPTHWISE_CONV_2D, no Flex/custom ops, and for int8 no float32 tensor at all and one XNNPACK partition.
+
+    ``avgpools``: the model's count-include-pad average pools, which precisions in ``AVGPOOL_AS_DEPTHWISE``
+    write as depthwise convs as well."""
     problems = []
     h = info.op_histogram
+    if precision in AVGPOOL_AS_DEPTHWISE:
+        depthwise += avgpools
     if info.max_rank > 4:
         problems.append(f"a tensor of rank {info.max_rank}")
     if h.get("TRANSPOSE", 0) > shuffles:
@@ -130,6 +155,10 @@ def check_tflite_graph(info: TfliteInfo, precision: str, shuffles: int, depthwis
             problems.append(f"{len(info.float32_tensors)} float32 tensors (first {info.float32_tensors[0]})")
         if any(d["dtype"] != "int8" for d in info.inputs + info.outputs):
             problems.append("input/output not int8")
+        cov = info.coverage
+        if cov is not None and not cov.fully_delegated:
+            outside = ", ".join(f"{k} x{v}" for k, v in cov.outside_ops.items()) or "none"
+            problems.append(f"int8: {cov.partitions} XNNPACK partitions, not 1 (outside XNNPACK: {outside})")
     return GraphCheck(ok=not problems, problems=problems)
 
 
@@ -145,6 +174,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
     fixed = fixed_shape_onnx(onnx_graphs(ctx)["simplified"], ctx.size)
     shuffles = sum(1 for m in ctx.model.modules() if getattr(m, "shuffle", False))
     depthwise = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
+    avgpools = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.AvgPool2d) and m.count_include_pad)
     entries = []
     for precision in precisions:
         t = time.time()
@@ -153,7 +183,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
         path = convert_tflite(fixed, precision, ctx.out_dir / tflite_filename(ctx.arch, precision), calib)
         ctx.timed(f"tflite_{precision}", t)
         info = inspect_tflite(path)
-        check = check_tflite_graph(info, precision, shuffles, depthwise)
+        check = check_tflite_graph(info, precision, shuffles, depthwise, avgpools)
         if not check.ok:
             log.warning("TFLite %s graph: %s", precision, "; ".join(check.problems))
         graph_check = {"ok": check.ok, "problems": check.problems, "max_rank": info.max_rank,
@@ -169,6 +199,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
                 outputs=info.outputs,
                 op_histogram=info.op_histogram,
                 graph_check=graph_check,
+                delegate_coverage=info.coverage.to_dict() if info.coverage else None,
             )
         )
     return entries

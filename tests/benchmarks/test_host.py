@@ -112,10 +112,16 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
     assert {r.delegate for r in rep.results if r.runtime == "litert"} == {"xnnpack"}
     assert {r.precision for r in rep.results if r.runtime == "litert"} == {e["precision"] for e in timed
                                                                           if e["format"] == "tflite"}  # fmt: skip
+    for r in rep.results:  # XNNPACK coverage read from each LiteRT runner's interpreter; the int8 file is one partition
+        cov = r.details.get("delegate_coverage")
+        assert (cov is not None) == (r.runtime == "litert")
+        if cov and r.precision == "int8":
+            assert cov["partitions"] == 1 and cov["delegated_nodes"] == cov["nodes"] and not cov["outside_ops"]
     assert "load_average_end" in rep.environment
     for name in ("host.md", "host.csv", "host_latency.png", "host_latency_vs_macs.png"):
         assert (tmp_path / name).is_file()
-    assert "| host |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| host |" in printed and "XNNPACK coverage" in printed
 
 
 def _tampered(src: Path, dst: Path, how: str) -> tuple[Path, str]:

@@ -64,10 +64,18 @@ def test_default_export_passes_with_the_manifests_figures(
         assert r["psnr_db"] >= floor
         if r["precision"] == "fp32":
             assert r["top1_agreement"] == 1.0
+        # XNNPACK coverage, read from a fresh interpreter: the same partitioning the export recorded
+        assert ("delegate_coverage" in r) == (r["format"] == "tflite")
+        if r["format"] == "tflite":
+            for k in ("nodes", "delegated_nodes", "partitions", "outside_ops"):
+                assert r["delegate_coverage"][k] == e["delegate_coverage"][k]
+            if r["precision"] == "int8":
+                assert r["delegate_coverage"]["partitions"] == 1
     assert report[0]["images"] == 96  # 12 photos x 8 crops
     for e in manifest["artifacts"]:
         assert e["path"] in out
     assert "evaluated by" in out and "coreml-numpy" in out and "all 9 files pass" in out
+    assert out.count("XNNPACK coverage of ") == 3
     text = md.read_text()
     assert "| file | format | precision | evaluated by |" in text and "All 9 files pass." in text
     assert text.count("| pass |") == 9

@@ -34,11 +34,14 @@ def test_graph_targets(g3_onnx: tuple, precision: str, tmp_path: Path) -> None:
     h = info.op_histogram
     assert info.max_rank <= 4
     assert h["TRANSPOSE"] == 16  # one per channel shuffle, no NCHW/NHWC round trips
-    assert h["DEPTHWISE_CONV_2D"] == 16
+    # int8: the 3 stride-2 units' average pools are depthwise convs too (one XNNPACK partition)
+    assert h["DEPTHWISE_CONV_2D"] == (16 + 3 if precision == "int8" else 16)
+    assert h.get("AVERAGE_POOL_2D", 0) == (0 if precision == "int8" else 3)
     assert h["CONV_2D"] == 33  # stem + 16 units x 2 pointwise
     assert not [k for k in h if k.startswith("Flex") or k == "CUSTOM"]
-    check = check_tflite_graph(info, precision, shuffles=16, depthwise=16)
+    check = check_tflite_graph(info, precision, shuffles=16, depthwise=16, avgpools=3)
     assert check.ok, check.problems
+    assert info.coverage.fully_delegated and info.coverage.nodes == sum(h.values())
     if precision == "int8":
         assert not info.float32_tensors
         assert info.inputs[0]["dtype"] == "int8" and info.outputs[0]["dtype"] == "int8"

@@ -1,0 +1,95 @@
+"""Delegate coverage, read after delegation, and the int8 graph that XNNPACK takes whole."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from shufflenet.export.cli import summary_table
+from shufflenet.export.delegation import coverage_cell, tflite_coverage
+from shufflenet.export.onnx_export import export_onnx, fixed_shape_onnx
+from shufflenet.export.onnx_to_tf import build_tf_function
+from shufflenet.export.pipeline import ExportResult
+from shufflenet.export.tflite_export import check_tflite_graph, convert_tflite, inspect_tflite
+from shufflenet.model import build_model
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+SMALL = "shufflenet_v1_g3_0.25x_cifar"  # 3 stride-2 units, each with a count-include-pad 3x3 average pool
+
+
+@pytest.fixture(scope="module")
+def small_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, object]:
+    d = tmp_path_factory.mktemp("deleg")
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    files = export_onnx(model, (32, 32), d / "a.onnx", d / "a.sim.onnx")
+    return model, fixed_shape_onnx(files.simplified, (32, 32))
+
+
+def test_avgpool_as_depthwise_is_the_same_mean_in_float(small_onnx: tuple) -> None:
+    """The 1/9-weight depthwise conv computes the count-include-pad average pool: equal up to float rounding,
+    and both equal PyTorch."""
+    model, onnx_model = small_onnx
+    pool_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=False)
+    dw_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=True)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 32, 32, 3)).astype(np.float32) * 3
+    a = pool_fn(x)["logits"].numpy()
+    b = dw_fn(x)["logits"].numpy()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    scale = np.abs(ref).max()
+    assert np.abs(a - b).max() <= 1e-5 * scale
+    assert np.abs(b - ref).max() <= 1e-4 * scale
+    assert not np.array_equal(a, np.zeros_like(a))
+
+
+@pytest.mark.slow
+def test_int8_pool_splits_xnnpack_and_the_depthwise_form_does_not(small_onnx: tuple, tmp_path: Path) -> None:
+    """The gate sees what the interpreter does: int8 AVERAGE_POOL_2D stays outside XNNPACK and splits the
+    graph; the depthwise form is one partition holding every node."""
+    _, onnx_model = small_onnx
+    rng = np.random.default_rng(0)
+    calib = rng.standard_normal((8, 32, 32, 3)).astype(np.float32)
+    pool = convert_tflite(onnx_model, "int8", tmp_path / "pool.tflite", calib, avgpool_as_depthwise=False)
+    dw = convert_tflite(onnx_model, "int8", tmp_path / "dw.tflite", calib)  # the default for int8
+    pool_info, dw_info = inspect_tflite(pool), inspect_tflite(dw)
+    assert pool_info.op_histogram["AVERAGE_POOL_2D"] == 3
+    cov = pool_info.coverage
+    assert cov.outside_ops == {"AVERAGE_POOL_2D": 3} and cov.partitions == 4
+    assert cov.delegated_nodes == cov.nodes - 3 == sum(cov.partition_sizes)
+    check = check_tflite_graph(pool_info, "int8", shuffles=16, depthwise=16, avgpools=3)
+    assert not check.ok and any("4 XNNPACK partitions" in p for p in check.problems)
+
+    assert "AVERAGE_POOL_2D" not in dw_info.op_histogram
+    assert dw_info.op_histogram["DEPTHWISE_CONV_2D"] == 16 + 3
+    cov = dw_info.coverage
+    assert cov.fully_delegated and cov.partition_sizes == [cov.nodes] and not cov.outside_ops
+    check = check_tflite_graph(dw_info, "int8", shuffles=16, depthwise=16, avgpools=3)
+    assert check.ok, check.problems
+    # The same coverage comes from a fresh interpreter at another thread count.
+    again = tflite_coverage(dw, threads=2, gpu=False)
+    assert (again.nodes, again.partitions, again.delegated_nodes) == (cov.nodes, 1, cov.nodes)
+
+
+@pytest.mark.slow
+def test_export_manifest_and_summary_carry_coverage(small_export: ExportResult) -> None:
+    """Every .tflite entry of a real export records its coverage; the int8 file is one XNNPACK partition."""
+    entries = {e["precision"]: e for e in small_export.manifest["artifacts"] if e["format"] == "tflite"}
+    assert set(entries) == {"fp32", "fp16", "int8"}
+    for e in entries.values():
+        cov = e["delegate_coverage"]
+        assert cov["nodes"] == sum(e["op_histogram"].values())
+        assert cov["delegate"] == "XNNPACK" and isinstance(cov["gpu_compatible"], bool)
+    i8 = entries["int8"]
+    assert i8["graph_check"]["ok"], i8["graph_check"]["problems"]
+    assert i8["delegate_coverage"]["partitions"] == 1 and not i8["delegate_coverage"]["outside_ops"]
+    assert i8["delegate_coverage"]["delegated_nodes"] == i8["delegate_coverage"]["nodes"]
+    assert "AVERAGE_POOL_2D" not in i8["op_histogram"]
+    assert entries["fp32"]["op_histogram"]["AVERAGE_POOL_2D"] == 3  # float32 keeps the pool (not measured faster)
+    table = summary_table(small_export.manifest)
+    assert "XNNPACK nodes" in table.splitlines()[0]
+    assert coverage_cell(i8["delegate_coverage"]) in table
