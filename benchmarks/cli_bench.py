@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from shufflenet.model.cli_common import CliParser, require_path, run_cli
-from shufflenet.model.files import write_text_atomic
+from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .adb import BenchError
 from .results import BenchReport, BenchResult, write_csv, write_json
@@ -291,7 +291,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise ValueError("--clock cpu times one thread's CPU time: use it with --threads 1")
     if args.tflite is not None and not args.tflite.is_file():
         raise ValueError(f"{args.tflite} is not a file; pass a .tflite file")
-    import json
 
     from .profile import profile_export, profile_tflite, profiles_markdown
 
@@ -303,8 +302,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     else:
         profiles = profile_export(args.artifacts or Path("artifacts"), args.files, say=say, **opts)
     md = profiles_markdown(profiles)
-    atomic_write_text(args.json, json.dumps([p.to_dict() for p in profiles], indent=2) + "\n")
-    atomic_write_text(args.json.with_suffix(".md"), md)
+    write_json_atomic(args.json, [p.to_dict() for p in profiles])
+    write_text_atomic(args.json.with_suffix(".md"), md)
     print(md)
     print(f"json: {args.json}\nmd: {args.json.with_suffix('.md')}")
     bad = [p.path for p in profiles if not p.consistent]

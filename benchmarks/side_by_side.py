@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shufflenet.export.manifest import write_json_atomic
 from shufflenet.model.cli_common import run_cli
+from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .host import host_environment, make_input, measure
-from .results import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +205,7 @@ def markdown(results: list[VariantResult], environment: dict[str, Any] | None = 
 def write_results(output: Path, results: list[VariantResult], environment: dict[str, Any], config: dict) -> None:
     doc = {"environment": environment, "config": config, "variants": [asdict(r) for r in results]}
     write_json_atomic(output.with_suffix(".json"), doc)
-    atomic_write_text(output.with_suffix(".md"), markdown(results, environment))
+    write_text_atomic(output.with_suffix(".md"), markdown(results, environment))
 
 
 def load_done(path: Path) -> dict[str, VariantResult]:

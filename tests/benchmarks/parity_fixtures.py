@@ -96,7 +96,7 @@ def entry(m: dict[str, Any], fmt: str, precision: str, variant: str | None = Non
 
 def reseal(d: Path, path: str) -> None:
     """Record a deliberately changed file's new sha256 in the manifest, so only parity can catch it."""
-    from shufflenet.export.manifest import sha256_path
+    from shufflenet.model.files import sha256_path
 
     digest = sha256_path(d / path)
     edit_manifest(d, lambda m: [e.update(sha256=digest) for e in m["artifacts"] if e["path"] == path])

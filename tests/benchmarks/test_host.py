@@ -147,7 +147,7 @@ def _tampered(src: Path, dst: Path, how: str) -> tuple[Path, str]:
     if how == "deleted":
         (dst / int8).unlink()
         return dst, int8
-    from shufflenet.export.manifest import sha256_path
+    from shufflenet.model.files import sha256_path
 
     shutil.copyfile(dst / fp32, dst / int8)  # a float32 file where the manifest declares int8 inputs
     for e in manifest["artifacts"]:
