@@ -12,6 +12,8 @@ from shufflenet.model.cli_common import run_cli
 from shufflenet.model.datasets import DatasetError
 
 from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
+from .arm64_accuracy import main_eval
+from .arm64_parity import add_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
+    add_arguments(p)
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "int8"],
+                   help="with --runtime litert-arm64: only the .tflite files of these precisions")  # fmt: skip
     return p
 
 
@@ -31,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        if args.runtime == "litert-arm64":
+            if not args.artifacts:
+                raise ValueError("--runtime litert-arm64 evaluates an export; pass --artifacts DIR")
+            return main_eval(args)
         if args.checkpoint:
             results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]
         else:
