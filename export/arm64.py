@@ -150,8 +150,13 @@ def run_batch(
         log.debug("arm64: %s", " ".join(cmd))
         start = time.perf_counter()
         # Own process group, so a hang is killed with everything it started.
-        proc = subprocess.Popen(cmd, env=env.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)  # fmt: skip
+        try:
+            proc = subprocess.Popen(cmd, env=env.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)  # fmt: skip
+        except OSError as e:
+            raise Arm64RunError(
+                f"{what}: the emulator {env.qemu} cannot start ({e.strerror or e}); re-run `bash {SETUP_SCRIPT}`"
+            ) from None
         try:
             _, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -180,7 +185,10 @@ def cpu_features(cpu: str, env: Arm64Env | None = None, timeout_s: float = 120.0
     worker = Path(__file__).with_name("arm64_worker.py")
     code = (f"import sys, json; sys.path.insert(0, {str(worker.parent)!r}); import arm64_worker as w; "
             "print(json.dumps(w.cpu_features()))")  # fmt: skip
-    res = subprocess.run(env.command(cpu, "-c", code), env=env.environ(), capture_output=True, timeout=timeout_s)
+    try:
+        res = subprocess.run(env.command(cpu, "-c", code), env=env.environ(), capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise Arm64RunError(f"-cpu {cpu}: the emulator cannot run ({e})") from None
     if res.returncode != 0:
         raise Arm64RunError(f"-cpu {cpu}: {_last_line(res.stderr.decode(errors='replace'))}")
     return json.loads(res.stdout)

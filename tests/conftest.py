@@ -29,3 +29,16 @@ def shared() -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def imagenet_samples() -> Path:
     return shared_path("data", "imagenet", "samples")
+
+
+@pytest.fixture(scope="session")
+def arm64_env() -> object:
+    """The aarch64 emulator and userland of the ``litert-arm64`` runtime, installed by the project's own set-up
+    script (idempotent: a cached install returns at once, a first run downloads its pinned files)."""
+    import subprocess
+
+    from shufflenet.export.arm64 import Arm64Env
+
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "setup_arm64.sh")], capture_output=True, text=True)
+    assert res.returncode == 0, f"scripts/setup_arm64.sh failed:\n{res.stderr[-3000:]}"
+    return Arm64Env.find()
