@@ -117,6 +117,7 @@ class Arm64ParityReport:
     files: list[Arm64FileResult]
     errors: list[Arm64Failure] = field(default_factory=list)
     features: dict[str, list[str]] = field(default_factory=dict)
+    parts: dict[str, str] = field(default_factory=dict)  # /proc/cpuinfo "CPU part" (MIDR) per model
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -147,7 +148,8 @@ class Arm64ParityReport:
         return rows
 
     def _feature_lines(self) -> list[str]:
-        return [f"-cpu {c}: {' '.join(fl) or '(none)'}" for c, fl in self.features.items()]
+        part = {c: f" (CPU part {p})" if p else "" for c, p in self.parts.items()}
+        return [f"-cpu {c}{part.get(c, '')}: {' '.join(fl) or '(none)'}" for c, fl in self.features.items()]
 
     def to_text(self) -> str:
         out = [self.header, "", *text_table(self._rows())]
@@ -216,7 +218,8 @@ def run_arm64_parity(
                      "PyTorch float32; second reference: x86 LiteRT on the same inputs")  # fmt: skip
     for cpu in cpus:
         try:
-            report.features[cpu] = cpu_features(cpu, env)["hwcap_flags"]
+            feats = cpu_features(cpu, env)
+            report.features[cpu], report.parts[cpu] = feats["hwcap_flags"], feats.get("cpu_part", "")
         except Arm64RunError as err:
             report.features[cpu] = [f"(unknown: {err})"]
     for e in entries:

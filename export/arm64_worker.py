@@ -26,13 +26,16 @@ def cpu_features() -> dict:
     libc.getauxval.restype = ctypes.c_ulong
     hw, hw2 = libc.getauxval(AT_HWCAP), libc.getauxval(AT_HWCAP2)
     flags = [k for k, b in HWCAP.items() if hw >> b & 1] + [k for k, b in HWCAP2.items() if hw2 >> b & 1]
-    proc = ""
-    try:
+    fields: dict = {}
+    try:  # qemu emulates /proc/cpuinfo: "CPU part" (MIDR) names the core, e.g. 0xd03 Cortex-A53, 0xd0b A76
         with open("/proc/cpuinfo") as f:
-            proc = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Features")), "")
+            for ln in f:
+                key, _, value = ln.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return {"hwcap": hex(hw), "hwcap2": hex(hw2), "hwcap_flags": flags, "proc_cpuinfo_features": proc}
+    return {"hwcap": hex(hw), "hwcap2": hex(hw2), "hwcap_flags": flags,
+            "proc_cpuinfo_features": fields.get("Features", ""), "cpu_part": fields.get("CPU part", "")}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
