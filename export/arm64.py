@@ -19,6 +19,8 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +136,11 @@ def run_batch(
     cpu: str,
     threads: int = 1,
     timeout_s: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BatchRun:
     """Run ``model`` on every row of ``inputs`` (already in the file's dtype and layout) in one emulated
-    process under ``-cpu cpu``; raises ``Arm64RunError`` (one line) on a crash, a hang or missing output."""
-    import time
-
+    process under ``-cpu cpu``; raises ``Arm64RunError`` (one line) on a crash, a hang or missing output.
+    ``progress(done, total)`` is called about once a minute on long batches."""
     worker = Path(__file__).with_name("arm64_worker.py")
     limit = timeout_s if timeout_s is not None else DEFAULT_STARTUP_S + DEFAULT_PER_IMAGE_S * len(inputs)
     what = f"{Path(model).name} on -cpu {cpu}"
@@ -149,22 +151,19 @@ def run_batch(
                           str(t / "info.json"), str(threads))  # fmt: skip
         log.debug("arm64: %s", " ".join(cmd))
         start = time.perf_counter()
-        # Own process group, so a hang is killed with everything it started.
-        try:
-            proc = subprocess.Popen(cmd, env=env.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True)  # fmt: skip
-        except OSError as e:
-            raise Arm64RunError(
-                f"{what}: the emulator {env.qemu} cannot start ({e.strerror or e}); re-run `bash {SETUP_SCRIPT}`"
-            ) from None
-        try:
-            _, err = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise Arm64RunError(f"{what} did not finish within {limit:.0f} s (hang?); killed") from None
+        # Own process group, so a hang is killed with everything it started; stderr to a file, so a chatty
+        # process never blocks on a full pipe while the host waits.
+        with open(t / "stderr.txt", "wb") as errf:
+            try:
+                proc = subprocess.Popen(cmd, env=env.environ(), stdout=subprocess.DEVNULL, stderr=errf,
+                                        start_new_session=True)  # fmt: skip
+            except OSError as e:
+                raise Arm64RunError(
+                    f"{what}: the emulator {env.qemu} cannot start ({e.strerror or e}); re-run `bash {SETUP_SCRIPT}`"
+                ) from None
+            _wait(proc, start + limit, t / "out.npy.progress", len(inputs), progress, what, limit)
         wall = time.perf_counter() - start
-        text = (err or b"").decode(errors="replace")
+        text = (t / "stderr.txt").read_text(errors="replace")
         if text.strip():
             log.debug("arm64 %s stderr:\n%s", what, text)
         if proc.returncode != 0:
@@ -176,6 +175,28 @@ def run_batch(
     if len(outputs) != len(inputs):
         raise Arm64RunError(f"{what} gave {len(outputs)} outputs for {len(inputs)} inputs")
     return BatchRun(outputs, info, wall)
+
+
+def _wait(proc: subprocess.Popen, deadline: float, progress_file: Path, total: int,
+          progress: Callable[[int, int], None] | None, what: str, limit: float) -> None:  # fmt: skip
+    """Wait for the process, reporting progress about once a minute; kill its group at the deadline."""
+    last_report = time.perf_counter()
+    try:
+        while proc.poll() is None:
+            now = time.perf_counter()
+            if now >= deadline:
+                raise Arm64RunError(f"{what} did not finish within {limit:.0f} s (hang?); killed")
+            if progress and now - last_report >= 60 and progress_file.is_file():
+                try:
+                    progress(int(progress_file.read_text() or 0), total)
+                except (OSError, ValueError):
+                    pass
+                last_report = now
+            time.sleep(min(0.2, max(0.0, deadline - now)))
+    except BaseException:  # the time limit, or Ctrl-C: leave no emulated process behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
 
 
 def cpu_features(cpu: str, env: Arm64Env | None = None, timeout_s: float = 120.0) -> dict[str, Any]:
@@ -221,7 +242,11 @@ class Arm64Runner(TfliteRunner):
 
     def predict_raw(self, images: np.ndarray) -> np.ndarray:
         """The file's raw outputs (its own dtype), N x classes, from one emulated process."""
-        self.last = run_batch(self.env, self.path, self.prepare(images), self.cpu, self.threads, self.timeout_s)
+
+        def say(done: int, total: int) -> None:
+            log.info("  %s on -cpu %s: %d/%d images", self.path.name, self.cpu, done, total)
+
+        self.last = run_batch(self.env, self.path, self.prepare(images), self.cpu, self.threads, self.timeout_s, say)
         return self.last.outputs.reshape(len(images), -1)
 
     def predict_x86_raw(self, images: np.ndarray) -> np.ndarray:

@@ -54,6 +54,10 @@ def main(argv: list[str]) -> int:
         interp.set_tensor(ind["index"], x[i : i + 1])
         interp.invoke()
         outs.append(interp.get_tensor(outd["index"]).copy())
+        if (i + 1) % 50 == 0:  # the host polls this file to show progress on long batches
+            with open(outputs + ".progress.tmp", "w") as f:
+                f.write(str(i + 1))
+            os.replace(outputs + ".progress.tmp", outputs + ".progress")
     t2 = time.perf_counter()
     np.save(outputs, np.concatenate(outs) if outs else np.zeros((0,), np.float32))
     ops = [d["op_name"] for d in interp._get_ops_details()]
