@@ -12,8 +12,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from shufflenet.export.arm64 import DEFAULT_CPUS, Arm64RunError, Arm64Unavailable, X86Agreement, compare_x86, parse_cpus
+from shufflenet.export.arm64 import (
+    DEFAULT_CPUS,
+    Arm64Env,
+    Arm64RunError,
+    Arm64Unavailable,
+    X86Agreement,
+    compare_x86,
+    parse_cpus,
+)
 from shufflenet.export.manifest import read_manifest, verify_artifact, write_json_atomic
 from shufflenet.export.pipeline import reference_logits
 from shufflenet.export.runtime import dequantize, load_runner
@@ -28,7 +37,7 @@ class Arm64Accuracy:
     agreement: dict[tuple[str, str], X86Agreement]  # (path, cpu) -> arm64 vs x86
     errors: list[str]
 
-    def to_json(self) -> list[dict]:
+    def to_json(self) -> list[dict[str, Any]]:
         out = []
         for r in self.results:
             d = r.to_dict()
@@ -48,9 +57,9 @@ def evaluate_artifacts_arm64(
     timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Arm64Accuracy:
+    """Each .tflite file (of ``precisions``, default all) on each CPU model, with its x86 LiteRT twin; raises
+    ``Arm64Unavailable`` before reading any image when the set-up script has not run."""
     say = progress or (lambda m: None)
-    from shufflenet.export.arm64 import Arm64Env
-
     Arm64Env.find()  # a missing set-up fails in one line before the images are read
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])

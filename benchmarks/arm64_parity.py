@@ -22,7 +22,7 @@ from shufflenet.export.arm64 import (
     Arm64Env,
     Arm64RunError,
     Arm64Unavailable,
-    X86Agreement,  # fmt: skip
+    X86Agreement,
     compare_x86,
     cpu_features,
     parse_cpus,
