@@ -15,7 +15,7 @@ from shufflenet.export.arm64 import (
     Arm64Runner,
     Arm64Unavailable,
     compare_x86,
-    cpu_features,  # fmt: skip
+    cpu_features,
     parse_cpus,
     run_batch,
 )
