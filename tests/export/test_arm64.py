@@ -126,3 +126,15 @@ def test_broken_install_fails_per_run(tmp_path: Path, arm64_env: Arm64Env) -> No
         with pytest.raises(Arm64RunError, match=message) as e:
             run_batch(env, tmp_path / "m.tflite", x, "max")
         assert "\n" not in str(e.value)
+
+
+def test_setup_second_run_is_cached_and_offline(arm64_env: Arm64Env) -> None:
+    """The set-up script, run again with the network cut off (``unshare -n``), finds its pinned install."""
+    import subprocess
+
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here (needs root or user namespaces)")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "setup_arm64.sh"
+    res = subprocess.run(["unshare", "-n", "bash", str(script)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "(cached)" in res.stderr and res.stdout.strip() == f"ARM64_ENV={arm64_env.home}"
