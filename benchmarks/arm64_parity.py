@@ -265,6 +265,8 @@ def main_parity(args: argparse.Namespace, thresholds: Thresholds, say: Progress)
     """``shufflenet-parity --runtime litert-arm64``: exit 0 when every file passes on every CPU model, 1 when
     one fails, crashes or hangs (or the emulator is not installed)."""
     cpus = parse_cpus(args.cpu)
+    if args.per_layer:
+        raise ValueError("--per-layer compares x86 LiteRT's intermediate tensors; run it without --runtime")
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError("--timeout must be positive (seconds)")
     bars = X86Bars(max_rel=args.x86_max_rel, max_steps=args.x86_max_steps)
