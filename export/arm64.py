@@ -6,9 +6,10 @@ Python 3.11, NumPy and ai-edge-litert into ``.cache/arm64/env``. A runner starts
 layout, dtype and quantisation, go in as an .npy file in a private temporary folder and the raw outputs come
 back the same way. Each process has a time limit; a crash or a hang becomes one ``Arm64RunError`` line.
 
-``-cpu MODEL`` decides which instructions the emulated CPU has (and so which XNNPACK microkernels LiteRT picks:
-plain NEON on a Cortex-A53, dot-product kernels on a Cortex-A76, i8mm/SVE on ``max``); the worker reports the
-hwcaps it sees, which is what XNNPACK's CPU detection reads. Emulated run time is not a phone's latency.
+``-cpu MODEL`` decides which instructions the emulated CPU has, and so which XNNPACK microkernels LiteRT picks
+(seen in the translated code, ``benchmarks/arm64_bench.py --kernels``: plain NEON on a Cortex-A53, dot-product
+kernels on a Cortex-A76, SME/SVE on ``max``); the worker reports the hwcaps and MIDR it sees, which is what
+XNNPACK's CPU detection reads. Emulated run time is not a phone's latency.
 """
 
 from __future__ import annotations
