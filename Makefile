@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies in /opt/wheels on these machines; pip finds it there instead of a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side clean
+.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 test: lint
 	bash android_demo/scripts/setup_toolchain.sh
+	bash scripts/setup_arm64.sh
 	$(BIN)/pytest
 
 # Host latency of every file `make demo` wrote (JSON + Markdown in results/).
@@ -49,6 +50,16 @@ side-by-side: $(STAMP)
 	test -x $(VENV)-peer/bin/python || $(MAKE) peer-env
 	$(BIN)/python -m shufflenet.benchmarks.side_by_side --peer-python $(VENV)-peer/bin/python \
 		--output results/side_by_side
+
+# The aarch64 emulator and userland of `--runtime litert-arm64` (pinned downloads, cached in .cache/arm64).
+arm64:
+	bash scripts/setup_arm64.sh
+
+# Set-up time (cold and cached), emulated evaluation time per image and the instructions each CPU model runs.
+arm64-bench: $(STAMP) arm64
+	test -f artifacts/default/manifest.json || $(MAKE) demo
+	$(BIN)/python -m shufflenet.benchmarks.arm64_bench --artifacts artifacts/default --cold --kernels \
+		--json results/arm64_bench.json
 
 android-apk: $(STAMP)
 	bash android_demo/build_offline.sh

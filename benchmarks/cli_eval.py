@@ -8,6 +8,8 @@ from pathlib import Path
 
 from shufflenet.model.cli_common import CliParser, require_path, run_cli
 
+from .arm64_options import add_arguments
+
 # The evaluation modules (torch, runtimes) are imported in main's body, after the arguments are checked.
 
 
@@ -21,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
+    add_arguments(p)
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "int8"],
+                   help="with --runtime litert-arm64: only the .tflite files of these precisions")  # fmt: skip
     return p
 
 
@@ -33,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--data", args.data, "folder", "pass a folder laid out as <root>/<class>/*.jpg")
         if args.limit < 0:
             raise ValueError(f"--limit {args.limit}: pass 0 (every image) or a positive number")
+        if args.runtime == "litert-arm64":
+            if not args.artifacts:
+                raise ValueError("--runtime litert-arm64 evaluates an export; pass --artifacts DIR")
+            from .arm64_accuracy import main_eval
+
+            return main_eval(args)
         from shufflenet.model.files import write_json_atomic
 
         from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table

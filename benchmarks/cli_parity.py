@@ -19,6 +19,8 @@ from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.cli_common import CliParser, run_cli
 from shufflenet.model.files import write_json_atomic
 
+from .arm64_options import add_arguments
+from .arm64_parity import main_parity
 from .parity import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
 from .per_layer import DEFAULT_MAX_DROP_DB
 
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-layer-drop", type=float, default=DEFAULT_MAX_DROP_DB, metavar="DB",
                    help=f"mark the first op losing this much PSNR (default {DEFAULT_MAX_DROP_DB:g} dB)")  # fmt: skip
     p.add_argument("--no-macos", action="store_true", help="on macOS, skip the MLModel.predict cross-check")
+    add_arguments(p)
+    p.add_argument("--x86-max-rel", type=float, default=1e-5, metavar="F",
+                   help="litert-arm64: float gap to x86 LiteRT over the largest output (default 1e-5)")  # fmt: skip
+    p.add_argument("--x86-max-steps", type=int, default=0, metavar="N",
+                   help="litert-arm64: largest int8 output gap to x86 LiteRT, quantized steps (default 0)")  # fmt: skip
     return p
 
 
@@ -77,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
             min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
         )
+        if args.runtime == "litert-arm64":
+            return main_parity(args, thresholds, lambda m: print(m, file=sys.stderr, flush=True))
         report = run_parity(
             args.artifacts,
             images_dir=args.images,

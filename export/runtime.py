@@ -148,11 +148,26 @@ class CoremlMacRunner(CoremlRunner):
         return self._pick(self._eval.predict_macos(self.path, {self.input["name"]: x}))
 
 
-def load_runner(artifacts_dir: Path, entry: dict[str, Any], threads: int = 1, macos: bool = False) -> Runner:
-    """The runner for one manifest entry; ``macos=True`` asks for Core ML's own runtime (macOS only)."""
+def load_runner(
+    artifacts_dir: Path,
+    entry: dict[str, Any],
+    threads: int = 1,
+    macos: bool = False,
+    runtime: str | None = None,
+    cpu: str = "max",
+    timeout_s: float | None = None,
+) -> Runner:
+    """The runner for one manifest entry; ``macos=True`` asks for Core ML's own runtime (macOS only).
+    ``runtime="litert-arm64"`` runs a .tflite file on aarch64 LiteRT under emulation of ``cpu`` (``arm64``)."""
     prep = Preprocessing.from_dict(entry.get("preprocessing") or _manifest_prep(artifacts_dir))
     path = Path(artifacts_dir) / entry["path"]
     fmt = entry["format"]
+    if runtime == "litert-arm64":
+        if fmt != "tflite":
+            raise ValueError(f"{entry['path']} is {fmt}; the litert-arm64 runtime runs .tflite files only")
+        from .arm64 import Arm64Runner
+
+        return Arm64Runner(path, entry, prep, threads, cpu=cpu, timeout_s=timeout_s)
     if fmt == "onnx":
         return OnnxRunner(path, entry, prep, threads)
     if fmt == "tflite":

@@ -50,3 +50,16 @@ def small_export_result(tmp_path_factory: pytest.TempPathFactory) -> ExportResul
         pytest.skip(f"the export library is not available: {e}")
     out = tmp_path_factory.mktemp("export") / "small"
     return run_export(ExportConfig(output=out, arch=SMALL_ARCH, random_init=True, seed=3))
+
+
+@pytest.fixture(scope="session")
+def arm64_env() -> object:
+    """The aarch64 emulator and userland of the ``litert-arm64`` runtime, installed by the project's own set-up
+    script (idempotent: a cached install returns at once, a first run downloads its pinned files)."""
+    import subprocess
+
+    from shufflenet.export.arm64 import Arm64Env
+
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "setup_arm64.sh")], capture_output=True, text=True)
+    assert res.returncode == 0, f"scripts/setup_arm64.sh failed:\n{res.stderr[-3000:]}"
+    return Arm64Env.find()
