@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.metrics import topk_agreement
-from shufflenet.export.runtime import load_runner
+from shufflenet.export.runners import load_runner
 from shufflenet.model.checkpoint import load_model
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.datasets import DatasetError, scan_image_folder

@@ -24,12 +24,13 @@ from shufflenet.export.arm64 import (
     parse_cpus,
 )
 from shufflenet.export.manifest import read_manifest, verify_artifact
-from shufflenet.export.pipeline import reference_logits
-from shufflenet.export.runtime import dequantize, load_runner
+from shufflenet.export.runners import load_runner
+from shufflenet.export.runtime import dequantize
 from shufflenet.model.files import write_json_atomic
 from shufflenet.model.preprocessing import Preprocessing
+from shufflenet.model.source import logits, model_from_source
 
-from .accuracy import AccuracyResult, _result, format_table, load_labelled, manifest_model
+from .accuracy import AccuracyResult, _result, format_table, load_labelled
 
 
 @dataclass
@@ -71,10 +72,11 @@ def evaluate_artifacts_arm64(
         raise ValueError(f"the manifest in {artifacts} lists no .tflite file of precision {', '.join(precisions)}")
     for e in entries:
         verify_artifact(artifacts, e)
-    model, variant = manifest_model(artifacts, manifest)
+    r = model_from_source(manifest["source"], manifest["arch"])
+    model, variant = r.model, r.variant
     data = load_labelled(data_dir, prep, labels, limit)
     say(f"{len(data.labels)} images from {data_dir}")
-    ref = reference_logits(model, data.images, prep)
+    ref = logits(model, data.images, prep)
     src = manifest["source"].get("path") or manifest["source"]["kind"]
     out = Arm64Accuracy([_result("pytorch", "fp32", src, ref, ref, data, "pytorch", variant.name)], {}, [])
     for e in entries:
@@ -94,8 +96,8 @@ def evaluate_artifacts_arm64(
                 out.errors.append(f"FAIL {e['path']} on {cpu}: {err}")
                 say(out.errors[-1])
                 continue
-            logits = dequantize(raw, runner.output.get("quantization"))
-            out.results.append(_result(e["format"], e["precision"], e["path"], logits, ref, data,
+            out_logits = dequantize(raw, runner.output.get("quantization"))
+            out.results.append(_result(e["format"], e["precision"], e["path"], out_logits, ref, data,
                                        runner.evaluated_by, variant.name))  # fmt: skip
             out.agreement[(e["path"], cpu)] = compare_x86(raw, x86_raw)
             if runner.last:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, parse_cpus, run_batch
 from shufflenet.export.manifest import read_manifest, verify_artifact
-from shufflenet.export.runtime import load_runner
+from shufflenet.export.runners import load_runner
 from shufflenet.model.cli_common import run_cli
 from shufflenet.model.files import write_json_atomic
 

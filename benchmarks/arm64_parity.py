@@ -34,11 +34,12 @@ from shufflenet.export.parity import (
     Progress,
     check_signature,
     rebuild_reference,
-    reference_outputs,
 )
-from shufflenet.export.runtime import dequantize, load_runner
+from shufflenet.export.runners import load_runner
+from shufflenet.export.runtime import dequantize
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import write_json_atomic, write_text_atomic
+from shufflenet.model.source import logits
 
 from .parity import DEFAULT_IMAGE_LIMIT, PRECISIONS, FileResult, Thresholds, _fmt_db, _prep_notes, judge, parity_images
 
@@ -210,7 +211,7 @@ def run_arm64_parity(
     ref = rebuild_reference(manifest, d, weights)
     images = parity_images(ref.prep, images_dir, limit, int(ref.source.get("seed") or 0) + 1)
     say(f"arm64 parity on {len(images.images)} images ({images.source}), CPU models {', '.join(cpus)}")
-    ref_logits = reference_outputs(ref.model, images.images, ref.prep)
+    ref_logits = logits(ref.model, images.images, ref.prep)
     report = Arm64ParityReport(d, "", cpus, thresholds, bars, [], notes=_prep_notes(manifest, ref.prep))
     size = "x".join(map(str, manifest["input_size"]))
     report.header = (f"{manifest['arch']} at {size}, {len(images.images)} images from {images.source}; reference: "

@@ -351,7 +351,7 @@ def verify_export(
 
 def load_file_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> Any:
     try:
-        from shufflenet.export.runtime import load_runner
+        from shufflenet.export.runners import load_runner
     except ImportError as e:
         raise ValueError(f"the export library is not available ({e}); install shufflenet-mobile[export]") from None
     return load_runner(artifacts, entry, threads)

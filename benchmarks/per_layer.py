@@ -306,7 +306,7 @@ def per_layer_parity(
 ) -> PerLayerReport:
     """Compare every op output of the int8 TFLite file with the float32 file's on ``images`` (resized and
     centre-cropped uint8 RGB, N x H x W x 3)."""
-    from shufflenet.export.runtime import load_runner
+    from shufflenet.export.runners import load_runner
 
     d = Path(artifacts_dir)
     fe, ie = tflite_pair(manifest)

@@ -108,7 +108,7 @@ def prepare(arch: str, work: Path, peer_python: str | None, seed: int = 0) -> tu
 def time_files(
     entries: dict[str, dict], folder: Path, threads: int, rounds: int, warmup: int, runs: int, repeats: int
 ) -> Row:
-    from shufflenet.export.runtime import load_runner
+    from shufflenet.export.runners import load_runner
 
     clock = "cpu" if threads == 1 else "wall"
     runners = {k: load_runner(folder, entries[k], threads) for k in FILES if k in entries}

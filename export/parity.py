@@ -28,7 +28,8 @@ from shufflenet.model.source import SourceError, logits, model_from_source
 
 from .calibration import ImageSet
 from .metrics import ParityMetrics, compare, softmax
-from .runtime import Runner, load_runner
+from .runners import load_runner
+from .runtime import Runner
 
 log = logging.getLogger(__name__)
 

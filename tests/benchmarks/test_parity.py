@@ -267,7 +267,7 @@ def test_input_signature_mismatch(
 def test_signature_check_on_real_files(default_export: Path) -> None:
     """Every exported file matches its manifest entry; a changed shape, quantisation, dtype, layout or input
     kind does not."""
-    from shufflenet.export.runtime import load_runner
+    from shufflenet.export.runners import load_runner
 
     m = read_manifest(default_export)
     for e in m["artifacts"]:

@@ -20,7 +20,7 @@ from shufflenet.export.arm64 import (
     run_batch,
 )
 from shufflenet.export.pipeline import ExportResult
-from shufflenet.export.runtime import load_runner
+from shufflenet.export.runners import load_runner
 
 
 def test_parse_cpus() -> None:
