@@ -41,7 +41,16 @@ from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 from shufflenet.model.source import logits
 
-from .parity import DEFAULT_IMAGE_LIMIT, PRECISIONS, FileResult, Thresholds, _fmt_db, _prep_notes, judge, parity_images
+from .parity_report import (
+    DEFAULT_IMAGE_LIMIT,
+    PRECISIONS,
+    FileResult,
+    Thresholds,
+    _fmt_db,
+    _prep_notes,
+    judge,
+    parity_images,
+)
 
 log = logging.getLogger(__name__)
 

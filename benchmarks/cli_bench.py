@@ -313,11 +313,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _table8_config(args: argparse.Namespace):
-    from .table8 import MODEL_LABELS, SIZES, Table8Config, parse_size
+    from .table8 import MODEL_LABELS, SIZES, Table8Config, table8_size
 
     cfg = Table8Config(
         models=args.models or list(MODEL_LABELS),
-        sizes=[parse_size(s) for s in args.sizes] if args.sizes else list(SIZES),
+        sizes=[table8_size(s) for s in args.sizes] if args.sizes else list(SIZES),
         cache=args.cache,
         warmup=args.warmup,
         runs=args.runs,
@@ -345,7 +345,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for p in args.results:
         require_path("results file", p, "file", "pass a JSON file written by shufflenet-bench")
     from .plots import plot_latency, plot_latency_vs_macs
-    from .results import compare, comparison_markdown, read_json, to_markdown
+    from .results import compare_runs, comparison_markdown, read_json, to_markdown
     from .table8 import table8_markdown
 
     reports = [read_json(p) for p in args.results]
@@ -361,7 +361,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.compare:
         if len(reports) != 2:
             raise ValueError(f"--compare takes exactly two results files, got {len(reports)}")
-        comps = compare(reports[0].results, reports[1].results)
+        comps = compare_runs(reports[0].results, reports[1].results)
         cmp_md = comparison_markdown(comps, args.results[0].name, args.results[1].name)
         write_text_atomic(out / "compare.md", cmp_md)
         parts.append("## Comparison\n\n" + cmp_md)

@@ -21,7 +21,7 @@ from shufflenet.model.files import write_json_atomic
 
 from .arm64_options import add_arguments
 from .arm64_parity import main_parity
-from .parity import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
+from .parity_report import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
 from .per_layer import DEFAULT_MAX_DROP_DB
 
 

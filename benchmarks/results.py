@@ -296,7 +296,7 @@ class Comparison:
     pairs: int
 
 
-def compare(baseline: list[BenchResult], candidate: list[BenchResult]) -> list[Comparison]:
+def compare_runs(baseline: list[BenchResult], candidate: list[BenchResult]) -> list[Comparison]:
     """Pair results by ``BenchResult.key()`` and give the candidate's speed-up over the baseline."""
     from .stats import speedup
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from shufflenet.model.cli_common import error_line
+from shufflenet.model.cli_common import error_line, parse_size
 from shufflenet.model.complexity import count_complexity
 from shufflenet.model.registry import get_variant
 
@@ -87,11 +87,9 @@ def size_tag(size: Size) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def parse_size(text: str) -> Size:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"sizes are HxW, e.g. 224x224; got {text!r}") from None
+def table8_size(text: str) -> Size:
+    """A Table 8 input size (``parse_size``'s rule) that every network of the table can take."""
+    h, w = parse_size(text)
     if h < 32 or w < 32:
         raise ValueError(f"input size {text} is below 32x32 (the networks' total stride)")
     return h, w

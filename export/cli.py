@@ -7,22 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, text_table
+from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, size_argument, text_table
 
 from .arguments import FORMATS, check_input_paths
 from .output_dir import check_output
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size {text!r} is not H or HxW (e.g. 224 or 480x640)") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) <= 0:
-        raise argparse.ArgumentTypeError(f"input size {text!r} is not H or HxW (e.g. 224 or 480x640)")
-    return parts[0], parts[1]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--random-init", action="store_true", help="export untrained weights (seeded)")
     p.add_argument("--format", nargs="+", default=["all"], choices=[*FORMATS, "all"], help="formats to write")
     p.add_argument("--precision", help="comma list of fp32,fp16,int8 (default: per format)")
-    p.add_argument("--input-size", type=parse_size, help="H or HxW (default: the variant's)")
+    p.add_argument("--input-size", type=size_argument, help="H or HxW (default: the variant's)")
     p.add_argument("--calib", type=Path, help="folder of images for int8 calibration (default: install photos)")
     p.add_argument("--calib-limit", type=int, default=300, help="at most this many calibration images")
     p.add_argument("--labels", type=Path, help="class names, one per line (or the ImageNet classes.tsv)")

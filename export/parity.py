@@ -210,7 +210,7 @@ def check_signature(runner: Runner) -> None:
 # ------------------------------------------------------------------------------------------------- parity
 
 
-def evaluate_artifact(
+def measure_file_parity(
     artifacts_dir: Path,
     entry: dict[str, Any],
     images: np.ndarray,
@@ -253,7 +253,7 @@ def evaluate_artifact(
     return result
 
 
-def evaluate_artifacts(
+def measure_parity(
     model: torch.nn.Module,
     ref_prep: Preprocessing,
     artifacts: list[dict[str, Any]],
@@ -278,7 +278,7 @@ def evaluate_artifacts(
     ref = logits(model, images.images, ref_prep)
     results = []
     for e in artifacts:
-        results.append(evaluate_artifact(Path(artifacts_dir), e, images.images, ref, declared, macos))
+        results.append(measure_file_parity(Path(artifacts_dir), e, images.images, ref, declared, macos))
         log.debug("parity %s: %s", e["path"], results[-1].metrics)
     return results
 
@@ -291,8 +291,8 @@ def annotate_parity(
     artifacts_dir: Path,
     say: Progress | None = None,
 ) -> list[ArtifactParity]:
-    """``evaluate_artifacts`` for a fresh export: writes each entry's manifest ``parity`` object."""
-    results = evaluate_artifacts(model, prep, artifacts, images, artifacts_dir, say=say)
+    """``measure_parity`` for a fresh export: writes each entry's manifest ``parity`` object."""
+    results = measure_parity(model, prep, artifacts, images, artifacts_dir, say=say)
     for e, r in zip(artifacts, results, strict=True):
         e["parity"] = r.manifest_dict()
     return results

@@ -81,6 +81,27 @@ def error_line(e: BaseException) -> str:
     return type(e).__name__
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """An input size written ``H`` (square) or ``HxW``, both positive: the one rule of every command."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise ValueError(f"input size {text!r} is not H or HxW (e.g. 224 or 480x640)")
+    return parts[0], parts[1]
+
+
+def size_argument(text: str) -> tuple[int, int]:
+    """``parse_size`` as an argparse ``type`` (argparse keeps the message of an ArgumentTypeError only)."""
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     """Plain-text table lines: the first row is the header, underlined; columns left-aligned."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from shufflenet.benchmarks.cli_parity import _fraction, build_parser, main
-from shufflenet.benchmarks.parity import ParityReport, Thresholds, judge
+from shufflenet.benchmarks.parity_report import ParityReport, Thresholds, judge
 from shufflenet.export.metrics import compare
 from shufflenet.export.parity import ArtifactParity
 

@@ -14,7 +14,7 @@ from shufflenet.benchmarks.results import (
     CSV_COLUMNS,
     SCHEMA,
     BenchReport,
-    compare,
+    compare_runs,
     comparison_markdown,
     failed_result,
     read_json,
@@ -100,7 +100,7 @@ def test_csv_and_markdown() -> None:
 def test_compare_gives_speedups_with_spread() -> None:
     base = [_host_result("a", 1, [[10.0, 10.0], [11.0, 11.0]])]
     new = [_host_result("a", 1, [[5.0, 5.0], [5.5, 5.5]]), _host_result("z", 1, [[1.0]])]
-    comps = compare(base, new)
+    comps = compare_runs(base, new)
     assert len(comps) == 1
     c = comps[0]
     assert c.ratio == pytest.approx(10.5 / 5.25) and c.low == pytest.approx(10 / 5.5) and c.high == pytest.approx(2.2)

@@ -13,9 +13,9 @@ from shufflenet.benchmarks.table8 import (
     PAPER_BY_LABEL,
     Table8Config,
     build,
-    parse_size,
     run_table8_host,
     table8_markdown,
+    table8_size,
 )
 from shufflenet.model.complexity import count_complexity
 
@@ -41,11 +41,12 @@ def test_table8_models_and_their_macs() -> None:
         build("AlexNet")
 
 
-def test_parse_size() -> None:
-    assert parse_size("480x640") == (480, 640)
-    for bad in ("480", "ax3", "16x16"):
+def test_table8_size() -> None:
+    assert table8_size("480x640") == (480, 640)
+    assert table8_size("224") == (224, 224)  # the one size rule of every command: H or HxW
+    for bad in ("480x", "ax3", "16x16", "0x224"):
         with pytest.raises(ValueError):
-            parse_size(bad)
+            table8_size(bad)
 
 
 def test_table8_host_pytorch_layout(tmp_path: Path) -> None:
@@ -66,8 +67,8 @@ def test_table8_host_pytorch_layout(tmp_path: Path) -> None:
 
 
 def test_table8_cli_rejects_bad_options(tmp_path: Path, capsys) -> None:
-    rc = main(["table8", "host", "--sizes", "224", "--json", str(tmp_path / "t.json")])
-    assert rc == 2 and capsys.readouterr().err.strip().startswith("error: sizes are HxW")
+    rc = main(["table8", "host", "--sizes", "224x", "--json", str(tmp_path / "t.json")])
+    assert rc == 2 and capsys.readouterr().err.strip().startswith("error: input size '224x' is not H or HxW")
     rc = main(["table8", "host", "--models", "AlexNet", "--json", str(tmp_path / "t.json")])
     assert rc == 2 and "unknown model(s) ['AlexNet']" in capsys.readouterr().err
 

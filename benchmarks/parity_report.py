@@ -17,7 +17,7 @@ from typing import Any
 from shufflenet.export.calibration import CalibrationError, ImageSet, folder_images, install_photos
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.metrics import ParityMetrics
-from shufflenet.export.parity import ArtifactParity, ParityError, Progress, evaluate_artifacts, rebuild_reference
+from shufflenet.export.parity import ArtifactParity, ParityError, Progress, measure_parity, rebuild_reference
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import json_safe
 from shufflenet.model.preprocessing import Preprocessing, list_images
@@ -282,7 +282,7 @@ def run_parity(
     seed = int(ref.source.get("seed") or 0) + 1  # the export's own parity images use seed + 1
     images = parity_images(ref.prep, images_dir, limit, seed)
     notes = _prep_notes(manifest, ref.prep)
-    results = evaluate_artifacts(ref.model, ref.prep, manifest["artifacts"], images, d,
+    results = measure_parity(ref.model, ref.prep, manifest["artifacts"], images, d,
                                  declared_prep=manifest["preprocessing"], macos=macos, say=say)  # fmt: skip
     report = ParityReport(
         artifacts_dir=d,
