@@ -43,12 +43,12 @@ from shufflenet.model.source import logits
 
 from .parity_report import (
     DEFAULT_IMAGE_LIMIT,
-    PRECISIONS,
     FileResult,
     Thresholds,
     _fmt_db,
     _prep_notes,
     judge,
+    markdown_table,
     parity_images,
 )
 
@@ -172,16 +172,8 @@ class Arm64ParityReport:
     def to_markdown(self) -> str:
         rows = self._rows()
         md = [f"# Arm64 parity: {self.artifacts_dir}", "", self.header, ""]
-        md.append("| " + " | ".join(rows[0]) + " |")
-        md.append("|" + "|".join("---" for _ in rows[0]) + "|")
-        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
-        th = self.thresholds
-        bars = ", ".join(
-            f"{p} PSNR >= {th.min_psnr_db[p]:g} dB"
-            + (f" and top-1 >= {th.min_top1[p] * 100:g} %" if th.min_top1[p] else "")
-            for p in PRECISIONS
-        )
-        md += ["", f"Thresholds against PyTorch: {bars}. Against x86 LiteRT: float files within "
+        md += markdown_table(rows)
+        md += ["", f"Thresholds against PyTorch: {self.thresholds.describe()}. Against x86 LiteRT: float files within "
                f"{self.bars.max_rel:g} of the largest output, int8 files within {self.bars.max_steps} "
                "quantized step(s).", "", "CPU features (hwcaps) per emulated model:", ""]  # fmt: skip
         md += [f"- `{ln}`" for ln in self._feature_lines()]

@@ -17,23 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, require_path, run_cli
+from shufflenet.model.cli_common import CliParser, positive_ints, require_path, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .adb import BenchError
 from .results import BenchReport, BenchResult, write_csv, write_json
 
 OUT_DIR = Path("runs/bench")
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return vals
 
 
 def _words(text: str) -> list[str]:
@@ -57,7 +47,7 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     if not table8:
         p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
         p.add_argument("--files", nargs="+", help="only these files (names relative to --artifacts)")
-        p.add_argument("--threads", type=_ints, default=[1], help="comma list of thread counts (default 1)")
+        p.add_argument("--threads", type=positive_ints, default=[1], help="comma list of thread counts (default 1)")
     p.add_argument(
         "--delegate", type=_words, default=["xnnpack"], help="comma list of cpu,xnnpack,gpu,nnapi (default xnnpack)"
     )
@@ -92,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=["onnxruntime", "litert", "pytorch"],
         help="comma list of onnxruntime,litert,pytorch (default all)",
     )
-    h.add_argument("--threads", type=_ints, default=[1], help="comma list of thread counts (default 1)")
+    h.add_argument("--threads", type=positive_ints, default=[1], help="comma list of thread counts (default 1)")
     _timing_args(h, 10, 50, 3)
     h.add_argument("--max-seconds", type=float, help="per file and thread count: fewer runs if slower than this")
     h.add_argument(

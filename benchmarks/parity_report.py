@@ -39,6 +39,13 @@ class Thresholds:
     min_psnr_db: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_PSNR))
     min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
 
+    def describe(self) -> str:
+        return ", ".join(
+            f"{p} PSNR >= {self.min_psnr_db[p]:g} dB"
+            + (f" and top-1 >= {self.min_top1[p] * 100:g} %" if self.min_top1[p] else "")
+            for p in PRECISIONS
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {"min_psnr_db": dict(self.min_psnr_db), "min_top1_agreement": dict(self.min_top1)}
 
@@ -184,16 +191,8 @@ class ParityReport:
     def to_markdown(self) -> str:
         rows = self._rows()
         md = [f"# Parity: {self.artifacts_dir}", "", self.header(), ""]
-        md.append("| " + " | ".join(rows[0]) + " |")
-        md.append("|" + "|".join("---" for _ in rows[0]) + "|")
-        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
-        th = self.thresholds
-        bars = ", ".join(
-            f"{p} PSNR >= {th.min_psnr_db[p]:g} dB"
-            + (f" and top-1 >= {th.min_top1[p] * 100:g} %" if th.min_top1[p] else "")
-            for p in PRECISIONS
-        )
-        md += ["", f"Thresholds: {bars}.", ""]
+        md += markdown_table(rows)
+        md += ["", f"Thresholds: {self.thresholds.describe()}.", ""]
         md += [f"Note: {n}" for n in self.notes]
         md += [f"{line}.  " for line in self.coverage_lines()]
         fails = self.failures()
@@ -211,6 +210,12 @@ def _row(name: str, p: ArtifactParity, by: str, m: ParityMetrics, verdict: str) 
     top1, top5 = f"{m.top1_agreement * 100:.1f} %", f"{m.top5_agreement * 100:.1f} %"
     return [name, p.format, p.precision, by, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}",
             _fmt_db(m.psnr_db), top1, top5, verdict]  # fmt: skip
+
+
+def markdown_table(rows: list[list[str]]) -> list[str]:
+    """Markdown lines of a table whose first row is the header."""
+    md = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+    return md + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
 
 
 def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:

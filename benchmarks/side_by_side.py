@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shufflenet.model.cli_common import run_cli
+from shufflenet.model.cli_common import positive_ints, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .host import host_environment, make_input, measure
@@ -223,21 +223,11 @@ def load_done(path: Path) -> dict[str, VariantResult]:
     return done
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return vals
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m shufflenet.benchmarks.side_by_side", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    p.add_argument("--threads", type=_ints, default=[1, 2], help="comma list (default 1,2)")
+    p.add_argument("--threads", type=positive_ints, default=[1, 2], help="comma list (default 1,2)")
     p.add_argument("--rounds", type=int, default=3, help="turns over the four files (default 3)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--runs", type=int, default=20, help="timed runs per repeat (default 20)")

@@ -102,6 +102,17 @@ def size_argument(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def positive_ints(text: str) -> list[int]:
+    """A comma list of positive integers (``--threads 1,2``), as an argparse ``type``."""
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return vals
+
+
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     """Plain-text table lines: the first row is the header, underlined; columns left-aligned."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
