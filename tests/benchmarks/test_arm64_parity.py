@@ -126,16 +126,15 @@ def test_eval_on_arm64_matches_x86_on_known_answers(
     """Images filed under the class the default model predicts for 5 of 8 and under another for 3: the
     float32 file on arm64 scores exactly 5/8, and each arm64 row equals its x86 LiteRT twin."""
     from PIL import Image
-    from shufflenet.benchmarks.accuracy import manifest_model
     from shufflenet.benchmarks.cli_eval import main as eval_main
-    from shufflenet.export.pipeline import reference_logits
     from shufflenet.model.preprocessing import Preprocessing
+    from shufflenet.model.source import logits, model_from_source
 
     m = read_manifest(default_export)
-    model, _ = manifest_model(default_export, m)
+    model = model_from_source(m["source"], m["arch"]).model
     labels = (default_export / m["labels_file"]).read_text().splitlines()
     images = np.random.default_rng(2).integers(0, 256, (8, *m["input_size"], 3), dtype=np.uint8)
-    pred = reference_logits(model, images, Preprocessing.from_dict(m["preprocessing"])).argmax(1)
+    pred = logits(model, images, Preprocessing.from_dict(m["preprocessing"])).argmax(1)
     root = tmp_path / "data"
     for i, img in enumerate(images):
         dest = root / labels[pred[i] if i < 5 else (pred[i] + 1) % len(labels)] / f"{i}.png"

@@ -45,7 +45,7 @@ def test_report_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main(["report", str(bad)]) == 2
     assert "not a shufflenet-bench results file" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.json")]) == 2
-    assert "No such file" in capsys.readouterr().err
+    assert "missing.json does not exist" in capsys.readouterr().err
 
 
 def test_report_of_an_empty_results_file(tmp_path: Path) -> None:
