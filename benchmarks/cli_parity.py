@@ -17,7 +17,7 @@ from shufflenet.export.calibration import CalibrationError
 from shufflenet.export.manifest import ManifestError
 from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.cli_common import CliParser, run_cli
-from shufflenet.model.files import write_json_atomic
+from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .arm64_options import add_arguments
 from .arm64_parity import main_parity
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             write_json_atomic(args.json, report.to_json())
         if args.markdown:
             args.markdown.parent.mkdir(parents=True, exist_ok=True)
-            args.markdown.write_text(report.to_markdown())
+            write_text_atomic(args.markdown, report.to_markdown())
         print(report.to_text())
         return 0 if report.passed else 1
 

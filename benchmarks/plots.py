@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
+from shufflenet.model.files import write_bytes_atomic
 
 from .results import BenchResult
 
@@ -31,11 +32,7 @@ def _save(fig: plt.Figure, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def _row_label(r: BenchResult) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from shufflenet.model.cli_common import error_line, parse_size
 from shufflenet.model.complexity import count_complexity
+from shufflenet.model.files import write_json_atomic
 from shufflenet.model.registry import get_variant
 
 from .host import finish_environment, host_environment, time_file, time_torch
@@ -194,9 +195,7 @@ def export_files(model: torch.nn.Module, label: str, size: Size, cache: Path, wa
         }
     for e in entries.values():
         e["preprocessing"] = _prep_dict(size)
-    tmp = index.with_name(".entries.json.tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    tmp.replace(index)
+    write_json_atomic(index, entries, indent=1)
     return entries
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from tqdm import tqdm
 
 from .cli_common import CliParser, run_cli
 from .datasets import load_image_folder
+from .files import write_json_atomic
 from .pretrained import DEFAULT_ARCH
 from .registry import get_variant
 from .training import DEVICES, TrainConfig, resolve_device, train
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"epoch {e.epoch:3d}  loss {e.loss:.4f}  train {e.train_acc:.4f}  test {acc}  {e.seconds:.0f}s")
         print(f"checkpoint: {args.out}  ({result.seconds / 60:.1f} min)")
         if args.log_json:
-            args.log_json.write_text(json.dumps([e.__dict__ for e in result.history], indent=1))
+            write_json_atomic(args.log_json, [e.__dict__ for e in result.history], indent=1)
         return 0
 
     return run_cli(body)

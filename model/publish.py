@@ -52,7 +52,7 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
         "notes": notes,
     }
     write_text_atomic(dest_dir / f"{arch}.json", json.dumps(info, indent=1) + "\n")
-    (dest_dir / f"{arch}.md").write_text(model_card(info))
+    write_text_atomic(dest_dir / f"{arch}.md", model_card(info))
     return info
 
 
