@@ -13,16 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from shufflenet.export.calibration import CalibrationError
-from shufflenet.export.manifest import ManifestError
-from shufflenet.model.checkpoint import CheckpointError
-from shufflenet.model.cli_common import CliParser, run_cli
-from shufflenet.model.files import write_json_atomic, write_text_atomic
+from shufflenet.model.cli_common import CliParser, require_path, run_cli
 
 from .arm64_options import add_arguments
-from .arm64_parity import main_parity
-from .parity_report import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, Thresholds, run_parity
-from .per_layer import DEFAULT_MAX_DROP_DB
+from .parity_defaults import DEFAULT_IMAGE_LIMIT, DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1
+
+# The parity modules (torch, TensorFlow, the runtimes) are imported in main's body, after the arguments are checked.
 
 
 def _fraction(text: str) -> float:
@@ -80,11 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         if args.limit < 1 or args.per_layer_images < 1:
             raise ValueError("--limit and --per-layer-images must be at least 1")
+        require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
+        require_path("--images", args.images, "folder", "pass a folder of image files")
+        require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
+        from shufflenet.model.files import write_json_atomic, write_text_atomic
+
+        from .parity_report import Thresholds, run_parity
+
         thresholds = Thresholds(
             min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
             min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
         )
         if args.runtime == "litert-arm64":
+            from .arm64_parity import main_parity
+
             return main_parity(args, thresholds, lambda m: print(m, file=sys.stderr, flush=True))
         report = run_parity(
             args.artifacts,
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.to_text())
         return 0 if report.passed else 1
 
-    return run_cli(body, (ManifestError, CheckpointError, CalibrationError, ValueError, OSError))
+    # ManifestError, CheckpointError, CalibrationError, ParityError and SourceError are ValueErrors.
+    return run_cli(body, (ValueError, OSError))
 
 
 if __name__ == "__main__":

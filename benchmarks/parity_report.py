@@ -22,14 +22,10 @@ from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import json_safe
 from shufflenet.model.preprocessing import Preprocessing, list_images
 
+from .parity_defaults import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, PRECISIONS
 from .per_layer import PerLayerReport
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "fp16", "int8")
-DEFAULT_MIN_PSNR = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}
-DEFAULT_MIN_TOP1 = {"fp32": 1.0, "fp16": 0.0, "int8": 0.0}
-DEFAULT_IMAGE_LIMIT = 100
 
 
 @dataclass

@@ -28,9 +28,10 @@ from shufflenet.export.parity import ParityError
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import json_safe
 
+from .parity_defaults import DEFAULT_MAX_DROP_DB
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_DROP_DB = 10.0
 # Losses are measured from at most this PSNR: an int8 tensor's own rounding noise sits near 6.02 * 8 + 1.76 = 50 dB
 # for a full-scale signal, so a layer fed an exact input (the quantised image, when the input scale is 1) is judged
 # against what int8 can hold, not against infinity.

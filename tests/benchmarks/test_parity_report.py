@@ -95,7 +95,7 @@ def test_not_an_export_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert err.strip().startswith("error: ") and "has no manifest.json" in err and len(err.strip().splitlines()) == 1
     assert main(["--artifacts", str(tmp_path / "nowhere")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert "nowhere does not exist" in capsys.readouterr().err
     (tmp_path / "manifest.json").write_text("{not json")
     assert main(["--artifacts", str(tmp_path)]) == 2
     assert "is not valid JSON" in capsys.readouterr().err

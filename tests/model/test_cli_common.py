@@ -85,6 +85,8 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
         ("shufflenet.benchmarks.cli_eval", ["--artifacts", "{tmp}", "--data", "{tmp}/nope"], "--data {tmp}/nope does"),
         ("shufflenet.benchmarks.cli_eval", ["--checkpoint", "{tmp}/c.pth", "--data", "{tmp}"], "--checkpoint {tmp}/c"),
         ("shufflenet.benchmarks.cli_bench", ["report", "{tmp}/r.json"], "results file {tmp}/r.json does not exist"),
+        ("shufflenet.benchmarks.cli_parity", ["--artifacts", "{tmp}/nope"], "--artifacts {tmp}/nope does not exist"),
+        ("shufflenet.benchmarks.cli_parity", ["--artifacts", "{tmp}", "--images", "{tmp}/x"], "--images {tmp}/x does"),
     ],
 )
 def test_paths_are_checked_before_torch_loads(tmp_path: Path, module: str, argv: list[str], fragment: str) -> None:

@@ -1,0 +1,10 @@
+"""The default bars and sizes of a parity check: a light module, so that ``shufflenet-parity`` can build its
+arguments and check them before torch, TensorFlow or the runtimes load."""
+
+from __future__ import annotations
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_MIN_PSNR = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}
+DEFAULT_MIN_TOP1 = {"fp32": 1.0, "fp16": 0.0, "int8": 0.0}
+DEFAULT_IMAGE_LIMIT = 100
+DEFAULT_MAX_DROP_DB = 10.0  # --per-layer: an op losing this much PSNR is where int8 error enters
