@@ -229,11 +229,11 @@ def test_unreadable_image_folders(
 ) -> None:
     d = export_copy(default_export, keep=("sim.onnx",))
     rc, _, err = run(capsys, "--artifacts", d, "--images", tmp_path / "no-such-folder")
-    assert rc == 2 and "does not exist or is not a folder" in one_line_error(err)
+    assert rc == 2 and "no-such-folder does not exist" in one_line_error(err)
     a_file = tmp_path / "photo.jpg"
     a_file.write_bytes(b"not a folder")
     rc, _, err = run(capsys, "--artifacts", d, "--images", a_file)
-    assert rc == 2 and "is not a folder" in one_line_error(err)
+    assert rc == 2 and "photo.jpg is a file, not a folder" in one_line_error(err)
     empty = tmp_path / "empty"
     (empty / "sub").mkdir(parents=True)
     (empty / "notes.txt").write_text("no images here")
