@@ -238,8 +238,7 @@ def time_torch(
             repeat_spread_limit=repeat_spread_limit,
             max_seconds=max_seconds,
             clock=clock,
-            threads=threads,
-            **ident,
+            **{**ident, "threads": threads},
         )
     finally:
         torch.set_num_threads(prev)
@@ -390,7 +389,8 @@ def time_file(
     """Time one exported file (a manifest entry in ``folder``) with ``threads`` threads on a fixed random input.
 
     The file runs once before timing, so a file that cannot run fails here with its own message, not inside
-    the timing loop. ``measure_kw``: ``measure``'s limits and clock, and the result's identity fields.
+    the timing loop. ``measure_kw``: ``measure``'s limits and clock, and the result's identity fields (a
+    ``threads`` among them is overridden by ``threads``).
     """
     runner = (runner_factory or load_file_runner)(folder, entry, threads)
     x = make_input(entry["inputs"][0], seed)
@@ -398,9 +398,8 @@ def time_file(
         "delegate", getattr(runner, "delegate", None) or DEFAULT_DELEGATE.get(entry.get("runtime", ""), "cpu")
     )
     runner.run_raw(x)
-    result = measure(
-        lambda: runner.run_raw(x), warmup=warmup, runs=runs, repeats=repeats, threads=threads, **measure_kw
-    )
+    measure_kw["threads"] = threads
+    result = measure(lambda: runner.run_raw(x), warmup=warmup, runs=runs, repeats=repeats, **measure_kw)
     coverage = runner_coverage(runner, entry)
     if coverage:
         result.details["delegate_coverage"] = coverage
@@ -472,7 +471,7 @@ def run_host(
                     repeat_spread_limit=cfg.repeat_spread_limit,
                     max_seconds=cfg.max_seconds,
                     clock=cfg.clock,
-                    **{k: v for k, v in ident.items() if k != "threads"},
+                    **ident,
                 )
             except (ValueError, OSError, RuntimeError, KeyError, ImportError) as e:
                 msg = error_line(e)

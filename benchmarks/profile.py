@@ -235,7 +235,7 @@ Timer = Callable[[Path], float]
 
 
 def _litert_timer(threads: int, warmup: int, runs: int, repeats: int, clock: str, seed: int) -> Timer:
-    def time_file(path: Path) -> float:
+    def time_tflite(path: Path) -> float:
         from ai_edge_litert.interpreter import Interpreter
 
         interp = Interpreter(model_path=str(path), num_threads=threads)
@@ -251,7 +251,7 @@ def _litert_timer(threads: int, warmup: int, runs: int, repeats: int, clock: str
                     runtime="litert", format="tflite", precision="", path=path.name, delegate="xnnpack")  # fmt: skip
         return float(r.median_ms)
 
-    return time_file
+    return time_tflite
 
 
 def profile_tflite(
@@ -280,7 +280,7 @@ def profile_tflite(
     op_names = _op_names(model)
     live = live_sets(model)
     cuts = choose_cuts(model, granularity)
-    time_file = timer or _litert_timer(threads, warmup, runs, repeats, clock, seed)
+    time_tflite = timer or _litert_timer(threads, warmup, runs, repeats, clock, seed)
     unit_cuts = cuts if granularity == "unit" else choose_cuts(model, "unit")
     unit_labels = _module_labels(op_names, unit_cuts, arch)
     owner, start = {}, 0
@@ -299,10 +299,10 @@ def profile_tflite(
         # Several rounds over all prefixes, the whole file first and last in each: a slow spell of the machine
         # lands in one round of every prefix, not in all timings of one prefix; each prefix keeps its median.
         for r in range(rounds):
-            whole.append(time_file(path))
+            whole.append(time_tflite(path))
             for c in cuts:
-                times[c].append(time_file(files[c]))
-            whole.append(time_file(path))
+                times[c].append(time_tflite(files[c]))
+            whole.append(time_tflite(path))
             say(f"profile {path.name}: round {r + 1}/{rounds} of {len(cuts)} prefixes timed")
     segments = []
     prev_ms, prev_cut, prev_half = 0.0, -1, 0.0

@@ -241,51 +241,21 @@ def _run_table8_host(cfg: Table8Config, save: Callable[[BenchReport], None] | No
                 what = f"{label} {size_tag(size)} {runtime}"
                 log.info("time %s", what)
                 common = dict(runtime=runtime, delegate=_DELEGATE_OF[runtime], **ident)
+                timing = dict(warmup=cfg.warmup, runs=cfg.runs, repeats=cfg.repeats, seed=cfg.seed,
+                              max_seconds=cfg.max_seconds, clock=cfg.clock)  # fmt: skip
                 try:
                     if runtime == "pytorch":
-                        result = time_torch(
-                            model,
-                            size,
-                            1,
-                            warmup=cfg.warmup,
-                            runs=cfg.runs,
-                            repeats=cfg.repeats,
-                            seed=cfg.seed,
-                            max_seconds=cfg.max_seconds,
-                            clock=cfg.clock,
-                            target="host",
-                            runtime="pytorch",
-                            format="pytorch",
-                            precision="fp32",
-                            path=f"pytorch:{arch}",
-                            delegate="cpu",
-                            arch=arch,
-                            label=label,
-                            input_size=list(size),
-                            macs=macs,
-                            variant="eager",
-                        )
+                        result = time_torch(model, size, 1, **timing, **common, format="pytorch", precision="fp32",
+                                            path=f"pytorch:{arch}", variant="eager")  # fmt: skip
                     else:
                         fmt = _FORMAT_OF[runtime]
                         if fmt not in entries:
                             raise ValueError(f"no {fmt} file: {export_error or 'export skipped'}")
                         entry = entries[fmt]
-                        result = time_file(
-                            model_dir(cfg.cache, label, size),
-                            entry,
-                            1,
-                            warmup=cfg.warmup,
-                            runs=cfg.runs,
-                            repeats=cfg.repeats,
-                            seed=cfg.seed,
-                            max_seconds=cfg.max_seconds,
-                            clock=cfg.clock,
-                            format=entry["format"],
-                            precision=entry["precision"],
-                            path=str(model_dir(cfg.cache, label, size) / entry["path"]),
-                            variant=entry.get("variant"),
-                            **{k: v for k, v in common.items() if k != "threads"},
-                        )
+                        folder = model_dir(cfg.cache, label, size)
+                        result = time_file(folder, entry, 1, **timing, **common, format=entry["format"],
+                                           precision=entry["precision"], path=str(folder / entry["path"]),
+                                           variant=entry.get("variant"))  # fmt: skip
                 except (ValueError, RuntimeError, OSError, ImportError) as e:
                     msg = error_line(e)
                     fmt = _FORMAT_OF.get(runtime, "pytorch")

@@ -318,7 +318,7 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:
-    """Numbered steps of an export: the ONNX graph (which TFLite starts from too), one per TFLite or Core ML
-    precision, and the parity check."""
+    """Numbered steps that write files: the ONNX graph (which TFLite starts from too) and one per TFLite or
+    Core ML precision (the caller adds the parity check when it runs)."""
     onnx = 1 if {"onnx", "tflite"} & set(plan) else 0
     return onnx + len(plan.get("tflite", ())) + len(plan.get("coreml", ()))

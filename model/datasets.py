@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_output
 from .preprocessing import IMAGE_SUFFIXES, load_rgb
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,8 @@ def load_image_folder(
                     "all training images must have one size"
                 )
             images[n] = img
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache, suffix=".npz", delete=False) as tmp:
-            np.savez(tmp, images=images)
-        os.replace(tmp.name, cache_file)
+        with atomic_output(cache_file, "wb") as f:
+            np.savez(f, images=images)
     if size is not None and tuple(images.shape[1:3]) != tuple(size):
         raise DatasetError(
             f"images in {root} are {images.shape[2]}x{images.shape[1]}, the variant expects {size[1]}x{size[0]}; "

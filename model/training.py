@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +30,7 @@ from torch import nn
 from .batches import crop_flip, draw_epoch, normalize_batch
 from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
-from .files import file_mode
+from .files import atomic_output
 from .preprocessing import Preprocessing
 from .registry import get_variant
 
@@ -166,11 +164,8 @@ def evaluate_array(
 
 
 def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        torch.save(payload, tmp)
-    os.chmod(tmp.name, file_mode())  # NamedTemporaryFile is private (0600); a checkpoint is an ordinary file
-    os.replace(tmp.name, path)
+    with atomic_output(path, "wb") as f:
+        torch.save(payload, f)
 
 
 def train(
