@@ -48,6 +48,20 @@ def image_scale_bias(prep: Preprocessing) -> tuple[float, list[float], bool]:
     return 1.0, [0.0, 0.0, 0.0], True
 
 
+KINDS = ("image", "tensor")
+
+
+def torch_program(model: nn.Module, input_size: tuple[int, int], prep: Preprocessing, kind: str) -> Any:
+    """The ``torch.export`` program Core ML converts for one flavour: the network itself (``tensor``), or the
+    network wrapped to take pixels and return probabilities (``image``). It depends on neither precision, so an
+    export traces each flavour once and converts it at every precision (tracing is most of a conversion's time)."""
+    if kind not in KINDS:
+        raise ValueError(f"Core ML kind must be image or tensor, got {kind!r}")
+    x = torch.zeros(1, 3, *input_size)
+    net = model.eval() if kind == "tensor" else _PixelsToLogits(model.eval(), prep, image_scale_bias(prep)[2]).eval()
+    return torch.export.export(net, (x,)).run_decompositions({})
+
+
 def convert_coreml(
     model: nn.Module,
     input_size: tuple[int, int],
@@ -56,41 +70,38 @@ def convert_coreml(
     precision: str,
     kind: str,
     out_path: Path,
+    program: Any = None,
 ) -> Path:
+    """One .mlpackage; ``program``: this flavour's ``torch_program`` when the caller already traced it."""
     import coremltools as ct
 
     if precision not in ("fp16", "fp32"):
         raise ValueError(f"Core ML precision must be fp16 or fp32, got {precision!r}")
+    if program is None:
+        program = torch_program(model, input_size, prep, kind)
     compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
-    h, w = input_size
-    x = torch.zeros(1, 3, h, w)
-    model = model.eval()
+    shape = (1, 3, *input_size)
     common = {
         "convert_to": "mlprogram",
         "compute_precision": compute,
         "minimum_deployment_target": ct.target.iOS16,
     }
     if kind == "tensor":
-        program = torch.export.export(model, (x,)).run_decompositions({})
         mlmodel = ct.convert(
             program,
-            inputs=[ct.TensorType(name="input", shape=x.shape)],
+            inputs=[ct.TensorType(name="input", shape=shape)],
             outputs=[ct.TensorType(name="logits")],
             **common,
         )
-    elif kind == "image":
-        scale, bias, in_graph = image_scale_bias(prep)
-        wrapped = _PixelsToLogits(model, prep, in_graph).eval()
-        program = torch.export.export(wrapped, (x,)).run_decompositions({})
+    else:
+        scale, bias, _ = image_scale_bias(prep)
         layout = ct.colorlayout.BGR if prep.colour_order == "BGR" else ct.colorlayout.RGB
         mlmodel = ct.convert(
             program,
-            inputs=[ct.ImageType(name="image", shape=x.shape, scale=scale, bias=bias, color_layout=layout)],
+            inputs=[ct.ImageType(name="image", shape=shape, scale=scale, bias=bias, color_layout=layout)],
             classifier_config=ct.ClassifierConfig(labels),
             **common,
         )
-    else:
-        raise ValueError(f"Core ML kind must be image or tensor, got {kind!r}")
     mlmodel.short_description = f"ShuffleNet v1 ({kind} input, {precision})"
     mlmodel.save(str(out_path))
     return out_path
@@ -145,12 +156,15 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
     import time
 
     entries = []
+    programs: dict[str, Any] = {}
     for precision in precisions:
         t = time.time()
         ctx.step(f"Core ML ML Program ({precision}; image classifier + tensor input)")
-        for kind in ("image", "tensor"):
+        for kind in KINDS:
+            if kind not in programs:
+                programs[kind] = torch_program(ctx.model, ctx.size, ctx.prep, kind)
             path = ctx.out_dir / coreml_filename(ctx.arch, precision, kind)
-            convert_coreml(ctx.model, ctx.size, ctx.prep, ctx.labels, precision, kind, path)
+            convert_coreml(ctx.model, ctx.size, ctx.prep, ctx.labels, precision, kind, path, programs[kind])
             ins, outs = coreml_signature(path)
             entries.append(
                 manifest_entry(

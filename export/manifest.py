@@ -73,3 +73,12 @@ def verify_artifact(artifacts_dir: str | Path, entry: dict[str, Any]) -> Path:
             f"{entry['sha256'][:12]}...); re-run shufflenet-export"
         )
     return path
+
+
+def verify_file(artifacts_dir: str | Path, manifest: dict[str, Any], name: str) -> Path:
+    """A support file of the export (labels, preprocessing) after checking its sha256 against the manifest's
+    ``files`` list, as ``verify_artifact`` does for the model files."""
+    entry = next((f for f in manifest.get("files") or [] if isinstance(f, dict) and f.get("path") == name), None)
+    if entry is None or "sha256" not in entry:
+        raise ManifestError(f"{name} is not listed in the manifest's files; re-run shufflenet-export")
+    return verify_artifact(artifacts_dir, entry)

@@ -40,15 +40,20 @@ def convert_tflite(
     out_path: Path,
     calibration_nhwc: np.ndarray | None = None,
     avgpool_as_depthwise: bool | None = None,
+    tf_functions: dict[bool, Any] | None = None,
 ) -> Path:
     """Convert a fixed-shape simplified ONNX model; ``calibration_nhwc`` (N x H x W x 3 float32, already
     normalised) is required for int8. ``avgpool_as_depthwise`` (default: per ``AVGPOOL_AS_DEPTHWISE``) writes
-    each count-include-pad average pool as a DEPTHWISE_CONV_2D with constant weights."""
+    each count-include-pad average pool as a DEPTHWISE_CONV_2D with constant weights. ``tf_functions``: a dict
+    kept by the caller across precisions of one model, so the TensorFlow graph is traced once per lowering."""
     import tensorflow as tf
 
     if avgpool_as_depthwise is None:
         avgpool_as_depthwise = precision in AVGPOOL_AS_DEPTHWISE
-    fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=avgpool_as_depthwise)
+    functions = {} if tf_functions is None else tf_functions
+    if avgpool_as_depthwise not in functions:
+        functions[avgpool_as_depthwise] = build_tf_function(onnx_model, avgpool_as_depthwise=avgpool_as_depthwise)[0]
+    fn = functions[avgpool_as_depthwise]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -176,11 +181,13 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
     depthwise = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
     avgpools = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.AvgPool2d) and m.count_include_pad)
     entries = []
+    functions: dict[bool, Any] = {}  # float32 and float16 share one traced graph
     for precision in precisions:
         t = time.time()
         ctx.step(f"TFLite {TFLITE_KINDS[precision][1]} ({precision})")
         calib = normalize_hwc(ctx.calib_set.images, ctx.prep) if precision == "int8" else None
-        path = convert_tflite(fixed, precision, ctx.out_dir / tflite_filename(ctx.arch, precision), calib)
+        path = ctx.out_dir / tflite_filename(ctx.arch, precision)
+        convert_tflite(fixed, precision, path, calib, tf_functions=functions)
         ctx.timed(f"tflite_{precision}", t)
         info = inspect_tflite(path)
         check = check_tflite_graph(info, precision, shuffles, depthwise, avgpools)

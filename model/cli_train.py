@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from tqdm import tqdm
+from .cli_common import CliParser, require_path, run_cli
+from .train_config import DEVICES, TrainConfig
 
-from .cli_common import CliParser, run_cli
-from .datasets import load_image_folder
-from .files import write_json_atomic
-from .pretrained import DEFAULT_ARCH
-from .registry import get_variant
-from .training import DEVICES, TrainConfig, resolve_device, train
+# torch and the model modules are imported inside main's body, after the paths are checked.
+IMAGE_FOLDER = "pass a folder laid out as <root>/<class>/*.jpg"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="shufflenet-train", description=__doc__)
-    p.add_argument("--arch", default=DEFAULT_ARCH, help="registry variant (see shufflenet-info)")
+    p.add_argument("--arch", help="registry variant (see shufflenet-info; default: the embedded default's)")
     p.add_argument("--data", required=True, type=Path, help="training images, <root>/<class>/*.jpg")
     p.add_argument("--val", type=Path, help="test images in the same layout (accuracy logged per epoch)")
     p.add_argument("--out", type=Path, default=Path("runs/train/last.pt"), help="checkpoint written every epoch")
@@ -43,14 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        variant = get_variant(args.arch)
+        require_path("--data", args.data, "folder", IMAGE_FOLDER)
+        require_path("--val", args.val, "folder", IMAGE_FOLDER)
+        require_path("--init-from", args.init_from, "file", "pass a checkpoint file of the same variant")
+        if args.out.is_dir():
+            raise ValueError(f"--out {args.out} is a folder; pass a checkpoint file path such as {args.out}/last.pt")
+        from tqdm import tqdm
+
+        from .datasets import load_image_folder
+        from .files import write_json_atomic
+        from .pretrained import DEFAULT_ARCH
+        from .registry import get_variant
+        from .training import resolve_device, train
+
+        arch = args.arch or DEFAULT_ARCH
+        variant = get_variant(arch)
         resolve_device(args.device)  # a missing GPU is reported before any image is decoded
         train_data = load_image_folder(args.data, variant.input_size, args.cache, limit=args.limit)
         val_data = load_image_folder(args.val, variant.input_size, args.cache, limit=args.limit) if args.val else None
         if val_data is not None and val_data.classes != train_data.classes:
             raise ValueError(f"{args.val} has classes {val_data.classes}, {args.data} has {train_data.classes}")
         cfg = TrainConfig(
-            arch=args.arch,
+            arch=arch,
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
@@ -66,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             amp=args.amp,
         )
-        bar: tqdm | None = None
+        bar: Any = None  # a tqdm bar, made on the first step of each epoch
 
         def progress(i: int, n: int, loss: float) -> None:
             # Called after step i of n of an epoch, not necessarily every step (a GPU reports every few).

@@ -1,5 +1,6 @@
-"""Shared fixtures: where ../shared is (skipping clearly when it is absent, as on a user's fresh clone), and the
-one small real export that the export, benchmark and parity tests of a session share."""
+"""Shared fixtures: where ../shared is (skipping clearly when it is absent, as on a user's fresh clone), the one
+small real export that the export, benchmark and parity tests share (made once per run, whatever the number of
+pytest-xdist workers: ``run_once``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from run_once import once_per_run
 
 if TYPE_CHECKING:
     from shufflenet.export.pipeline import ExportResult
@@ -48,18 +50,48 @@ def small_export_result(tmp_path_factory: pytest.TempPathFactory) -> ExportResul
         from shufflenet.export.pipeline import ExportConfig, run_export
     except ImportError as e:
         pytest.skip(f"the export library is not available: {e}")
-    out = tmp_path_factory.mktemp("export") / "small"
-    return run_export(ExportConfig(output=out, arch=SMALL_ARCH, random_init=True, seed=3))
+
+    def make(folder: Path) -> ExportResult:
+        return run_export(ExportConfig(output=folder / "small", arch=SMALL_ARCH, random_init=True, seed=3))
+
+    return once_per_run(tmp_path_factory, "small-export", make)
 
 
 @pytest.fixture(scope="session")
-def arm64_env() -> object:
+def arm64_env(tmp_path_factory: pytest.TempPathFactory) -> object:
     """The aarch64 emulator and userland of the ``litert-arm64`` runtime, installed by the project's own set-up
-    script (idempotent: a cached install returns at once, a first run downloads its pinned files)."""
+    script (idempotent: a cached install returns at once, a first run downloads its pinned files), once a run."""
     import subprocess
 
     from shufflenet.export.arm64 import Arm64Env
 
-    res = subprocess.run(["bash", str(ROOT / "scripts" / "setup_arm64.sh")], capture_output=True, text=True)
-    assert res.returncode == 0, f"scripts/setup_arm64.sh failed:\n{res.stderr[-3000:]}"
+    def make(_: Path) -> None:
+        res = subprocess.run(["bash", str(ROOT / "scripts" / "setup_arm64.sh")], capture_output=True, text=True)
+        assert res.returncode == 0, f"scripts/setup_arm64.sh failed:\n{res.stderr[-3000:]}"
+
+    once_per_run(tmp_path_factory, "arm64-setup", make)
     return Arm64Env.find()
+
+
+# The modules that take a minute or more of CPU (measured with `pytest --durations=0`), longest first. pytest-xdist
+# hands whole modules to its workers in collection order (`--dist loadscope --no-loadscope-reorder`), so these
+# start first and the short modules fill in around them; left to the default order, the 224x224 export module
+# started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
+LONG_MODULES = (
+    "benchmarks/test_parity_224.py",
+    "benchmarks/test_arm64_parity.py",
+    "export/test_coreml_eval.py",
+    "export/test_output_safety.py",
+    "export/test_export_cli.py",
+    "benchmarks/test_parity.py",
+    "benchmarks/test_android.py",
+    "export/test_arm64.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+        return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order inside each module is kept

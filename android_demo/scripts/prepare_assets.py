@@ -62,16 +62,16 @@ def skimage_data_dir() -> Path:
 
 def prepare(artifacts: Path, out: Path, file_name: str | None) -> dict:
     # The project's one manifest reader: schema and fields checked, the chosen file's sha256 verified.
-    from shufflenet.export.manifest import ManifestError, read_manifest, verify_artifact
+    from shufflenet.export.manifest import ManifestError, read_manifest, verify_artifact, verify_file
 
     try:
         manifest = read_manifest(artifacts)
         entry = choose_entry(manifest, file_name)
         model = verify_artifact(artifacts, entry)
+        labels_src = verify_file(artifacts, manifest, manifest.get("labels_file", "labels.txt"))
+        prep_src = verify_file(artifacts, manifest, manifest.get("preprocessing_file", "preprocessing.json"))
     except ManifestError as e:
         raise SystemExit(str(e)) from None
-    labels_src = artifacts / manifest.get("labels_file", "labels.txt")
-    prep_src = artifacts / manifest.get("preprocessing_file", "preprocessing.json")
     labels = labels_src.read_text().splitlines()
     outputs = entry.get("outputs") or []
     if outputs and outputs[0].get("shape") and outputs[0]["shape"][-1] != len(labels):

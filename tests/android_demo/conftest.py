@@ -2,6 +2,8 @@
 
 Everything here runs for real: the toolchain script installs Debian packages when they are missing (as on a
 fresh CI machine), the export is `shufflenet-export` itself, and the APK is built by android_demo/build_offline.sh.
+Each is made once per test run, whatever the number of xdist workers (``run_once``): two apt-get runs at once
+would also fight over dpkg's lock.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from android_demo_helpers import (
     UNIT_TEST_SRC,
     run,
 )
+from run_once import once_per_run
 
 
 @pytest.fixture(scope="session")
-def toolchain() -> dict[str, str]:
+def toolchain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """aapt2, zipalign, apksigner, javac, JUnit (Debian 12) + android.jar and dx (bullseye), installed once."""
-    proc = run(["bash", str(DEMO / "scripts" / "setup_toolchain.sh")])
+    setup = ["bash", str(DEMO / "scripts" / "setup_toolchain.sh")]
+    proc = once_per_run(tmp_path_factory, "toolchain", lambda _: run(setup))
     env = dict(shlex.split(line)[0].split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     assert Path(env["ANDROID_JAR"]).is_file() and Path(env["DX_JAR"]).is_file(), env
     for jar in JUNIT_JARS:
@@ -38,9 +42,10 @@ def toolchain() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def jdk_and_junit() -> None:
+def jdk_and_junit(tmp_path_factory: pytest.TempPathFactory) -> None:
     """javac and JUnit from Debian 12 only: the plain-Java tests need neither android.jar nor dx nor a model."""
-    run(["bash", str(DEMO / "scripts" / "setup_toolchain.sh"), "--jvm-only"])
+    setup = ["bash", str(DEMO / "scripts" / "setup_toolchain.sh"), "--jvm-only"]
+    once_per_run(tmp_path_factory, "toolchain-jvm", lambda _: run(setup).returncode)
     for jar in JUNIT_JARS:
         assert jar.is_file(), f"{jar} missing after setup_toolchain.sh --jvm-only"
 
@@ -68,19 +73,26 @@ def java_classes(jdk_and_junit: None, tmp_path_factory: pytest.TempPathFactory) 
 
     No android.jar on the class path: that this compiles at all shows the classes have no Android imports.
     """
-    out = tmp_path_factory.mktemp("java-classes")
-    sources = [*CORE_SRC.glob("*.java"), *UNIT_TEST_SRC.rglob("*.java"), *HARNESS_SRC.glob("*.java")]
-    classpath = os.pathsep.join(str(j) for j in JUNIT_JARS)
-    run(["javac", "-encoding", "UTF-8", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out),
-         *map(str, sources)])  # fmt: skip
-    return out
+
+    def compile_classes(out: Path) -> Path:
+        sources = [*CORE_SRC.glob("*.java"), *UNIT_TEST_SRC.rglob("*.java"), *HARNESS_SRC.glob("*.java")]
+        classpath = os.pathsep.join(str(j) for j in JUNIT_JARS)
+        run(["javac", "-encoding", "UTF-8", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out),
+             *map(str, sources)])  # fmt: skip
+        return out
+
+    return once_per_run(tmp_path_factory, "java-classes", compile_classes)
 
 
 @pytest.fixture(scope="session")
 def offline_apk(toolchain: dict[str, str], export_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The structure-only APK built by android_demo/build_offline.sh from the real export."""
-    apk = tmp_path_factory.mktemp("apk") / "shufflenet-demo-offline.apk"
-    env = {**os.environ, "PYTHON": sys.executable}
-    proc = run(["bash", str(DEMO / "build_offline.sh"), "--artifacts", str(export_dir), "--out", str(apk)], env=env)
-    assert proc.stdout.strip().endswith(str(apk))
-    return apk
+
+    def build(folder: Path) -> Path:
+        apk = folder / "shufflenet-demo-offline.apk"
+        env = {**os.environ, "PYTHON": sys.executable}
+        cmd = ["bash", str(DEMO / "build_offline.sh"), "--artifacts", str(export_dir), "--out", str(apk)]
+        assert run(cmd, env=env).stdout.strip().endswith(str(apk))
+        return apk
+
+    return once_per_run(tmp_path_factory, "offline-apk", build)

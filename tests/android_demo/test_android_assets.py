@@ -61,20 +61,42 @@ def test_unknown_file_is_refused_with_the_choices(export_dir: Path, tmp_path: Pa
     assert "_float32.tflite" in proc.stderr
 
 
-def test_inconsistent_export_is_refused(export_dir: Path, tmp_path: Path) -> None:
-    """A preprocessing.json that disagrees with the manifest must not reach the app."""
-    broken = tmp_path / "export"
-    broken.mkdir()
+def copy_flat(export_dir: Path, dest: Path) -> Path:
+    """The export's plain files (enough for prepare_assets, which reads only .tflite, labels and preprocessing)."""
+    dest.mkdir()
     for f in export_dir.iterdir():
         if f.is_file():
-            (broken / f.name).write_bytes(f.read_bytes())
+            (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+def prepare_fails(export: Path, out: Path) -> str:
+    proc = subprocess.run([sys.executable, str(PREPARE), "--artifacts", str(export), "--out", str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and not (out / "model.tflite").exists(), proc.stderr
+    return proc.stderr
+
+
+@pytest.mark.parametrize("name", ["labels.txt", "preprocessing.json"])
+def test_altered_support_file_is_refused(export_dir: Path, tmp_path: Path, name: str) -> None:
+    """labels.txt and preprocessing.json are checked against the manifest's sha256 like the model file."""
+    broken = copy_flat(export_dir, tmp_path / "export")
+    with (broken / name).open("a") as f:
+        f.write("\n")
+    assert f"{name} was altered after export" in prepare_fails(broken, tmp_path / "assets")
+
+
+def test_inconsistent_export_is_refused(export_dir: Path, tmp_path: Path) -> None:
+    """A preprocessing.json that disagrees with the manifest must not reach the app, even when the manifest's
+    hash was updated to match it (a hand-edited, resealed export)."""
+    from shufflenet.model.files import sha256_path
+
+    broken = copy_flat(export_dir, tmp_path / "export")
     prep = json.loads((broken / "preprocessing.json").read_text())
     prep["colour_order"] = "BGR" if prep["colour_order"] == "RGB" else "RGB"
     (broken / "preprocessing.json").write_text(json.dumps(prep))
-    proc = subprocess.run(
-        [sys.executable, str(PREPARE), "--artifacts", str(broken), "--out", str(tmp_path / "assets")],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0
-    assert "colour_order" in proc.stderr
+    manifest = json.loads((broken / "manifest.json").read_text())
+    for f in manifest["files"]:
+        f["sha256"] = sha256_path(broken / f["path"])
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    assert "colour_order" in prepare_fails(broken, tmp_path / "assets")

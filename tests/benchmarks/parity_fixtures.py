@@ -1,7 +1,8 @@
 """Real export folders for the parity tests, made once per test session, and helpers to break copies of them.
 
 The test modules load this file as a plugin (``pytest_plugins``), so its session fixtures are defined once;
-``make_export`` also caches by key, for tests that ask for an export directly. Each export takes minutes.
+``make_export`` makes each key once per run (shared by the xdist workers), for tests that ask for an export
+directly. Each export takes minutes.
 """
 
 from __future__ import annotations
@@ -14,23 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-_EXPORTS: dict[str, Path] = {}
+from run_once import once_per_run
 
 
 def make_export(tmp_path_factory: pytest.TempPathFactory, key: str, **cfg: Any) -> Path:
-    """A real ``run_export`` folder (``ExportConfig`` fields in ``cfg``), made once per session and key."""
-    if key not in _EXPORTS:
-        pytest.importorskip("onnxruntime")
-        pytest.importorskip("ai_edge_litert")
-        pytest.importorskip("coremltools")
+    """A real ``run_export`` folder (``ExportConfig`` fields in ``cfg``), made once per test run and key."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("coremltools")
+
+    def make(folder: Path) -> Path:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from shufflenet.export.pipeline import ExportConfig, run_export
 
-        out = tmp_path_factory.mktemp(f"parity-{key}") / "artifacts"
-        run_export(ExportConfig(output=out, **cfg))
-        _EXPORTS[key] = out
-    return _EXPORTS[key]
+        return run_export(ExportConfig(output=folder / "artifacts", **cfg)).output
+
+    return once_per_run(tmp_path_factory, f"parity-{key}", make)
 
 
 @pytest.fixture(scope="session")

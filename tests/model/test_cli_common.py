@@ -82,6 +82,10 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
     "module,argv,fragment",
     [
         ("shufflenet.model.cli_info", ["--weights", "{tmp}"], "--weights {tmp} is a folder, not a file"),
+        ("shufflenet.model.cli_train", ["--data", "{tmp}/nope"], "--data {tmp}/nope does not exist"),
+        ("shufflenet.model.cli_train", ["--data", "{tmp}", "--val", "{tmp}/v"], "--val {tmp}/v does not exist"),
+        ("shufflenet.model.cli_train", ["--data", "{tmp}", "--init-from", "{tmp}"], "--init-from {tmp} is a folder"),
+        ("shufflenet.model.cli_train", ["--data", "{tmp}", "--out", "{tmp}"], "--out {tmp} is a folder"),
         ("shufflenet.benchmarks.cli_eval", ["--artifacts", "{tmp}", "--data", "{tmp}/nope"], "--data {tmp}/nope does"),
         ("shufflenet.benchmarks.cli_eval", ["--checkpoint", "{tmp}/c.pth", "--data", "{tmp}"], "--checkpoint {tmp}/c"),
         ("shufflenet.benchmarks.cli_bench", ["report", "{tmp}/r.json"], "results file {tmp}/r.json does not exist"),
