@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .coreml_ops import OP_HANDLERS, SUPPORTED_OPS, UnsupportedOpError
+from .coreml_ops import OP_HANDLERS, SUPPORTED_OPS, UnsupportedOpError, as_dtype
 
 __all__ = [
     "SUPPORTED_OPS",
@@ -326,7 +326,8 @@ def _store(op: Any, name: str, nptype: type[np.generic] | None, declared: tuple[
     if nptype is None or op.op_type == "classify":
         return value
     # Storing in the declared dtype is what makes fp16 programs round like Core ML.
-    value = np.asarray(value).astype(nptype, copy=False)
+    with np.errstate(over="ignore"):  # fp32 -> fp16 overflow gives inf, as IEEE (and Core ML) do
+        value = as_dtype(value, nptype)
     if declared is not None and value.shape != declared:
         raise RuntimeError(f"op {op.op_type!r} ({op.name}) produced shape {value.shape}, program declares {declared}")
     return value

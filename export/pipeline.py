@@ -189,16 +189,16 @@ def _run_export_locked(
             f"{min_input_size(variant)}); use at least {min_input_size(variant)}x{min_input_size(variant)}"
         )
     _check_budget(variant.build, size, plan, cfg, say)
-    check_dependencies(tuple(plan))
     prep = variant.preprocessing if size == variant.input_size else variant.preprocessing.with_input_size(*size)
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    if cfg.calib is not None:
+    if cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
         try:
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
+    check_dependencies(tuple(plan))
     parity_set = calib_mod.install_photos(prep, seed=cfg.seed + 1)
     if calib_set is None:
         calib_set = calib_mod.install_photos(prep, seed=cfg.seed)

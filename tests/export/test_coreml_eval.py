@@ -545,6 +545,40 @@ def test_cast_rounds_like_ieee_fp16(tmp_path: Path) -> None:
     assert np.isinf(out[4])
 
 
+def _same_floats(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical, except that any NaN equals any NaN (payloads are not part of IEEE rounding)."""
+    nan = np.isnan(a)
+    bits = {2: np.uint16, 4: np.uint32}[a.itemsize]
+    return (
+        a.dtype == b.dtype
+        and np.array_equal(nan, np.isnan(b))
+        and np.array_equal(a[~nan].view(bits), b[~nan].view(bits))
+    )
+
+
+def test_fast_fp16_conversion_is_bit_identical_to_numpy() -> None:
+    """``as_dtype`` hands large float32 <-> float16 conversions to torch: the same bits as NumPy's astype for every
+    float16 value widened, and for float32 values narrowed at, between (ties to even) and just off every float16,
+    subnormals, overflow to inf and random bit patterns."""
+    halves = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    assert halves.size >= coreml_ops._TORCH_CONVERT_MIN  # the torch path is the one under test
+    assert _same_floats(coreml_ops.as_dtype(halves, np.float32), halves.astype(np.float32))
+
+    finite = np.sort(halves[np.isfinite(halves)].astype(np.float64))
+    ties = (finite[:-1] + finite[1:]) / 2  # exact in float32: float16 has 11 significant bits
+    f32 = np.concatenate([finite, ties, np.nextafter(ties, np.inf), np.nextafter(ties, -np.inf), [7e4, -1e5, 1e-9]])
+    f32 = np.concatenate(
+        [
+            f32.astype(np.float32),
+            np.random.default_rng(0).integers(0, 1 << 32, 1 << 18, dtype=np.uint32).view(np.float32),
+        ]
+    )
+    view = f32[::2]  # not contiguous: NumPy's own conversion
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert _same_floats(coreml_ops.as_dtype(f32, np.float16), f32.astype(np.float16))
+        assert _same_floats(coreml_ops.as_dtype(view, np.float16), view.astype(np.float16))
+
+
 def test_fp16_program_stores_fp16_between_ops(tmp_path: Path) -> None:
     """conv in an fp16 program: fp16 input and weights, fp32 accumulation, result rounded to fp16."""
     r = rng(9)
