@@ -90,6 +90,10 @@ LONG_MODULES = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    stale = [m for m in LONG_MODULES if not (ROOT / "tests" / m).is_file()]
+    if stale:  # a renamed module would silently lose its place in the order
+        raise pytest.UsageError(f"LONG_MODULES in tests/conftest.py names missing files: {', '.join(stale)}")
+
     def rank(item: pytest.Item) -> int:
         module = item.nodeid.split("::", 1)[0].removeprefix("tests/")
         return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
