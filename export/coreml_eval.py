@@ -102,6 +102,8 @@ class CoreMLProgram:
     output_names: list[str]
     image_inputs: dict[str, ImageInputInfo] = field(default_factory=dict)
     classifier: ClassifierInfo | None = None
+    # What evaluate_program works out once per program (``_plan``): constants, and each other op's output checks.
+    plan: tuple[dict[str, Any], list[Any]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def function(self) -> Any:
@@ -321,7 +323,7 @@ class _Step:
     outputs: tuple[tuple[str, type[np.generic] | None, tuple[int, ...] | None], ...]
 
 
-def _store(op: Any, name: str, nptype: type[np.generic] | None, declared: tuple[int, ...] | None, value: Any) -> Any:
+def _store(op: Any, nptype: type[np.generic] | None, declared: tuple[int, ...] | None, value: Any) -> Any:
     # classify's outputs are a label and a dict in Core ML, not tensors: stored as the handler made them.
     if nptype is None or op.op_type == "classify":
         return value
@@ -341,19 +343,18 @@ def _output_check(var: Any) -> tuple[str, type[np.generic] | None, tuple[int, ..
 def _plan(program: CoreMLProgram) -> tuple[dict[str, Any], list[_Step]]:
     """The program's constants (in their declared dtypes) and its other ops with their output checks, worked out
     once per loaded program: reading the MIL types of every var on every image cost about a fifth of the time."""
-    cached = program.__dict__.get("_plan")
-    if cached is not None:
-        return cached
+    if program.plan is not None:
+        return program.plan
     consts: dict[str, Any] = {}
     steps: list[_Step] = []
     for op in program.operations():
         outs = tuple(_output_check(v) for v in op.outputs)
         if op.op_type == "const":
             ((name, nptype, declared),) = outs
-            consts[name] = _store(op, name, nptype, declared, op.outputs[0].val)
+            consts[name] = _store(op, nptype, declared, op.outputs[0].val)
         else:
             steps.append(_Step(op, OP_HANDLERS[op.op_type], outs))
-    program.__dict__["_plan"] = (consts, steps)
+    program.plan = (consts, steps)
     return consts, steps
 
 
@@ -368,7 +369,7 @@ def _run_ops(program: CoreMLProgram, env: dict[str, Any]) -> None:
         if len(results) != len(step.outputs):
             raise RuntimeError(f"op {op.op_type!r} ({op.name}) gave {len(results)} outputs, expected {len(op.outputs)}")
         for (name, nptype, declared), value in zip(step.outputs, results, strict=True):
-            env[name] = _store(op, name, nptype, declared, value)
+            env[name] = _store(op, nptype, declared, value)
 
 
 def evaluate_program(
