@@ -23,6 +23,7 @@ from shufflenet.model.cli_common import CliParser, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .host import HostConfig, run_host
+from .results import read_previous_run
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +107,7 @@ def write_results(output: Path, benches: list[VariantBench]) -> None:
 
 def load_done(path: Path) -> dict[str, VariantBench]:
     """The variants an earlier run of this benchmark measured successfully."""
-    if not path.is_file():
-        return {}
-    try:
-        rows = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise ValueError(f"{path} is not valid JSON; delete it or drop --resume") from None
+    rows = read_previous_run(path) or []
     fields = VariantBench.__dataclass_fields__
     return {r["arch"]: VariantBench(**{k: v for k, v in r.items() if k in fields}) for r in rows if r.get("ok")}
 

@@ -156,6 +156,16 @@ def result_from_dict(d: dict[str, Any]) -> BenchResult:
     return BenchResult(**known)
 
 
+def read_previous_run(path: Path) -> Any:
+    """The JSON an earlier run of a resumable benchmark wrote (``--resume``), or None when there is none yet."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise ValueError(f"{path} is not valid JSON; delete it or drop --resume") from None
+
+
 def read_json(path: Path) -> BenchReport:
     """Read a results file; a file of another kind or schema is a ValueError naming it."""
     path = Path(path)

@@ -17,7 +17,6 @@ files faster than litert-torch's on every row.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from shufflenet.model.cli_common import positive_ints, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 from .host import host_environment, make_input, measure
+from .results import read_previous_run
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +209,7 @@ def write_results(output: Path, results: list[VariantResult], environment: dict[
 
 
 def load_done(path: Path) -> dict[str, VariantResult]:
-    if not path.is_file():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise ValueError(f"{path} is not valid JSON; delete it or drop --resume") from None
+    doc = read_previous_run(path) or {}
     done = {}
     for v in doc.get("variants", []):
         if v.get("ok"):
