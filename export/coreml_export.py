@@ -63,22 +63,21 @@ def torch_program(model: nn.Module, input_size: tuple[int, int], prep: Preproces
 
 
 def convert_coreml(
-    model: nn.Module,
+    program: Any,
     input_size: tuple[int, int],
     prep: Preprocessing,
     labels: list[str],
     precision: str,
     kind: str,
     out_path: Path,
-    program: Any = None,
 ) -> Path:
-    """One .mlpackage; ``program``: this flavour's ``torch_program`` when the caller already traced it."""
+    """One .mlpackage from this flavour's ``torch_program``."""
     import coremltools as ct
 
     if precision not in ("fp16", "fp32"):
         raise ValueError(f"Core ML precision must be fp16 or fp32, got {precision!r}")
-    if program is None:
-        program = torch_program(model, input_size, prep, kind)
+    if kind not in KINDS:
+        raise ValueError(f"Core ML kind must be image or tensor, got {kind!r}")
     compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
     shape = (1, 3, *input_size)
     common = {
@@ -164,7 +163,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
             if kind not in programs:
                 programs[kind] = torch_program(ctx.model, ctx.size, ctx.prep, kind)
             path = ctx.out_dir / coreml_filename(ctx.arch, precision, kind)
-            convert_coreml(ctx.model, ctx.size, ctx.prep, ctx.labels, precision, kind, path, programs[kind])
+            convert_coreml(programs[kind], ctx.size, ctx.prep, ctx.labels, precision, kind, path)
             ins, outs = coreml_signature(path)
             entries.append(
                 manifest_entry(
