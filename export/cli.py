@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, size_argument, text_table
+from shufflenet.model.files import missing_folders, remove_empty_folders
 
 from .arguments import FORMATS, check_input_paths
 from .output_dir import check_output
@@ -85,7 +86,16 @@ def log_file_for(output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    made = missing_folders(args.output.absolute().parent)  # what a refused export must not leave behind
+
     def body() -> int:
+        try:
+            return export()
+        except (ValueError, OSError):
+            remove_empty_folders(made)
+            raise
+
+    def export() -> int:
         # Every path is checked before torch or TensorFlow is imported (seconds of start-up).
         check_input_paths(args.weights, args.calib, args.labels)
         check_output(args.output, args.force)
@@ -112,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
         )
         log_path = log_file_for(args.output)
-        with library_output(log_path, args.verbose) as terminal:
+        # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
             progress = StepProgress(terminal)
             try:
                 result = run_export(cfg, progress=progress)

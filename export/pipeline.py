@@ -193,16 +193,22 @@ def _run_export_locked(
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    if cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
+    calibrates = "int8" in plan.get("tflite", ())
+    if cfg.calib is not None and not calibrates:
+        say(f"--calib {cfg.calib} is not used: no int8 file is written (precisions {precision_list(plan)})")
+    elif cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
         try:
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
+        if calib_set.skipped:
+            seen = calib_set.skipped + len(calib_set.images)
+            say(f"{calib_set.skipped} of {seen} calibration images unreadable, skipped (their names are in the log)")
     check_dependencies(tuple(plan))
     parity_set = calib_mod.install_photos(prep, seed=cfg.seed + 1)
     if calib_set is None:
         calib_set = calib_mod.install_photos(prep, seed=cfg.seed)
-    if calib_set.kind == "install-photos":
+    if calib_set.kind == "install-photos" and calibrates:
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
@@ -250,7 +256,7 @@ def _run_export_locked(
             "preprocessing": prep.to_dict(),
             "preprocessing_file": "preprocessing.json",
             "labels_file": "labels.txt",
-            "calibration": calib_set.describe() if "int8" in plan.get("tflite", ()) else None,
+            "calibration": calib_set.describe() if calibrates else None,
             "parity_images": parity_set.describe() if cfg.parity else None,
             "tool_versions": tool_versions(),
             "dynamic_batch": cfg.dynamic_batch,
@@ -315,6 +321,11 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes
     return artifacts
+
+
+def precision_list(plan: dict[str, tuple[str, ...]]) -> str:
+    """The planned precisions, each once, in plan order: "fp32,fp16"."""
+    return ",".join(dict.fromkeys(p for ps in plan.values() for p in ps))
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:
