@@ -68,6 +68,34 @@ def test_avgpool_as_depthwise_is_the_same_mean_in_float(small_onnx: tuple) -> No
     assert not np.array_equal(a, np.zeros_like(a))
 
 
+@pytest.mark.tensorflow_graph
+def test_every_tflite_precision_converts_and_runs_without_needing_onednn(small_onnx: tuple, tmp_path: Path) -> None:
+    """What the export asks of TensorFlow is its TFLite converter (int8: with LiteRT's calibrator), which never
+    runs the graph's grouped convs on TensorFlow's own kernels; so every precision converts, oneDNN on or off
+    (``make test`` runs this again with TF_ENABLE_ONEDNN_OPTS=0), and LiteRT computes what PyTorch does."""
+    from ai_edge_litert.interpreter import Interpreter
+    from shufflenet.export.runtime import dequantize, quantize
+
+    model, onnx_model = small_onnx
+    rng = np.random.default_rng(2)
+    calib = rng.standard_normal((8, 32, 32, 3)).astype(np.float32)
+    x = calib[:1]
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    for precision, rel in [("fp32", 1e-4), ("fp16", 2e-2), ("int8", 0.25)]:
+        path = convert_tflite(onnx_model, precision, tmp_path / f"{precision}.tflite", calib)
+        it = Interpreter(model_path=str(path))
+        it.allocate_tensors()
+        i, o = it.get_input_details()[0], it.get_output_details()[0]
+        q_in, q_out = i["quantization"], o["quantization"]
+        feed = quantize(x, {"scale": q_in[0], "zero_point": q_in[1]}, "int8") if q_in[0] else x
+        it.set_tensor(i["index"], feed)
+        it.invoke()
+        out = it.get_tensor(o["index"])
+        out = dequantize(out, {"scale": q_out[0], "zero_point": q_out[1]} if q_out[0] else None)
+        assert np.abs(out - ref).max() <= rel * np.abs(ref).max(), precision
+
+
 @pytest.mark.slow
 def test_int8_pool_splits_xnnpack_and_the_depthwise_form_does_not(small_onnx: tuple, tmp_path: Path) -> None:
     """The gate sees what the interpreter does: int8 AVERAGE_POOL_2D stays outside XNNPACK and splits the
