@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,9 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+BUDGET_EPOCH = 3  # the epoch after which a time budget sets the epoch count
 
 
 def budget_epochs(epochs: int, done: int, elapsed: float, per_epoch: float, budget: float) -> int:
@@ -301,6 +304,7 @@ def _train_rank(
     if ema is not None and "ema_state_dict" in saved:
         ema.load_state_dict(saved["ema_state_dict"])
     step_fn = _make_step(model, cfg, device, amp)
+    first_step, compile_failed = step, False
     # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
     train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
     train_labels = torch.from_numpy(train_data.labels).to(device)
@@ -315,9 +319,11 @@ def _train_rank(
     report_every = 1 if device.type == "cpu" else 25
     t0 = time.time()
     epoch = start_epoch
+    epoch_starts: list[float] = []
     while epoch < epochs:
         model.train()
         te = time.time()
+        epoch_starts.append(te)
         draws = draw_epoch(
             rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device,
             trivial_augment=cfg.augment == "trivialaugment",
@@ -346,7 +352,21 @@ def _train_rank(
                 for g in opt.param_groups:
                     g["lr"] = lr
             opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
-            loss, logits = step_fn(x, y)
+            try:
+                loss, logits = step_fn(x, y)
+                loss.backward()
+            except Exception as exc:
+                # A compiler failure shows in the first steps (compile, warm-up, graph capture): go on in eager mode
+                # rather than lose the run; the weights are untouched until opt.step().
+                if not cfg.compile or compile_failed or step > first_step + 3:
+                    raise
+                compile_failed = True
+                log.warning("--compile failed (%s); training on without it", str(exc).strip().splitlines()[0][:200])
+                torch._dynamo.reset()
+                step_fn = _make_step(model, replace(cfg, compile=False), device, amp)
+                opt.zero_grad(set_to_none=True)
+                loss, logits = step_fn(x, y)
+                loss.backward()
             if world > 1:
                 flat = torch.cat([p.grad.reshape(-1) for p in params])
                 dist.all_reduce(flat)
@@ -368,10 +388,17 @@ def _train_rank(
         loss_total, correct_total, seen_total = all_sum([float(loss_sum), float(correct), seen])
         test_acc = ema_acc = None
         last = epoch + 1 == epochs or bool(cfg.max_steps and step >= cfg.max_steps)
-        if test_images is not None and test_labels is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
-            test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
-            if ema is not None:
-                ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+        # The time budget is settled after the third epoch (the first compiles and warms up); that epoch's test
+        # pass is timed to count the ones to come.
+        budget_now = bool(cfg.time_budget) and epoch + 1 == BUDGET_EPOCH and epoch + 1 > start_epoch
+        eval_seconds = 0.0
+        if test_images is not None and test_labels is not None:
+            if (epoch + 1) % cfg.eval_every == 0 or last or budget_now:
+                tv = time.time()
+                test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+                if ema is not None:
+                    ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+                eval_seconds = time.time() - tv
         entry = EpochLog(
             epoch=epoch + 1,
             loss=loss_total / max(seen_total, 1),
@@ -389,17 +416,6 @@ def _train_rank(
                 "-" if test_acc is None else f"{test_acc:.4f}",
                 "" if ema_acc is None else f" ema {ema_acc:.4f}", entry.seconds,
             )  # fmt: skip
-        if cfg.time_budget and epoch + 1 == 3 and epoch + 1 > start_epoch:
-            # Epochs 2 and 3 give the steady speed (the first one compiles and warms up); 2 % margin for the noise.
-            per_epoch = 1.02 * sum(e.seconds for e in result.history[-2:]) / 2
-            fit = budget_epochs(epochs, epoch + 1, elapsed_before + time.time() - t0, per_epoch, cfg.time_budget)
-            if fit < epochs and rank == 0:
-                log.info(
-                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
-                    cfg.time_budget, epochs, per_epoch, fit,
-                )  # fmt: skip
-            epochs = fit
-            total = steps_per_epoch * epochs
         if rank == 0:
             save_training_checkpoint(
                 out,
@@ -422,6 +438,20 @@ def _train_rank(
                     **({"ema_state_dict": ema.state_dict(), "ema_decay": cfg.ema} if ema is not None else {}),
                 },
             )
+        if budget_now and len(epoch_starts) >= 2:
+            # Steady speed from the wall clock of the last two epochs, checkpoints included, test pass excluded;
+            # each later test pass adds its share; 3 % margin for the noise.
+            per_epoch = 1.03 * (time.time() - epoch_starts[-2] - eval_seconds) / 2 + eval_seconds / cfg.eval_every
+            elapsed = elapsed_before + time.time() - t0 + eval_seconds  # the final test pass is still to come
+            fit = budget_epochs(epochs, epoch + 1, elapsed, per_epoch, cfg.time_budget)
+            fit = int(all_sum([float(fit) if rank == 0 else 0.0])[0])  # every rank follows rank 0's clock
+            if fit < epochs and rank == 0:
+                log.info(
+                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
+                    cfg.time_budget, epochs, per_epoch, fit,
+                )  # fmt: skip
+            epochs = fit
+            total = steps_per_epoch * epochs
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:
