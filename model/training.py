@@ -521,11 +521,15 @@ def _to_cpu(obj: Any) -> Any:
 
 
 def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = None) -> None:
-    """Strip optimizer state from a training checkpoint: the small file that ships in the package."""
+    """Strip optimizer state from a training checkpoint: the small file that ships in the package. A run that kept
+    a moving average of its weights (``--ema``) ships the average: that is what its recipe trains for."""
     saved = torch.load(train_ckpt, map_location="cpu", weights_only=False)
     payload = {k: saved[k] for k in ("format", "arch", "state_dict", "config", "history", "train_seconds", "classes")}
     if "hardware" in saved:
         payload["hardware"] = saved["hardware"]
+    if "ema_state_dict" in saved:
+        payload["state_dict"] = saved["ema_state_dict"]
+        payload["weights"] = f"exponential moving average of the weights (decay {saved.get('ema_decay')})"
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)

@@ -157,3 +157,23 @@ def test_recipe_flags_are_checked_in_one_line(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_publish_ships_the_moving_average_and_names_the_recipe(
+    cifar_subset: Path, data: ImageArray, tmp_path: Path
+) -> None:
+    from shufflenet.model.publish import publish
+
+    run = tmp_path / "run.pt"
+    train(_cfg(epochs=2, ema=0.9, augment="trivialaugment", cutout=16), data, None, run)
+    dest = tmp_path / "weights"
+    dest.mkdir()
+    publish(run, cifar_subset, dest_dir=dest)
+    saved = torch.load(run, weights_only=False)
+    shipped = torch.load(dest / f"{ARCH}.pt", weights_only=False)
+    assert all(torch.equal(shipped["state_dict"][k], v) for k, v in saved["ema_state_dict"].items())
+    assert not all(torch.equal(shipped["state_dict"][k], v) for k, v in saved["state_dict"].items())
+    assert "moving average" in shipped["weights"]
+    card = (dest / f"{ARCH}.md").read_text()
+    assert "TrivialAugment" in card and "Cutout (16-pixel square)" in card and "decay 0.9 per step" in card
+    assert "--augment trivialaugment --cutout 16 --ema 0.9" in card
