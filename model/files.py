@@ -106,3 +106,17 @@ def to_json(data: Any, indent: int = 2) -> str:
 
 def write_json_atomic(path: str | Path, data: Any, indent: int = 2) -> None:
     write_text_atomic(path, to_json(data, indent))
+
+
+def backup_name(path: Path) -> Path:
+    """A free name beside ``path`` to keep an old file or folder under: ``NAME.bak-YYYYmmdd-HHMMSS[-N]``
+    (``--force`` renames what it would replace to this name; nothing is deleted)."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+    return candidate

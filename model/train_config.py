@@ -12,8 +12,8 @@ DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig:
     arch: str
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.1
+    batch_size: int = 0  # 0: auto, 128 or less for a small folder (recipe.resolve_recipe)
+    lr: float = 0.0  # 0: auto, 0.1 x batch / 128 (recipe.resolve_recipe)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
@@ -31,3 +31,7 @@ class TrainConfig:
     init_from: str = ""
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     amp: bool = True  # bf16 autocast on CUDA (no effect on the CPU)
+    # Stability on small folders and fine-tuning (see recipe.py and finetune.py).
+    clip_grad: float = 1.0  # clip the gradients' global norm to this (0: off)
+    backbone_lr_scale: float = 0.1  # fine-tuning (--init-from, classifier replaced): backbone lr / classifier lr
+    freeze_backbone: bool = False  # fine-tuning: train the new classifier only
