@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_common import CliParser, require_path, run_cli
-from .train_config import DEVICES, TrainConfig
+from .train_config import AUGMENTS, DEVICES, TrainConfig
 
 # torch and the model modules are imported inside main's body, after the paths are checked.
 IMAGE_FOLDER = "pass a folder laid out as <root>/<class>/*.jpg"
@@ -76,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="use only this many images of --data and --val (smoke runs)")
     p.add_argument("--device", choices=DEVICES, default=d.device, help="auto: CUDA when available, else the CPU")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="float32 on CUDA instead of bf16 autocast")
+    p.add_argument(
+        "--compile", action="store_true",
+        help="torch.compile the training step (CUDA graphs on CUDA) with the fused optimiser; each epoch's last "
+        "partial batch is dropped (one graph shape). Worth it on a GPU; on a CPU the compile takes minutes",
+    )  # fmt: skip
+    p.add_argument(
+        "--compile-backend", default=d.compile_backend,
+        help="torch.compile backend for --compile (aot_eager: graph capture without code generation, fast to start)",
+    )  # fmt: skip
+    p.add_argument("--augment", choices=AUGMENTS, default=d.augment, help="on top of crop + flip (TrivialAugment wide)")
+    p.add_argument("--cutout", type=int, default=d.cutout, help="Cutout square side in pixels (0: none; CIFAR: 16)")
+    p.add_argument("--ema", type=float, default=d.ema, help="decay of the weights' moving average per step (0: none)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="test pass every N epochs and after the last")
+    p.add_argument(
+        "--time-budget", type=float, default=d.time_budget,
+        help="seconds of training: after epoch 3 the epoch count is lowered to what fits (0: no limit)",
+    )  # fmt: skip
     return p
 
 
@@ -86,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--data", args.data, "folder", IMAGE_FOLDER)
         require_path("--val", args.val, "folder", IMAGE_FOLDER)
         require_path("--init-from", args.init_from, "file", "pass a checkpoint file of the same variant")
+        if args.cutout < 0 or args.eval_every < 1 or args.time_budget < 0:
+            raise ValueError("--cutout and --time-budget take a number >= 0, --eval-every one >= 1")
+        if args.ema and not 0 < args.ema < 1:
+            raise ValueError(f"--ema {args.ema}: the decay lies between 0 and 1 (e.g. 0.999), or 0 for none")
         from .train_guards import TrainingDiverged, prepare_out
 
         if args.out.is_dir() or (args.out.exists() and not (args.resume or args.force)):
@@ -122,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             init_from=str(args.init_from or ""),
             device=args.device,
             amp=args.amp,
+            compile=args.compile,
+            compile_backend=args.compile_backend,
+            augment=args.augment,
+            cutout=args.cutout,
+            ema=args.ema,
+            eval_every=args.eval_every,
+            time_budget=args.time_budget,
         )
         cfg.clip_grad = args.clip_grad
         cfg.backbone_lr_scale = args.backbone_lr_scale
@@ -152,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             bar.close()
         for e in result.history:
             acc = "-" if e.test_acc is None else f"{e.test_acc:.4f}"
-            print(f"epoch {e.epoch:3d}  loss {e.loss:.4f}  train {e.train_acc:.4f}  test {acc}  {e.seconds:.0f}s")
+            ema = "" if e.ema_test_acc is None else f"  ema {e.ema_test_acc:.4f}"
+            print(f"epoch {e.epoch:3d}  loss {e.loss:.4f}  train {e.train_acc:.4f}  test {acc}{ema}  {e.seconds:.0f}s")
         print(f"checkpoint: {args.out}  ({result.seconds / 60:.1f} min)")
         if args.log_json:
             write_json_atomic(args.log_json, [e.__dict__ for e in result.history], indent=1)

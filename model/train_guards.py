@@ -15,7 +15,7 @@ from .train_config import TrainConfig
 # Settings that change how fast or where a run computes, or when it stops, but not what it computes: a resume
 # may change them. Every other TrainConfig field is the recipe and must match the checkpoint's.
 RUNTIME_FIELDS = frozenset({"max_steps", "threads", "workers", "device", "amp", "channels_last", "init_from",
-                            "compile"})  # fmt: skip
+                            "compile", "compile_backend", "eval_every", "time_budget"})  # fmt: skip
 
 
 class OutputExists(ValueError):
