@@ -290,6 +290,7 @@ def _train_rank(
         if saved["config"].get("epochs") == cfg.epochs:  # the same run continued: keep what its budget set
             epochs = saved.get("schedule_epochs", epochs)
         total = steps_per_epoch * epochs
+        warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
         elapsed_before = saved.get("train_seconds", 0.0)
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
@@ -462,6 +463,7 @@ def _train_rank(
                 )  # fmt: skip
             epochs = fit
             total = steps_per_epoch * epochs
+            warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:

@@ -127,7 +127,9 @@ def test_wrong_shapes_are_named(official_files: dict, tmp_path: Path) -> None:
         load_model(path, "shufflenet_v1_g3_0.5x")
 
 
-def test_any_class_count_loads_into_the_variant(official_files: dict, tmp_path: Path) -> None:
+def test_any_class_count_loads_into_the_variant(
+    official_files: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """A classifier of 7 classes on a g3 0.5x backbone is that variant with 7 outputs (class_0 ... class_6 when
     the file names none); ten classes and these channels is exactly the small-stem CIFAR variant."""
     sd = to_official_state_dict(official_files["model"], data_parallel=False)
@@ -139,6 +141,8 @@ def test_any_class_count_loads_into_the_variant(official_files: dict, tmp_path: 
     assert variant.class_names() == [f"class_{i}" for i in range(7)] and variant.weights is None
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
     assert load_model(path)[1].name == "shufflenet_v1_g3_0.5x"  # no arch: the ImageNet stem
+    assert info_main(["--weights", str(path)]) == 0
+    assert "shufflenet_v1_g3_0.5x (official-bare file" in (out := capsys.readouterr().out) and "7 classes" in out
     sd["classifier.0.weight"] = torch.zeros(10, 480)
     torch.save(sd, path)
     assert load_model(path)[1].name == "shufflenet_v1_g3_0.5x_cifar"
