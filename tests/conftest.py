@@ -115,6 +115,7 @@ def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[st
 # start first and the short modules fill in around them; left to the default order, the 224x224 export module
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
+    "test_own_data_e2e.py",
     "benchmarks/test_parity_224.py",
     "benchmarks/test_arm64_parity.py",
     "export/test_coreml_eval.py",
@@ -123,6 +124,8 @@ LONG_MODULES = (
     "benchmarks/test_parity.py",
     "benchmarks/test_android.py",
     "export/test_arm64.py",
+    "benchmarks/test_parity_overflow.py",
+    "model/test_train_guards.py",
 )
 
 
