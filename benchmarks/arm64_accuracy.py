@@ -30,7 +30,7 @@ from shufflenet.model.files import write_json_atomic
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.source import logits, model_from_source
 
-from .accuracy import AccuracyResult, _result, format_table, load_labelled
+from .accuracy import AccuracyResult, _result, export_labels, format_table, load_labelled
 
 
 @dataclass
@@ -65,7 +65,7 @@ def evaluate_artifacts_arm64(
     Arm64Env.find()  # a missing set-up fails in one line before the images are read
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
-    labels = (artifacts / manifest["labels_file"]).read_text().splitlines()
+    labels = export_labels(artifacts, manifest)
     entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and
                (not precisions or e["precision"] in precisions)]  # fmt: skip
     if not entries:

@@ -60,6 +60,11 @@ class Shortfall:
         return self.threshold - self.value
 
     def describe(self) -> str:
+        if self.metric == "nonfinite":
+            return (
+                f"{self.value:.0f} outputs are inf or NaN: overflow (the logits exceed the range of the file's "
+                "numbers, e.g. float16's 65504); the model's outputs are too large: retrain it (it may have diverged)"
+            )
         if self.metric == "psnr_db":
             short = "inf" if math.isinf(self.short_by) else f"{self.short_by:.1f}"
             return f"psnr_db {_fmt_db(self.value)} < {self.threshold:.1f} (short by {short} dB)"
@@ -204,6 +209,8 @@ def _fmt_db(x: float) -> str:
 
 def _row(name: str, p: ArtifactParity, by: str, m: ParityMetrics, verdict: str) -> list[str]:
     top1, top5 = f"{m.top1_agreement * 100:.1f} %", f"{m.top5_agreement * 100:.1f} %"
+    if m.nonfinite:
+        return [name, p.format, p.precision, by, "overflow", "overflow", "-", "-", "-", "-", verdict]
     return [name, p.format, p.precision, by, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}",
             _fmt_db(m.psnr_db), top1, top5, verdict]  # fmt: skip
 
@@ -222,6 +229,9 @@ def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:
     for by, m in [(parity.evaluated_by, parity.metrics)] + [(c.evaluated_by, c.metrics) for c in parity.cross_checks]:
         min_psnr = thresholds.min_psnr_db[parity.precision]
         min_top1 = thresholds.min_top1[parity.precision]
+        if m.nonfinite:
+            fails.append(Shortfall("nonfinite", m.nonfinite, 0, by))
+            continue
         if not m.psnr_db >= min_psnr:
             fails.append(Shortfall("psnr_db", m.psnr_db, min_psnr, by))
         if not m.top1_agreement >= min_top1:

@@ -66,7 +66,9 @@ def summary_table(manifest: dict[str, Any]) -> str:
     for e in manifest["artifacts"]:
         par = e.get("parity")
         ps = "-"
-        if par:
+        if par and par.get("nonfinite"):
+            ps = f"FAIL: {par['nonfinite']} outputs inf/NaN (overflow)"
+        elif par:
             psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
             db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
@@ -75,6 +77,20 @@ def summary_table(manifest: dict[str, Any]) -> str:
                      coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-"))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
+
+
+def overflow_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per exported file whose parity outputs were inf or NaN (a failure of that file)."""
+    lines = []
+    for e in manifest["artifacts"]:
+        n = (e.get("parity") or {}).get("nonfinite")
+        if n:
+            lines.append(
+                f"{e['path']}: {n} outputs are inf or NaN: overflow (the logits exceed the range of its "
+                f"{e['precision']} numbers, e.g. float16's 65504); the model's outputs are too large: retrain it "
+                "(it may have diverged)"
+            )
+    return lines
 
 
 def log_file_for(output: Path) -> Path:
@@ -140,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
         if not args.verbose:
             print(f"library logs: {log_path}")
-        return 0
+        overflow = overflow_lines(m)
+        for line in overflow:
+            print(f"error: {line}", file=sys.stderr)
+        return 1 if overflow else 0
 
     # ExportError, CheckpointError, CalibrationError and OutputError are ValueErrors.
     return run_cli(body, (ValueError, OSError))

@@ -129,6 +129,8 @@ def min_input_size(variant: Variant) -> int:
 
 
 def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
+    """The class names of the model's outputs: the weights' own (a ``shufflenet-train`` checkpoint records its
+    folder's classes, see ``checkpoint.checkpoint_variant``), or ``labels_file`` instead (same count only)."""
     if labels_file is None:
         return variant.class_names()
     try:
@@ -138,7 +140,11 @@ def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if lines and "\t" in lines[0] and lines[0].split("\t")[0] == "index":  # a classes.tsv: index, synset, names
         lines = [ln.split("\t")[2].split(",")[0].strip() for ln in lines[1:]]
     if len(lines) != variant.num_classes:
-        raise ExportError(f"{labels_file} has {len(lines)} labels but {variant.name} has {variant.num_classes} classes")
+        raise ExportError(
+            f"--labels {labels_file} has {len(lines)} labels but the model has {variant.num_classes} outputs "
+            f"({', '.join(variant.class_names()[:3])}, ...); pass a file of {variant.num_classes} lines, or none to "
+            "keep the weights' own class names"
+        )
     return lines
 
 
@@ -256,6 +262,7 @@ def _run_export_locked(
             "preprocessing": prep.to_dict(),
             "preprocessing_file": "preprocessing.json",
             "labels_file": "labels.txt",
+            "classes": labels,
             "calibration": calib_set.describe() if calibrates else None,
             "parity_images": parity_set.describe() if cfg.parity else None,
             "tool_versions": tool_versions(),

@@ -127,3 +127,17 @@ def remove_empty_folders(folders: list[Path]) -> None:
         except OSError:  # gone already, or not empty: then its parents are not empty either
             if folder.exists():
                 return
+
+
+def backup_name(path: Path) -> Path:
+    """A free name beside ``path`` to keep an old file or folder under: ``NAME.bak-YYYYmmdd-HHMMSS[-N]``
+    (``--force`` renames what it would replace to this name; nothing is deleted)."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+    return candidate

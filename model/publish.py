@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
+from .checkpoint import load_model, read_training_state
 from .cli_common import CliParser, run_cli
 from .complexity import count_complexity
 from .datasets import load_image_folder
@@ -26,12 +26,12 @@ from .training import evaluate_array, export_weights
 
 def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = None) -> dict:
     dest_dir = dest_dir or weights_dir()
-    saved = torch.load(run, map_location="cpu", weights_only=False)
+    saved = read_training_state(run)  # read without running code, as --weights is
     arch = get_variant(saved["arch"]).name
     weights = dest_dir / f"{arch}.pt"
     export_weights(run, weights)
     model, variant, _ = load_model(weights)
-    test = load_image_folder(test_dir, variant.input_size)
+    test = load_image_folder(test_dir, variant.preprocessing)
     acc, logits = evaluate_array(model, test, variant.preprocessing)
     top5 = float(
         (torch.from_numpy(logits).topk(5, 1).indices == torch.from_numpy(test.labels)[:, None]).any(1).float().mean()
