@@ -327,7 +327,7 @@ def profile_export(
     from shufflenet.export.manifest import read_manifest, verify_artifact
 
     manifest = read_manifest(artifacts)
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite"]
+    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
     if files:
         missing = [f for f in files if f not in {e["path"] for e in entries}]
         if missing:
