@@ -79,6 +79,7 @@ def arm64_env(tmp_path_factory: pytest.TempPathFactory) -> object:
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
     "benchmarks/test_parity_224.py",
+    "export/test_npu_qualcomm.py",
     "benchmarks/test_arm64_parity.py",
     "export/test_coreml_eval.py",
     "export/test_output_safety.py",
