@@ -494,7 +494,11 @@ def _other_soc(f: ModelFile, info: DeviceInfo) -> str | None:
     soc = str(f.npu.get("soc", ""))
     device = info.soc.split()[-1] if info.soc else ""
     if device and soc and device.upper() != soc.upper():
-        return f"compiled for {soc}, but the device is {device} (ro.soc.model); export with --npu qualcomm:{device}"
+        from shufflenet.export.npu_qualcomm import SOC_HTP_ARCH
+
+        fix = (f"export with --npu qualcomm:{device.upper()}" if device.upper() in SOC_HTP_ARCH else
+               f"{device} has no ahead-of-time Qualcomm target in LiteRT")  # fmt: skip
+        return f"compiled for {soc}, but the device is {device} (ro.soc.model); {fix}"
     return None
 
 

@@ -70,7 +70,7 @@ def test_npu_file_runs_with_the_pushed_libraries(fake_devices, make_binary, npu_
         (cpu["path"], "xnnpack", "ok"), (compiled["path"], "npu", "ok")]  # fmt: skip
     pushed = {c[-1] for c in fake_devices.calls() if "push" in c}
     assert {f"/data/local/tmp/npu/{n}" for n in PHONE_LIBS} <= pushed
-    (line,) = [ln for ln in fake_devices.shell_lines() if compiled["path"] in ln and "benchmark_model" in ln]
+    (line,) = [ln for ln in fake_devices.shell_lines() if f"--graph=/data/local/tmp/{compiled['path']}" in ln]
     assert line.startswith("LD_LIBRARY_PATH=/data/local/tmp/npu ADSP_LIBRARY_PATH=/data/local/tmp/npu taskset ")
     assert "--use_npu=true" in line and "--dispatch_library_dir=/data/local/tmp/npu" in line
     assert "--use_xnnpack" not in line
@@ -86,7 +86,8 @@ def test_npu_file_for_another_soc_is_not_run(fake_devices, make_binary, npu_fold
     rep = run_android(_cfg(fake_devices, make_binary(), npu_folder, npu_libs=phone_libs))
     (r,) = [r for r in rep.results if r.path == compiled["path"]]
     assert r.status == "failed" and f"compiled for {SOC}, but the device is SM8250" in r.error
-    assert not [ln for ln in fake_devices.shell_lines() if compiled["path"] in ln and "benchmark_model" in ln]
+    assert "no ahead-of-time Qualcomm target" in r.error  # SM8250 is not among LiteRT's SoCs
+    assert not [ln for ln in fake_devices.shell_lines() if f"--graph=/data/local/tmp/{compiled['path']}" in ln]
 
 
 def test_npu_options_are_checked(fake_devices, make_binary, payload_models: Path, tmp_path: Path, capsys) -> None:
