@@ -250,7 +250,10 @@ def _run_export_locked(
         if npu is not None:
             from . import npu_qualcomm
 
-            artifacts += npu_qualcomm.export_entries(ctx, artifacts, npu)
+            try:
+                artifacts += npu_qualcomm.export_entries(ctx, artifacts, npu)
+            except (npu_qualcomm.NpuCompileError, npu_qualcomm.NpuUnavailable) as e:
+                raise ExportError(str(e)) from None
             for e in artifacts:
                 e["num_classes"] = variant.num_classes
         shutil.rmtree(work)

@@ -73,6 +73,17 @@ def test_without_the_libraries_one_line_names_the_install(monkeypatch: pytest.Mo
         assert "pip install 'shufflenet-mobile[npu]'" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_compiler_failure_is_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bad = tmp_path / "not_a_model.tflite"
+    bad.write_bytes(b"TFL3" + bytes(100))
+    compiler = npu.QnnCompiler.prepare(tmp_path / "work")
+    with pytest.raises(npu.NpuCompileError) as e:
+        compiler.compile(bad, SOC, tmp_path / "out.tflite")
+    assert f"the Qualcomm compiler failed on not_a_model.tflite for {SOC}" in str(e.value)
+    assert "\n" not in str(e.value) and not (tmp_path / "out.tflite").exists()
+    assert "the Qualcomm compiler's last lines" in caplog.text  # the compiler's own words go to the library log
+
+
 @pytest.mark.slow
 def test_a_cpu_file_is_not_an_npu_graph(npu_export: Path) -> None:
     cpu = next(e for e in read_manifest(npu_export)["artifacts"] if not e.get("npu"))
