@@ -66,7 +66,7 @@ def evaluate_artifacts_arm64(
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     labels = export_labels(artifacts, manifest)
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and
+    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu") and
                (not precisions or e["precision"] in precisions)]  # fmt: skip
     if not entries:
         raise ValueError(f"the manifest in {artifacts} lists no .tflite file of precision {', '.join(precisions)}")

@@ -91,7 +91,7 @@ def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env) ->
     m = read_manifest(artifacts)
     images = np.random.default_rng(0).integers(0, 256, (n, *m["input_size"], 3), dtype=np.uint8)
     rows = []
-    for e in (e for e in m["artifacts"] if e["format"] == "tflite"):
+    for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
         verify_artifact(artifacts, e)
         host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
         x = host.prepare(images)
@@ -139,7 +139,7 @@ def bench_kernels(artifacts: Path, cpus: tuple[str, ...], env: Arm64Env) -> list
     m = read_manifest(artifacts)
     rows = []
     with tempfile.TemporaryDirectory(prefix="arm64-kernels-") as tmp:
-        for e in (e for e in m["artifacts"] if e["format"] == "tflite"):
+        for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
             path = verify_artifact(artifacts, e)
             host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
             x = host.prepare(np.random.default_rng(0).integers(0, 256, (1, *m["input_size"], 3), dtype=np.uint8))

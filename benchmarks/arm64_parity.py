@@ -202,7 +202,7 @@ def run_arm64_parity(
     env = Arm64Env.find()
     d = Path(artifacts_dir)
     manifest = read_manifest(d)
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite"]
+    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
     if not entries:
         raise ParityError(f"the manifest in {d} lists no .tflite file; litert-arm64 runs .tflite files only")
     for e in entries:

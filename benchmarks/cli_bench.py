@@ -51,6 +51,14 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     p.add_argument(
         "--delegate", type=_words, default=["xnnpack"], help="comma list of cpu,xnnpack,gpu,nnapi (default xnnpack)"
     )
+    p.add_argument(
+        "--npu-libs",
+        type=Path,
+        metavar="DIR",
+        help="the phone's NPU runtime libraries (LiteRT's libLiteRtDispatch_Qualcomm.so, libLiteRt.so, QNN's "
+        "libQnnHtp.so, libQnnSystem.so, libQnnHtpV*Stub.so, libQnnHtpV*Skel.so): pushed to the device, and the "
+        "export's NPU files run on the NPU (needs LiteRT's benchmark_model; see docs/npu.md)",
+    )
     p.add_argument("--cores", default="big", help="big, little, all or a hex taskset mask (default big)")
     _timing_args(p, 10, 50, 3)
     p.add_argument("--cooldown", type=float, default=10.0, help="seconds to wait between runs (default 10)")
@@ -233,6 +241,7 @@ def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
         max_warming_c=args.max_warming,
         adb=args.adb,
         keep_remote_files=args.keep_remote_files,
+        npu_libs=getattr(args, "npu_libs", None),
     )
 
 

@@ -418,7 +418,7 @@ def profile_export(
     if arch is not None and arch != manifest["arch"]:
         raise ValueError(f"--arch {arch} does not match {artifacts}: its manifest names {manifest['arch']}; leave "
                          "--arch out (an export folder's manifest names its variant)")  # fmt: skip
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite"]
+    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
     if files:
         missing = [f for f in files if f not in {e["path"] for e in entries}]
         if missing:

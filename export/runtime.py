@@ -70,11 +70,15 @@ class Runner:
     def run_raw(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Logits (or probabilities, for image classifiers: see ``output_kind``) as float32, N x classes."""
+    def predict_raw(self, images: np.ndarray) -> np.ndarray:
+        """The file's own outputs (its dtype, still quantised), N x classes."""
         x = self.prepare(images)
         outs = [self.run_raw(x[i : i + 1]) for i in range(len(x))]
-        return dequantize(np.concatenate(outs).reshape(len(x), -1), self.output.get("quantization"))
+        return np.concatenate(outs).reshape(len(x), -1)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Logits (or probabilities, for image classifiers: see ``output_kind``) as float32, N x classes."""
+        return dequantize(self.predict_raw(images), self.output.get("quantization"))
 
 
 class OnnxRunner(Runner):

@@ -28,6 +28,8 @@ ARCH = "shufflenet_v1_g3_0.25x_cifar"
         (["--weights", "{tmp}/missing.pth"], "does not exist"),
         (["--labels", "{tmp}/none.txt"], "--labels {tmp}/none.txt does not exist"),
         (["--output", "."], "--output . is the current folder"),
+        (["--npu", "qualcomm:SM9999"], "unknown Qualcomm SoC SM9999; choose from SA8255, SA8295, SM8350, SM8450"),
+        (["--npu", "mediatek:MT6989"], "unknown NPU vendor 'mediatek'"),
     ],
 )
 def test_arguments_are_checked_before_torch_or_tensorflow_load(tmp_path: Path, args: list[str], fragment: str) -> None:
