@@ -117,6 +117,7 @@ def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[st
 LONG_MODULES = (
     "test_own_data_e2e.py",
     "benchmarks/test_parity_224.py",
+    "export/test_npu_qualcomm.py",
     "benchmarks/test_arm64_parity.py",
     "export/test_coreml_eval.py",
     "export/test_output_safety.py",
