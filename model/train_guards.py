@@ -13,9 +13,10 @@ from .files import backup_name
 from .train_config import TrainConfig
 
 # Settings that change how fast or where a run computes, or when it stops, but not what it computes: a resume
-# may change them. Every other TrainConfig field is the recipe and must match the checkpoint's.
-RUNTIME_FIELDS = frozenset({"max_steps", "threads", "workers", "device", "amp", "channels_last", "init_from",
-                            "compile", "compile_backend", "eval_every", "time_budget"})  # fmt: skip
+# may change them (more --epochs continue a finished run further). Every other TrainConfig field is the recipe
+# and must match the checkpoint's.
+RUNTIME_FIELDS = frozenset({"epochs", "max_steps", "threads", "workers", "device", "amp", "channels_last",
+                            "init_from", "compile", "compile_backend", "eval_every", "time_budget"})  # fmt: skip
 
 
 class OutputExists(ValueError):

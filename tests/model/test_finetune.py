@@ -93,3 +93,17 @@ def test_backbone_learns_at_a_fraction_of_the_rate(official_file: Path, own_phot
         moved[scale] = sum(float((sd[k] - official[k]).abs().sum()) for k in official
                            if k.endswith(".weight") and official[k].ndim > 1 and "classifier" not in k)  # fmt: skip
     assert 0.05 < moved[0.1] / moved[1.0] < 0.2, moved
+
+
+def test_fine_tuning_under_compile_keeps_the_backbones_lower_rate(official_file: Path, own_photos: dict[str, Path],
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """--compile holds the learning rate in tensors: the backbone's groups get a scaled tensor of their own."""
+    data = load_image_folder(own_photos["train"], get_variant(SMALL).preprocessing, tmp_path / "cache")
+    official = _official_sd(official_file)
+    cfg = TrainConfig(arch=SMALL, epochs=1, max_steps=1, batch_size=16, lr=0.05, warmup_epochs=0, threads=1,
+                      init_from=str(official_file), backbone_lr_scale=0.0, clip_grad=0, compile=True,
+                      compile_backend="aot_eager")  # fmt: skip
+    train(cfg, data, None, tmp_path / "c.pt")
+    sd = load_model(tmp_path / "c.pt")[0].state_dict()
+    backbone = [k for k in official if k.endswith(".weight") and official[k].ndim > 1 and "classifier" not in k]
+    assert all(torch.equal(sd[k], official[k]) for k in backbone)  # rate 0: unchanged (the classifier's is 0.05)
