@@ -103,7 +103,7 @@ pool), 10 classes, trained from scratch on CIFAR-10 on {machine}.
 
 ## Recipe
 SGD with Nesterov momentum {cfg["momentum"]}, batch {cfg["batch_size"]}, peak learning rate {cfg["lr"]} with
-{cfg["warmup_epochs"]:g} epoch of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
+{cfg["warmup_epochs"]:g} epoch{"" if cfg["warmup_epochs"] == 1 else "s"} of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
 on conv/linear weights only (none on BN and biases), label smoothing {cfg["label_smoothing"]}, random crop with
 {cfg["pad"]}-pixel zero padding, horizontal flip; {execution}.
 
