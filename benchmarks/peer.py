@@ -2,7 +2,7 @@
 
 ``litert-torch`` is an optional extra (``pip install 'shufflenet-mobile[peer]'``), never a runtime dependency.
 It pins ``typing-extensions<4.13`` through ``xdsl``, which the project's lock (4.16) does not allow, so it usually
-lives in a separate environment that also sees this package (see the README); ``convert_peer`` runs the
+lives in a separate environment that also sees this package (see docs/benchmarks.md); ``convert_peer`` runs the
 conversion in that environment's Python as a subprocess (``python -m shufflenet.benchmarks.peer ARCH H W OUT``),
 which also keeps its heavy imports (JAX, transformers) out of the benchmark's process.
 """

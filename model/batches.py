@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 import torch
 
+from .augment import draw_cutout, draw_trivial_augment
 from .preprocessing import Preprocessing
 
 
@@ -27,24 +28,55 @@ class EpochDraws:
     rows: torch.Tensor  # int64 in [0, 2 * pad]
     cols: torch.Tensor  # int64 in [0, 2 * pad]
     flips: torch.Tensor  # bool
+    # Only with the matching augmentation (augment.py); None otherwise.
+    ta_ops: torch.Tensor | None = None  # int64 TrivialAugment operation per sample
+    ta_mags: torch.Tensor | None = None  # float32 signed magnitude per sample
+    cut_rows: torch.Tensor | None = None  # int64 Cutout centre row per sample
+    cut_cols: torch.Tensor | None = None
 
 
 def draw_epoch(
-    rng: np.random.Generator, n: int, batch_size: int, pad: int, flip: bool, device: torch.device
+    rng: np.random.Generator,
+    n: int,
+    batch_size: int,
+    pad: int,
+    flip: bool,
+    device: torch.device,
+    trivial_augment: bool = False,
+    cutout_hw: tuple[int, int] | None = None,
 ) -> EpochDraws:
-    """Draw one epoch's permutation and augmentation and move them to ``device`` in one go (4 small copies)."""
+    """Draw one epoch's permutation and augmentation and move them to ``device`` in one go (a few small copies).
+
+    The optional draws come after the crop and flip draws of each batch, so a run without them draws exactly the
+    same numbers as before they existed."""
     order = rng.permutation(n)
-    rows, cols, flips = [], [], []
+    draws: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "cols", "flips", "ta_ops", "ta_mags", "cr", "cc")}
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        rows.append(rng.integers(0, 2 * pad + 1, m))
-        cols.append(rng.integers(0, 2 * pad + 1, m))
-        flips.append(rng.random(m) < 0.5 if flip else np.zeros(m, bool))
+        draws["rows"].append(rng.integers(0, 2 * pad + 1, m))
+        draws["cols"].append(rng.integers(0, 2 * pad + 1, m))
+        draws["flips"].append(rng.random(m) < 0.5 if flip else np.zeros(m, bool))
+        if trivial_augment:
+            ops, mags = draw_trivial_augment(rng, m)
+            draws["ta_ops"].append(ops)
+            draws["ta_mags"].append(mags)
+        if cutout_hw is not None:
+            r, c = draw_cutout(rng, m, *cutout_hw)
+            draws["cr"].append(r)
+            draws["cc"].append(c)
+
+    def put(key: str) -> torch.Tensor | None:
+        return torch.from_numpy(np.concatenate(draws[key])).to(device) if draws[key] else None
+
     return EpochDraws(
         order=torch.from_numpy(order).to(device),
-        rows=torch.from_numpy(np.concatenate(rows)).to(device),
-        cols=torch.from_numpy(np.concatenate(cols)).to(device),
-        flips=torch.from_numpy(np.concatenate(flips)).to(device),
+        rows=put("rows"),
+        cols=put("cols"),
+        flips=put("flips"),
+        ta_ops=put("ta_ops"),
+        ta_mags=put("ta_mags"),
+        cut_rows=put("cr"),
+        cut_cols=put("cc"),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEVICES = ("auto", "cpu", "cuda")
+AUGMENTS = ("none", "trivialaugment")  # on top of crop + flip (model/augment.py)
 
 
 @dataclass
@@ -31,3 +32,14 @@ class TrainConfig:
     init_from: str = ""
     device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     amp: bool = True  # bf16 autocast on CUDA (no effect on the CPU)
+    # torch.compile the training step (CUDA graphs on CUDA) with the fused optimiser; drops each epoch's last
+    # partial batch so that every step has one shape (one graph).
+    compile: bool = False
+    compile_backend: str = "inductor"  # tests on the CPU use "aot_eager" (inductor's CPU compile takes minutes)
+    augment: str = "none"  # "trivialaugment": TrivialAugment (wide), per image, on the device
+    cutout: int = 0  # side of the Cutout square in pixels (0: none)
+    ema: float = 0.0  # decay of the weights' moving average per step (0: none), e.g. 0.999
+    eval_every: int = 1  # test pass every N epochs (and after the last)
+    # Seconds the whole run may train (0: no limit): after the third epoch the epoch count is lowered, if needed,
+    # so that the full learning-rate schedule ends inside the budget (a run cut short mid-schedule tests worse).
+    time_budget: float = 0.0

@@ -3,6 +3,11 @@
 Recipe: random crop with zero padding, horizontal flip, SGD with Nesterov momentum, one-cycle-style
 warm-up followed by cosine decay (per step), label smoothing, weight decay on conv/linear weights only.
 
+Stronger recipe, each part a flag: TrivialAugment (wide) and Cutout done on the device in batches
+(``augment``), an exponential moving average of the weights (``ema``, evaluated and saved beside the weights), and
+``compile``: the step (forward, loss, backward) through ``torch.compile`` (CUDA graphs on CUDA) with the fused
+optimiser and the learning rate held in a tensor, so changing it never re-captures a graph.
+
 Devices: ``device="auto"`` trains on CUDA when PyTorch sees a GPU, else on the CPU. The model, the whole uint8
 image set and the augmentation (``batches``) live on that device, so data loading is never the bottleneck; on
 CUDA the forward pass runs under bf16 autocast (``amp``). The same code runs on the CPU, where ``workers`` > 1
@@ -27,9 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .augment import cutout, trivial_augment
 from .batches import crop_flip, draw_epoch, normalize_batch
 from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
 from .datasets import ImageArray
+from .ema import WeightEma
 from .files import atomic_output
 from .preprocessing import Preprocessing
 from .registry import get_variant
@@ -46,6 +53,7 @@ class EpochLog:
     test_acc: float | None
     seconds: float
     lr: float
+    ema_test_acc: float | None = None  # the weights' moving average, where the run keeps one
 
 
 @dataclass
@@ -100,6 +108,15 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def budget_epochs(epochs: int, done: int, elapsed: float, per_epoch: float, budget: float) -> int:
+    """The most epochs (at least ``done`` + 1, at most ``epochs``) whose remaining ones, at ``per_epoch`` seconds
+    each, end within ``budget`` seconds of training that already took ``elapsed``."""
+    if budget <= 0 or per_epoch <= 0:
+        return epochs
+    fit = done + int((budget - elapsed) / per_epoch)
+    return max(done + 1, min(epochs, fit))
 
 
 def _autocast(device: torch.device, amp: bool) -> torch.autocast:
@@ -235,9 +252,25 @@ def _train_rank(
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters()]
-    opt = torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    # With --compile: the fused optimiser (one kernel for the whole update) and the learning rate in a tensor,
+    # written in place every step. Without it: the classic optimiser, bit-identical to earlier runs.
+    lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
+    opt = torch.optim.SGD(
+        param_groups(model, cfg.weight_decay),
+        lr=lr_tensor if lr_tensor is not None else cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+        **({"fused": True} if cfg.compile else {}),
+    )
+    if cfg.compile and len(train_data) < cfg.batch_size:
+        raise ValueError(
+            f"--compile drops each epoch's last partial batch, and {len(train_data)} images do not fill one batch "
+            f"of {cfg.batch_size}; pass a smaller --batch-size or leave out --compile"
+        )
+    # One graph shape under --compile: the last partial batch of each epoch is dropped (a different one each epoch).
+    steps_per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
+    epochs = cfg.epochs  # may be lowered once by the time budget
+    total = steps_per_epoch * epochs
     warmup = int(cfg.warmup_epochs * steps_per_epoch)
     result = TrainResult(config=cfg)
     start_epoch, step, elapsed_before = 0, 0, 0.0
@@ -250,12 +283,24 @@ def _train_rank(
         model.load_state_dict(ck.state_dict)
         opt.load_state_dict(saved["optimizer"])  # moves the momentum buffers to the parameters' device
         start_epoch, step = saved["epoch"], saved["step"]
+        if saved["config"].get("epochs") == cfg.epochs:  # the same run continued: keep what its budget set
+            epochs = saved.get("schedule_epochs", epochs)
+        total = steps_per_epoch * epochs
         elapsed_before = saved.get("train_seconds", 0.0)
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
         result.history = [EpochLog(**e) for e in saved.get("history", [])]
         if rank == 0:
             log.info("resumed %s at epoch %d (step %d)", out, start_epoch, step)
+    else:
+        saved = {}
+    if lr_tensor is not None:  # a loaded optimiser state brings its own (CPU) learning-rate values
+        for g in opt.param_groups:
+            g["lr"] = lr_tensor
+    ema = WeightEma(model, cfg.ema) if cfg.ema else None
+    if ema is not None and "ema_state_dict" in saved:
+        ema.load_state_dict(saved["ema_state_dict"])
+    step_fn = _make_step(model, cfg, device, amp)
     # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
     train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
     train_labels = torch.from_numpy(train_data.labels).to(device)
@@ -269,10 +314,15 @@ def _train_rank(
     # A GPU runs ahead of the host: read the running loss back (a synchronisation) only every few steps there.
     report_every = 1 if device.type == "cpu" else 25
     t0 = time.time()
-    for epoch in range(start_epoch, cfg.epochs):
+    epoch = start_epoch
+    while epoch < epochs:
         model.train()
         te = time.time()
-        draws = draw_epoch(rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device)
+        draws = draw_epoch(
+            rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device,
+            trivial_augment=cfg.augment == "trivialaugment",
+            cutout_hw=train_data.images.shape[1:3] if cfg.cutout else None,
+        )  # fmt: skip
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
@@ -283,16 +333,20 @@ def _train_rank(
             sl = slice(b * cfg.batch_size + rank, (b + 1) * cfg.batch_size, world)
             idx = draws.order[sl]
             batch = crop_flip(train_images, idx, draws.rows[sl], draws.cols[sl], draws.flips[sl], cfg.pad)
+            if draws.ta_ops is not None and draws.ta_mags is not None:
+                batch = trivial_augment(batch, draws.ta_ops[sl], draws.ta_mags[sl])
             x = normalize_batch(batch, prep, cfg.channels_last)
+            if draws.cut_rows is not None and draws.cut_cols is not None:
+                x = cutout(x, draws.cut_rows[sl], draws.cut_cols[sl], cfg.cutout)
             y = train_labels[idx]
             lr = lr_at(step, total, warmup, cfg.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            with _autocast(device, amp):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            if lr_tensor is not None:
+                lr_tensor.fill_(lr)  # in place: a captured graph and the fused optimiser read it from the device
+            else:
+                for g in opt.param_groups:
+                    g["lr"] = lr
             opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
-            loss.backward()
+            loss, logits = step_fn(x, y)
             if world > 1:
                 flat = torch.cat([p.grad.reshape(-1) for p in params])
                 dist.all_reduce(flat)
@@ -303,6 +357,8 @@ def _train_rank(
                     p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
                     offset += n
             opt.step()
+            if ema is not None:
+                ema.update()
             step += 1
             loss_sum += loss.detach().double() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
@@ -310,12 +366,12 @@ def _train_rank(
             if progress and ((b + 1) % report_every == 0 or b + 1 == steps_per_epoch):
                 progress(b + 1, steps_per_epoch, float(loss_sum) / seen)
         loss_total, correct_total, seen_total = all_sum([float(loss_sum), float(correct), seen])
-        test_acc = None
-        if test_images is not None and test_labels is not None:
-            logits_test = _logits(model, test_images, prep, 1000, cfg.channels_last, amp)
-            hits = float((logits_test.argmax(1) == test_labels).sum()) if len(test_labels) else 0.0
-            hits, count = all_sum([hits, len(test_labels)])
-            test_acc = hits / count
+        test_acc = ema_acc = None
+        last = epoch + 1 == epochs or bool(cfg.max_steps and step >= cfg.max_steps)
+        if test_images is not None and test_labels is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
+            test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+            if ema is not None:
+                ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
         entry = EpochLog(
             epoch=epoch + 1,
             loss=loss_total / max(seen_total, 1),
@@ -323,14 +379,28 @@ def _train_rank(
             test_acc=test_acc,
             seconds=time.time() - te,
             lr=lr_at(step - 1, total, warmup, cfg.lr),
+            ema_test_acc=ema_acc,
         )
         result.history.append(entry)
         if rank == 0:
             log.info(
-                "epoch %d/%d loss %.4f train %.4f test %s %.1fs",
-                entry.epoch, cfg.epochs, entry.loss, entry.train_acc,
-                "-" if test_acc is None else f"{test_acc:.4f}", entry.seconds,
+                "epoch %d/%d loss %.4f train %.4f test %s%s %.1fs",
+                entry.epoch, epochs, entry.loss, entry.train_acc,
+                "-" if test_acc is None else f"{test_acc:.4f}",
+                "" if ema_acc is None else f" ema {ema_acc:.4f}", entry.seconds,
             )  # fmt: skip
+        if cfg.time_budget and epoch + 1 == 3 and epoch + 1 > start_epoch:
+            # Epochs 2 and 3 give the steady speed (the first one compiles and warms up); 2 % margin for the noise.
+            per_epoch = 1.02 * sum(e.seconds for e in result.history[-2:]) / 2
+            fit = budget_epochs(epochs, epoch + 1, elapsed_before + time.time() - t0, per_epoch, cfg.time_budget)
+            if fit < epochs and rank == 0:
+                log.info(
+                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
+                    cfg.time_budget, epochs, per_epoch, fit,
+                )  # fmt: skip
+            epochs = fit
+            total = steps_per_epoch * epochs
+        if rank == 0:
             save_training_checkpoint(
                 out,
                 {
@@ -344,22 +414,69 @@ def _train_rank(
                     "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(),
                     "config": asdict(cfg),
+                    "schedule_epochs": epochs,  # cfg.epochs, or fewer where the time budget lowered it
                     "history": [asdict(e) for e in result.history],
                     "train_seconds": elapsed_before + time.time() - t0,
                     "classes": train_data.classes,
                     "hardware": hardware,
+                    **({"ema_state_dict": ema.state_dict(), "ema_decay": cfg.ema} if ema is not None else {}),
                 },
             )
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:
             break
+        epoch += 1
     if world > 1:
         dist.destroy_process_group()
     result.seconds = elapsed_before + time.time() - t0
     accs = [e.test_acc for e in result.history if e.test_acc is not None]
     result.best_test_acc = max(accs) if accs else None
     return result
+
+
+def _make_step(
+    model: nn.Module, cfg: TrainConfig, device: torch.device, amp: bool
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Forward pass and loss (loss, logits); the backward pass is the caller's. Under ``compile`` the whole of it,
+    backward included, is one compiled graph: on CUDA replayed as a CUDA graph ("reduce-overhead")."""
+
+    def forward_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with _autocast(device, amp):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        return loss, logits
+
+    if not cfg.compile:
+        return forward_loss
+    cuda = device.type == "cuda"
+    compiled = torch.compile(
+        forward_loss, backend=cfg.compile_backend, mode="reduce-overhead" if cuda else None, dynamic=False
+    )
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if cuda:
+            # A new iteration: outputs of the previous replay may be overwritten now (they were read already).
+            torch.compiler.cudagraph_mark_step_begin()
+        return compiled(x, y)
+
+    return step
+
+
+def _accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    prep: Preprocessing,
+    channels_last: bool,
+    amp: bool,
+    all_sum: Callable[[list[float]], list[float]],
+) -> float:
+    """Top-1 of eval-mode ``model`` on this rank's test shard, summed over the ranks."""
+    logits = _logits(model, images, prep, 1000, channels_last, amp)
+    hits = float((logits.argmax(1) == labels).sum()) if len(labels) else 0.0
+    hits, count = all_sum([hits, len(labels)])
+    return hits / count
 
 
 def _to_cpu(obj: Any) -> Any:

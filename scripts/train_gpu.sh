@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Train a CIFAR-10 ShuffleNet from this working tree on a CUDA GPU, in ONE call of the device machine.
+# Train a CIFAR-10 ShuffleNet from this working tree on a machine with a CUDA GPU (docs/training.md).
 #
 #   bash scripts/train_gpu.sh [ARCHIVE] [OUTDIR]
 #
-# ARCHIVE  the CIFAR-10 JPEG tarball (default .cache/gpu/cifar10-jpeg.tar.gz, carried along by the caller)
+# ARCHIVE  the CIFAR-10 JPEG tarball (default .cache/gpu/cifar10-jpeg.tar.gz)
 # OUTDIR   where last.pt (resumable checkpoint, rewritten after every epoch), train.log, epochs.json and env.txt
-#          go (default $OUT on the device machine, else runs/gpu)
+#          go (default $OUT when set, else runs/gpu)
 #
 # The machine's python3 has PyTorch with CUDA but not this project's pins and no network: nothing is installed.
 # The code runs from the working tree through a throw-away namespace folder (shufflenet/model -> ./model) on
-# PYTHONPATH. Recipe (environment variables, defaults in brackets; README "Training on a GPU" says why):
+# PYTHONPATH. Recipe (environment variables, defaults in brackets; docs/training.md says why):
 #   ARCH [shufflenet_v1_g3_1.0x_cifar] EPOCHS [130] BATCH [512] LR [0.4] WARMUP [5] WD [5e-4] LS [0.1] SEED [0]
 #   DEVICE [cuda]  TIME_LIMIT [520] seconds of training before it is stopped (the checkpoint of the last whole
 #   epoch stays)  LIMIT [0] images per split (smoke runs)  MAX_STEPS [0]  RESUME [path of a last.pt to continue]
@@ -20,7 +20,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 archive=${1:-$repo/.cache/gpu/cifar10-jpeg.tar.gz}
 out=${2:-${OUT:-$repo/runs/gpu}}
 py=${PYTHON:-python3}
-[[ -f $archive ]] || { echo "error: CIFAR-10 archive $archive not found; pass its path (see README, Training on a GPU)" >&2; exit 2; }
+[[ -f $archive ]] || { echo "error: CIFAR-10 archive $archive not found; pass its path (see docs/training.md)" >&2; exit 2; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/shufflenet-gpu.XXXXXX")
