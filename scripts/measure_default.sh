@@ -9,8 +9,9 @@
 #   export        `shufflenet-export` of the default to $ARTIFACTS (default artifacts/default, = `make demo`)
 #   eval          accuracy of the PyTorch checkpoint, ONNX and TFLite files on the CIFAR-10 test set
 #                 (eval_default_onnx_tflite.json)
-#   coreml        the same for the four Core ML programs, NumPy evaluator ($COREML_LIMIT images, default all;
-#                 eval_default_coreml.json)
+#   coreml        the same for the four Core ML programs on the NumPy ML Program evaluator, on a deterministic
+#                 subset of $COREML_LIMIT images (default 2000: the evaluator takes about 0.4 s of CPU an image for
+#                 the four programs; COREML_LIMIT=0 evaluates all 10,000; eval_default_coreml.json)
 #   cifarcalib    an int8 file calibrated on 300 CIFAR-10 training images instead of the install's photos
 #                 (eval_cifarcalib.json)
 #   parity        x86 parity of every file and the per-layer int8 drift (parity_default.{json,md})
@@ -19,8 +20,8 @@
 #   arm64-int8    the int8 file's accuracy on all test images on cortex-a53 and cortex-a76
 #                 (eval_default_arm64_int8_cortex-a53.json, ..._cortex-a76.json; about 10 min each)
 #   arm64-fp32    the float32 file on cortex-a53, a 1,000-image subset (eval_default_arm64_fp32_cortex-a53_1000.json)
-#   android       the app's cross-language golden test on this export, and the preprocessing memory benchmark
-#                 (android_demo_memory.json)
+#   android       the app's assets and cross-language golden test on this export (pass/fail; no file), and the
+#                 preprocessing memory benchmark (android_demo_memory.json; it depends on the input size only)
 #   host          host latency of every file, thread CPU clock (host_default_cpu.{json,md,...})
 #   profile       per-unit profile of the float32 and int8 .tflite files (profile_default.{json,md})
 #   arm64-bench   emulated evaluation time and the instruction classes per CPU model (arm64_bench.json)
@@ -80,7 +81,7 @@ fi
 if want coreml; then
   need_export
   timed coreml "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats coreml \
-    --limit "${COREML_LIMIT:-0}" --json "$results/eval_default_coreml.json"
+    --limit "${COREML_LIMIT:-2000}" --json "$results/eval_default_coreml.json"
 fi
 if want cifarcalib; then
   timed cifarcalib-export "$bin/shufflenet-export" --format tflite --precision int8 --calib "$data/train" \
@@ -116,8 +117,10 @@ if want arm64-fp32; then
 fi
 if want android; then
   bash android_demo/scripts/setup_toolchain.sh >/dev/null
-  # The golden test exports the default itself (the same code as the export step) and compares Java with Python.
-  timed android-golden "$bin/pytest" -q -n 0 -p no:cacheprovider tests/android_demo/test_android_golden.py
+  # The app's assets (prepare_assets.py) and the cross-language golden test (Java preprocessing, dequantization
+  # and top-k against Python and LiteRT) on the default's export instead of the tests' small random-init one.
+  timed android-golden env SHUFFLENET_ANDROID_TEST_EXPORT="$repo/$artifacts" "$bin/pytest" -q -n 0 \
+    -p no:cacheprovider tests/android_demo/test_android_golden.py tests/android_demo/test_android_assets.py
   timed android-memory "$bin/python" android_demo/scripts/benchmark_memory.py --out "$results/android_demo_memory.json"
 fi
 if want host; then
@@ -126,7 +129,7 @@ if want host; then
 fi
 if want profile; then
   need_export
-  timed profile "$bin/shufflenet-bench" profile --artifacts "$artifacts" --clock cpu \
+  timed profile "$bin/shufflenet-bench" profile --artifacts "$artifacts" --clock cpu --rounds 5 \
     --files "${arch}_float32.tflite" "${arch}_int8_full_integer_int8_io.tflite" --json "$results/profile_default.json"
 fi
 if want arm64-bench; then
