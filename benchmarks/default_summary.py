@@ -32,6 +32,9 @@ EVAL_FILES = {
 ACCURACY_KEYS = ("format", "precision", "path", "images", "top1", "top5", "top1_agreement", "evaluated_by")
 PARITY_KEYS = ("path", "precision", "evaluated_by", "psnr_db", "cosine", "top1_agreement", "top5_agreement", "passed",
                "x86_agreement")  # fmt: skip
+# Measured by the slowest steps (a 1,000-image float32 run under emulation takes about half an hour): reported as
+# not measured when absent, not as a failure.
+OPTIONAL_FILES = ("eval_default_arm64_fp32_cortex-a53_1000.json",)
 PARITY_FILES = ("parity_default.json", "parity_default_arm64.json")
 # Targets of the int8 file against PyTorch float32 on the whole test set.
 INT8_MAX_DROP_POINTS = 0.3
@@ -47,7 +50,7 @@ class Summary:
     arm64: list[dict[str, Any]] = field(default_factory=list)  # arm64 rows: agreement with x86
     parity: list[dict[str, Any]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # files that measured another model
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # result files not there (OPTIONAL_FILES may be)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,7 +160,8 @@ def to_markdown(s: Summary) -> str:
                      f"{'pass' if r['passed'] else 'FAIL'} |")  # fmt: skip
     if s.stale or s.missing:
         lines += ["", "## Not of this model", ""]
-        lines += [f"- stale: {w}" for w in s.stale] + [f"- missing: {m}" for m in s.missing]
+        lines += [f"- stale: {w}" for w in s.stale]
+        lines += [f"- not measured yet (`scripts/measure_default.sh` writes it): {m}" for m in s.missing]
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(to_markdown(s))
         for w in s.stale:
             print(f"stale: {w}", file=sys.stderr)
-        return 1 if s.stale else 0
+        return 1 if s.stale or set(s.missing) - set(OPTIONAL_FILES) else 0
 
     return run_cli(body, (ValueError, OSError))
 

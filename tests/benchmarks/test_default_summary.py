@@ -8,7 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from shufflenet.benchmarks.default_summary import EVAL_FILES, PARITY_FILES, main, summarize, to_markdown
+from shufflenet.benchmarks.default_summary import (
+    EVAL_FILES,
+    OPTIONAL_FILES,
+    PARITY_FILES,
+    main,
+    summarize,
+    to_markdown,
+)
 from shufflenet.model.pretrained import SHIPPED_WEIGHTS, default_variant_name
 
 RESULTS = Path(__file__).parents[2] / "docs" / "results"
@@ -18,7 +25,7 @@ def test_committed_results_are_of_the_shipped_default(tmp_path: Path) -> None:
     """Every accuracy and parity file of docs/results names the default's files, its PyTorch top-1 is the
     card's, and the committed summary is what the files give (rerun scripts/measure_default.sh otherwise)."""
     s = summarize(RESULTS)
-    assert s.stale == [] and s.missing == []
+    assert s.stale == [] and set(s.missing) <= set(OPTIONAL_FILES)
     arch = default_variant_name()
     assert all(Path(r["path"]).name.startswith(arch) for r in s.accuracy + s.parity)
     full = [r for r in s.accuracy if r["format"] == "pytorch" and r["images"] == 10000]
@@ -36,7 +43,8 @@ def _copy(tmp_path: Path) -> Path:
     d = tmp_path / "results"
     d.mkdir()
     for name in (*EVAL_FILES, *PARITY_FILES):
-        shutil.copy(RESULTS / name, d / name)
+        if (RESULTS / name).is_file():
+            shutil.copy(RESULTS / name, d / name)
     return d
 
 
@@ -71,7 +79,7 @@ def test_a_result_of_other_weights_is_stale(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err
     assert f"{name}: PyTorch top-1" in err and "parity_default.json: shufflenet_v1_g1_1.0x_cifar_fp32.onnx" in err
     summary = json.loads((d / "default_model.json").read_text())
-    assert summary["missing"] == ["eval_cifarcalib.json"] and len(summary["stale"]) == 2
+    assert "eval_cifarcalib.json" in summary["missing"] and len(summary["stale"]) == 2
     assert "## Not of this model" in (d / "default_model.md").read_text()
 
 
