@@ -22,12 +22,12 @@ from shufflenet.model.pretrained import SHIPPED_WEIGHTS, default_variant_name
 
 # The accuracy files and what each measured (file name -> row label prefix).
 EVAL_FILES = {
-    "eval_default_onnx_tflite.json": "x86",
-    "eval_default_coreml.json": "Core ML",
-    "eval_cifarcalib.json": "int8 calibrated on CIFAR-10 train",
-    "eval_default_arm64_int8_cortex-a53.json": "arm64 cortex-a53",
-    "eval_default_arm64_int8_cortex-a76.json": "arm64 cortex-a76",
-    "eval_default_arm64_fp32_cortex-a53_1000.json": "arm64 cortex-a53 float32 subset",
+    "eval_default_onnx_tflite.json": "the export (x86)",
+    "eval_default_coreml.json": "Core ML (NumPy evaluator)",
+    "eval_cifarcalib.json": "int8 calibrated on 300 CIFAR-10 training images",
+    "eval_default_arm64_int8_cortex-a53.json": "the export on arm64 cortex-a53",
+    "eval_default_arm64_int8_cortex-a76.json": "the export on arm64 cortex-a76",
+    "eval_default_arm64_fp32_cortex-a53_1000.json": "the export on arm64 cortex-a53, 1,000 images",
 }
 ACCURACY_KEYS = ("format", "precision", "path", "images", "top1", "top5", "top1_agreement", "evaluated_by")
 PARITY_KEYS = ("path", "precision", "evaluated_by", "psnr_db", "cosine", "top1_agreement", "top5_agreement", "passed",
@@ -134,13 +134,14 @@ def to_markdown(s: Summary) -> str:
         f"## int8 against PyTorch float32 (targets: drop <= {INT8_MAX_DROP_POINTS} points, "
         f"agreement >= {INT8_MIN_AGREEMENT * 100:g} %)",
         "",
-        "| measured in | evaluated by | images | top-1 | drop (points) | agreement | targets |",
-        "|---|---|---|---|---|---|---|",
+        "| file | measured in | evaluated by | images | top-1 | drop (points) | agreement | targets |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in s.int8:
         ok = "met" if r["drop_ok"] and r["agreement_ok"] else "**missed**"
-        lines.append(f"| {r['source']} | {r['evaluated_by']} | {r['images']:,} | {_pct(r['top1'])} | "
-                     f"{r['drop_points']:+.2f} | {_pct(r['top1_agreement'])} | {ok} |")  # fmt: skip
+        cells = (r["label"], r["source"], r["evaluated_by"], f"{r['images']:,}", _pct(r["top1"]),
+                 f"{r['drop_points']:.2f}", _pct(r["top1_agreement"]), ok)  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## arm64 (aarch64 LiteRT under emulation) against x86 LiteRT, same inputs", "",
               "| measured in | file | evaluated by | images | output values | bit-identical | largest gap |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
