@@ -9,8 +9,10 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 .PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench results clean
 
-$(STAMP): pyproject.toml requirements.lock
+# The `npu` extra's wheels first, hash-checked (requirements-npu.lock), then everything under requirements.lock.
+$(STAMP): pyproject.toml requirements.lock requirements-npu.lock
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -qq --require-hashes --no-deps -r requirements-npu.lock
 	$(BIN)/pip install -qq $(FIND_LINKS) -c requirements.lock -e '.[all]'
 	touch $(STAMP)
 
@@ -27,6 +29,9 @@ test: lint
 	bash android_demo/scripts/setup_toolchain.sh
 	bash scripts/setup_arm64.sh
 	$(BIN)/pytest
+	# Again without oneDNN, the tests that run TensorFlow itself: TensorFlow turns oneDNN on by itself only on
+	# CPUs with AVX-512 VNNI/BF16 or AMX, so this is how an AVX2 machine runs them.
+	TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/pytest -m tensorflow_graph
 
 # Host latency of every file `make demo` wrote (JSON + Markdown in results/).
 bench: $(STAMP)

@@ -6,7 +6,14 @@ One session: pick the device, record what it is, push ``benchmark_model`` and th
 battery before and after each. Each run's output is pulled, parsed and kept verbatim beside the parsed figures.
 
 Failures of one configuration (a delegate that is not available, ``benchmark_model`` crashing or exiting
-non-zero, output that cannot be parsed) are recorded as failed results and the session goes on. Failures of
+non-zero, output that cannot be parsed) are recorded as failed results and the session goes on.
+
+Files compiled for a Qualcomm NPU (manifest entries with an ``npu`` object) run only when the user supplies the
+phone's NPU runtime libraries (``npu_libs``: LiteRT's dispatch library and Qualcomm's QNN libraries for the
+device, see docs/npu.md): they are pushed to ``REMOTE_DIR/npu`` and the file runs with ``--use_npu=true
+--dispatch_library_dir=...`` under ``LD_LIBRARY_PATH`` / ``ADSP_LIBRARY_PATH`` pointing there, which needs LiteRT's
+``benchmark_model`` (built with NPU support), not TensorFlow Lite's. A file compiled for another SoC than the
+device's (``ro.soc.model``) is recorded as failed, not run. Failures of
 the device or the tool (no device, unauthorized, offline, push failure, a binary that cannot run there, a
 disconnect) stop the session; whatever finished before is saved first.
 """
@@ -33,14 +40,16 @@ from .stats import SummaryPart, pool_summaries
 
 log = logging.getLogger(__name__)
 
-DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
+DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "npu")
 DELEGATE_FLAGS = {
     "cpu": ["--use_xnnpack=false"],
     "xnnpack": ["--use_xnnpack=true"],
     "gpu": ["--use_gpu=true"],
     "nnapi": ["--use_nnapi=true"],
+    "npu": ["--use_npu=true"],  # with --dispatch_library_dir (benchmark_command)
 }
 REMOTE_DIR = "/data/local/tmp"
+NPU_DISPATCH = {"qualcomm": "libLiteRtDispatch_Qualcomm.so"}  # what --npu-libs must hold, per vendor
 
 
 class BinaryNotRunnable(BenchError):
@@ -75,6 +84,11 @@ class AndroidConfig:
     check_abi: bool = True
     run_timeout_s: float = 900.0
     keep_remote_files: bool = False
+    npu_libs: Path | None = None  # the phone's NPU runtime libraries; NPU files run only with them
+
+    @property
+    def remote_npu_dir(self) -> str:
+        return f"{self.remote_dir}/npu"
 
     def validate(self) -> None:
         if not Path(self.benchmark_model).is_file():
@@ -88,6 +102,17 @@ class AndroidConfig:
             raise ValueError("--threads must list positive integers")
         if self.runs < 1 or self.repeats < 1 or self.warmup < 0 or self.cooldown_s < 0:
             raise ValueError("--runs and --repeats must be >= 1, --warmup and --cooldown >= 0")
+        if self.npu_libs is not None:
+            libs = Path(self.npu_libs)
+            if not libs.is_dir():
+                raise ValueError(f"--npu-libs {libs} is not a folder; pass the folder of the phone's NPU runtime "
+                                 "libraries (see docs/npu.md)")  # fmt: skip
+            if not any((libs / name).is_file() for name in NPU_DISPATCH.values()):
+                need = " or ".join(NPU_DISPATCH.values())
+                raise ValueError(f"--npu-libs {libs} has no {need}; it needs LiteRT's dispatch library and the "
+                                 "vendor's runtime libraries for the phone (see docs/npu.md)")  # fmt: skip
+        elif "npu" in self.delegates:
+            raise ValueError("--delegate npu needs --npu-libs DIR, the phone's NPU runtime libraries (see docs/npu.md)")
 
 
 @dataclass
@@ -173,6 +198,7 @@ class ModelFile:
     arch: str | None = None
     input_size: list[int] | None = None
     macs: int | None = None
+    npu: dict[str, Any] | None = None  # the manifest's npu object of a file compiled for an NPU
 
 
 def _precision_from_name(name: str) -> str:
@@ -184,8 +210,9 @@ def _precision_from_name(name: str) -> str:
     return "fp32"
 
 
-def tflite_files(artifacts: Path, only: list[str] | None = None) -> list[ModelFile]:
-    """The ``.tflite`` files of an export folder (from its manifest when present), optionally a subset."""
+def tflite_files(artifacts: Path, only: list[str] | None = None, npu: bool = False) -> list[ModelFile]:
+    """The ``.tflite`` files of an export folder (from its manifest when present), optionally a subset; files
+    compiled for an NPU only with ``npu`` (the user supplied the phone's NPU runtime libraries)."""
     from shufflenet.export.manifest import read_manifest, verify_artifact
 
     artifacts = Path(artifacts)
@@ -194,6 +221,11 @@ def tflite_files(artifacts: Path, only: list[str] | None = None) -> list[ModelFi
         m = read_manifest(artifacts)
         for e in m["artifacts"]:
             if e.get("format") == "tflite" and (not only or e["path"] in only):
+                if e.get("npu") and not npu:
+                    if only:
+                        raise ValueError(f"{e['path']} is compiled for an NPU; pass --npu-libs DIR (see docs/npu.md)")
+                    log.info("%s is compiled for an NPU: skipped (pass --npu-libs to run it)", e["path"])
+                    continue
                 verify_artifact(artifacts, e)  # a file altered since export is refused before it reaches a phone
                 found.append(
                     ModelFile(
@@ -204,6 +236,7 @@ def tflite_files(artifacts: Path, only: list[str] | None = None) -> list[ModelFi
                         arch=m.get("arch"),
                         input_size=list(m["input_size"]) if m.get("input_size") else None,
                         macs=(m.get("complexity") or {}).get("macs") or None,
+                        npu=e.get("npu"),
                     )
                 )
     else:
@@ -239,8 +272,12 @@ def benchmark_command(
     ]
     if cfg.op_profiling:
         argv.append("--enable_op_profiling=true")
+    if delegate == "npu":
+        argv.append(f"--dispatch_library_dir={cfg.remote_npu_dir}")
     if mask:
         argv = ["taskset", mask, *argv]
+    if delegate == "npu":  # the dispatch library finds the QNN libraries, and the DSP its skeleton, there
+        argv = [f"LD_LIBRARY_PATH={cfg.remote_npu_dir}", f"ADSP_LIBRARY_PATH={cfg.remote_npu_dir}", *argv]
     return " ".join(shlex.quote(a) for a in argv) + f" > {shlex.quote(remote_out)} 2>&1"
 
 
@@ -330,7 +367,7 @@ def _session(
     sleep: Callable[[float], None],
     adb: Adb | None,
 ) -> None:
-    files = tflite_files(cfg.artifacts, cfg.files)
+    files = tflite_files(cfg.artifacts, cfg.files, npu=cfg.npu_libs is not None)
     adb = adb or Adb(cfg.adb)
     adb.select(cfg.serial)
     info = device_info(adb)
@@ -358,6 +395,7 @@ def _session(
     r = adb.shell(f"chmod 755 {shlex.quote(remote_bin)}", what="chmod of benchmark_model")
     if r.returncode != 0:
         raise BinaryNotRunnable(f"chmod of {remote_bin} failed: {first_line(r.stderr + r.stdout)}")
+    remote_libs = _push_npu_libs(adb, cfg) if any(f.npu for f in files) else []
     remote_models: dict[str, str] = {}
     for f in files:
         remote = f"{cfg.remote_dir}/{Path(f.name).name}"
@@ -373,7 +411,8 @@ def _session(
         with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
             for f in files:
                 for threads in cfg.threads:
-                    for delegate in cfg.delegates:
+                    # A compiled NPU file runs on its NPU only; CPU files with the delegates asked for.
+                    for delegate in ["npu"] if f.npu else [d for d in cfg.delegates if d != "npu"]:
                         ident = dict(
                             target=info.serial,
                             runtime="benchmark_model",
@@ -391,6 +430,13 @@ def _session(
                         what = f"{f.name} threads={threads} delegate={delegate}"
                         runs: list[_Run] = []
                         failure: tuple[str, str] | None = None  # (status, message)
+                        other_soc = _other_soc(f, info)
+                        if other_soc:
+                            report.results.append(failed_result(other_soc, status="failed", repeats=0, **ident))
+                            report.errors.append(f"{what}: {other_soc}")
+                            log.error("%s: %s", what, other_soc)
+                            persist()
+                            continue
                         for k in range(cfg.repeats):
                             if not first and cfg.cooldown_s > 0:
                                 sleep(cfg.cooldown_s)
@@ -423,7 +469,37 @@ def _session(
                         persist()
     finally:
         if not cfg.keep_remote_files:
-            _clean_up(adb, [remote_out, remote_bin, *remote_models.values()])
+            _clean_up(adb, [remote_out, remote_bin, *remote_models.values(), *remote_libs])
+
+
+def _push_npu_libs(adb: Adb, cfg: AndroidConfig) -> list[str]:
+    """Every file of ``cfg.npu_libs`` into ``cfg.remote_npu_dir``; their device paths."""
+    assert cfg.npu_libs is not None
+    r = adb.shell(f"mkdir -p {shlex.quote(cfg.remote_npu_dir)}", what="mkdir of the NPU library folder")
+    if r.returncode != 0:
+        raise adbm.PushFailed(f"cannot create {cfg.remote_npu_dir} on the device: {first_line(r.stderr + r.stdout)}")
+    pushed = []
+    for lib in sorted(p for p in Path(cfg.npu_libs).iterdir() if p.is_file()):
+        remote = f"{cfg.remote_npu_dir}/{lib.name}"
+        log.info("push %s", lib.name)
+        adb.push(lib, remote)
+        pushed.append(remote)
+    return pushed
+
+
+def _other_soc(f: ModelFile, info: DeviceInfo) -> str | None:
+    """Why a compiled NPU file cannot run on this device (compiled for another SoC), or None."""
+    if not f.npu:
+        return None
+    soc = str(f.npu.get("soc", ""))
+    device = info.soc.split()[-1] if info.soc else ""
+    if device and soc and device.upper() != soc.upper():
+        from shufflenet.export.npu_qualcomm import SOC_HTP_ARCH
+
+        fix = (f"export with --npu qualcomm:{device.upper()}" if device.upper() in SOC_HTP_ARCH else
+               f"{device} has no ahead-of-time Qualcomm target in LiteRT")  # fmt: skip
+        return f"compiled for {soc}, but the device is {device} (ro.soc.model); {fix}"
+    return None
 
 
 def _clean_up(adb: Adb, paths: list[str]) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, parse_cpus, run_batch
+from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, Arm64Unavailable, parse_cpus, run_batch
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.runners import load_runner
 from shufflenet.model.cli_common import run_cli
@@ -91,7 +91,7 @@ def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env) ->
     m = read_manifest(artifacts)
     images = np.random.default_rng(0).integers(0, 256, (n, *m["input_size"], 3), dtype=np.uint8)
     rows = []
-    for e in (e for e in m["artifacts"] if e["format"] == "tflite"):
+    for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
         verify_artifact(artifacts, e)
         host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
         x = host.prepare(images)
@@ -139,7 +139,7 @@ def bench_kernels(artifacts: Path, cpus: tuple[str, ...], env: Arm64Env) -> list
     m = read_manifest(artifacts)
     rows = []
     with tempfile.TemporaryDirectory(prefix="arm64-kernels-") as tmp:
-        for e in (e for e in m["artifacts"] if e["format"] == "tflite"):
+        for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
             path = verify_artifact(artifacts, e)
             host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
             x = host.prepare(np.random.default_rng(0).integers(0, 256, (1, *m["input_size"], 3), dtype=np.uint8))
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(x86 LiteRT {r['x86_litert_seconds_per_image'] * 1e3:.2f} ms)")  # fmt: skip
         return 0
 
-    return run_cli(body)
+    # A missing emulator is a set-up to run first (its one line names the script): exit 2, as for bad input.
+    return run_cli(body, (ValueError, OSError, Arm64Unavailable))
 
 
 if __name__ == "__main__":

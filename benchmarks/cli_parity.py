@@ -2,7 +2,9 @@
 
 Each file (ONNX raw and simplified, TFLite float32 / float16-weights / int8, Core ML programs) runs on real
 images through its own declared preprocessing, layout, dtype and quantisation; its outputs are compared with
-PyTorch float32's. Exit status: 0 when every file passes its precision's thresholds, 1 when one fails
+PyTorch float32's. A .tflite compiled for a Qualcomm NPU runs on Qualcomm's HTP emulator (ONNX Runtime's QNN
+execution provider, CPU fallback off) and is also compared with the CPU .tflite it was compiled from.
+Exit status: 0 when every file passes its precision's thresholds, 1 when one fails
 (the report says which file, which metric, by how much), 2 on an unusable folder, image folder or manifest.
 """
 
@@ -16,7 +18,14 @@ from pathlib import Path
 from shufflenet.model.cli_common import CliParser, require_path, run_cli
 
 from .arm64_options import add_arguments
-from .parity_defaults import DEFAULT_IMAGE_LIMIT, DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1
+from .parity_defaults import (
+    DEFAULT_IMAGE_LIMIT,
+    DEFAULT_MAX_DROP_DB,
+    DEFAULT_MIN_PSNR,
+    DEFAULT_MIN_TOP1,
+    DEFAULT_NPU_MAX_REL,
+    DEFAULT_NPU_MAX_STEPS,
+)
 
 # The parity modules (torch, TensorFlow, the runtimes) are imported in main's body, after the arguments are checked.
 
@@ -55,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     for prec in ("fp32", "fp16", "int8"):
         p.add_argument(f"--min-top1-{prec}", type=_fraction, default=DEFAULT_MIN_TOP1[prec], metavar="FRAC",
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
+    p.add_argument("--npu-max-steps", type=int, default=DEFAULT_NPU_MAX_STEPS, metavar="N",
+                   help="an int8 NPU file (on the HTP emulator) may differ from its CPU .tflite by this many quantized "
+                   f"steps (default {DEFAULT_NPU_MAX_STEPS})")  # fmt: skip
+    p.add_argument("--npu-max-rel", type=float, default=DEFAULT_NPU_MAX_REL, metavar="F",
+                   help="a float NPU file may differ from its CPU .tflite by this fraction of the largest output "
+                   f"(default {DEFAULT_NPU_MAX_REL:g})")  # fmt: skip
     p.add_argument("--per-layer", action="store_true",
                    help="also compare the int8 TFLite file with the float32 one op by op")  # fmt: skip
     p.add_argument("--per-layer-images", type=int, default=16, metavar="N", help="images for --per-layer (default 16)")
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         thresholds = Thresholds(
             min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
             min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
+            npu_max_steps=args.npu_max_steps,
+            npu_max_rel=args.npu_max_rel,
         )
         if args.runtime == "litert-arm64":
             from .arm64_parity import main_parity

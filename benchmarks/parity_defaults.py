@@ -8,3 +8,7 @@ DEFAULT_MIN_PSNR = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}
 DEFAULT_MIN_TOP1 = {"fp32": 1.0, "fp16": 0.0, "int8": 0.0}
 DEFAULT_IMAGE_LIMIT = 100
 DEFAULT_MAX_DROP_DB = 10.0  # --per-layer: an op losing this much PSNR is where int8 error enters
+# A file compiled for an NPU against the CPU .tflite it came from, on the same inputs (emulated NPU): int8 outputs
+# within this many quantized steps, float outputs within this fraction of the largest CPU output.
+DEFAULT_NPU_MAX_STEPS = 16
+DEFAULT_NPU_MAX_REL = 0.02

@@ -22,7 +22,14 @@ from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import json_safe
 from shufflenet.model.preprocessing import Preprocessing, list_images
 
-from .parity_defaults import DEFAULT_IMAGE_LIMIT, DEFAULT_MIN_PSNR, DEFAULT_MIN_TOP1, PRECISIONS
+from .parity_defaults import (
+    DEFAULT_IMAGE_LIMIT,
+    DEFAULT_MIN_PSNR,
+    DEFAULT_MIN_TOP1,
+    DEFAULT_NPU_MAX_REL,
+    DEFAULT_NPU_MAX_STEPS,
+    PRECISIONS,
+)
 from .per_layer import PerLayerReport
 
 log = logging.getLogger(__name__)
@@ -34,16 +41,20 @@ class Thresholds:
 
     min_psnr_db: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_PSNR))
     min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
+    npu_max_steps: int = DEFAULT_NPU_MAX_STEPS  # NPU file vs its CPU file, int8 outputs
+    npu_max_rel: float = DEFAULT_NPU_MAX_REL  # NPU file vs its CPU file, float outputs
 
     def describe(self) -> str:
         return ", ".join(
             f"{p} PSNR >= {self.min_psnr_db[p]:g} dB"
             + (f" and top-1 >= {self.min_top1[p] * 100:g} %" if self.min_top1[p] else "")
             for p in PRECISIONS
-        )
+        ) + (f"; NPU files within {self.npu_max_steps} quantized steps (int8) or {self.npu_max_rel:g} of the largest "
+             "output (float) of their CPU file; no NaN or infinite output")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {"min_psnr_db": dict(self.min_psnr_db), "min_top1_agreement": dict(self.min_top1)}
+        return {"min_psnr_db": dict(self.min_psnr_db), "min_top1_agreement": dict(self.min_top1),
+                "npu_max_quantized_steps": self.npu_max_steps, "npu_max_rel": self.npu_max_rel}  # fmt: skip
 
 
 @dataclass
@@ -60,6 +71,14 @@ class Shortfall:
         return self.threshold - self.value
 
     def describe(self) -> str:
+        if self.metric == "nonfinite":
+            return (
+                f"{self.value:.0f} outputs are inf or NaN: overflow (the logits exceed the range of the file's "
+                "numbers, e.g. float16's 65504); the model's outputs are too large: retrain it (it may have diverged)"
+            )
+        if self.metric.startswith("vs_cpu"):
+            unit = "quantized step(s)" if self.metric.endswith("steps") else "of the largest CPU output"
+            return f"{self.metric} {self.value:.3g} > {self.threshold:.3g} {unit}"
         if self.metric == "psnr_db":
             short = "inf" if math.isinf(self.short_by) else f"{self.short_by:.1f}"
             return f"psnr_db {_fmt_db(self.value)} < {self.threshold:.1f} (short by {short} dB)"
@@ -104,6 +123,8 @@ class FileResult:
             "evaluated_by": p.evaluated_by,
             "failures": [f.to_dict() for f in self.failures],
         }
+        if p.vs_cpu is not None:
+            d["vs_cpu"] = json_safe(p.vs_cpu)
         if p.cross_checks:
             d["cross_checks"] = [
                 {
@@ -132,7 +153,22 @@ class ParityReport:
     def coverage_lines(self) -> list[str]:
         from shufflenet.export.delegation import coverage_cell
 
-        return [f"XNNPACK coverage of {p}: {coverage_cell(c)}" for p, c in self.coverage.items()]
+        return [f"XNNPACK coverage of {p}: {coverage_cell(c)}" for p, c in self.coverage.items()] + self.npu_lines()
+
+    def npu_lines(self) -> list[str]:
+        """Each NPU file against the CPU file it was compiled from, on the same inputs."""
+        lines = []
+        for f in self.files:
+            v = f.parity.vs_cpu
+            if v is None:
+                continue
+            gap = (f"max {v['max_quantized_steps']} quantized step(s)" if "max_quantized_steps" in v else
+                   f"max {v['max_rel']:.2g} of the largest output")  # fmt: skip
+            lines.append(
+                f"{f.parity.path} ({f.parity.evaluated_by}) vs {v['compared_with']} ({v['evaluated_by']}): "
+                f"{gap}, {v['exact_share'] * 100:.1f} % identical, top-1 {v['top1_agreement'] * 100:.1f} %"
+            )
+        return lines
 
     @property
     def passed(self) -> bool:
@@ -204,6 +240,8 @@ def _fmt_db(x: float) -> str:
 
 def _row(name: str, p: ArtifactParity, by: str, m: ParityMetrics, verdict: str) -> list[str]:
     top1, top5 = f"{m.top1_agreement * 100:.1f} %", f"{m.top5_agreement * 100:.1f} %"
+    if m.nonfinite:
+        return [name, p.format, p.precision, by, "overflow", "overflow", "-", "-", "-", "-", verdict]
     return [name, p.format, p.precision, by, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}",
             _fmt_db(m.psnr_db), top1, top5, verdict]  # fmt: skip
 
@@ -222,10 +260,19 @@ def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:
     for by, m in [(parity.evaluated_by, parity.metrics)] + [(c.evaluated_by, c.metrics) for c in parity.cross_checks]:
         min_psnr = thresholds.min_psnr_db[parity.precision]
         min_top1 = thresholds.min_top1[parity.precision]
+        if m.nonfinite:
+            fails.append(Shortfall("nonfinite", m.nonfinite, 0, by))
+            continue
         if not m.psnr_db >= min_psnr:
             fails.append(Shortfall("psnr_db", m.psnr_db, min_psnr, by))
         if not m.top1_agreement >= min_top1:
             fails.append(Shortfall("top1_agreement", m.top1_agreement, min_top1, by))
+    v = parity.vs_cpu
+    if v is not None and "max_quantized_steps" in v and v["max_quantized_steps"] > thresholds.npu_max_steps:
+        fails.append(Shortfall("vs_cpu_max_quantized_steps", v["max_quantized_steps"], thresholds.npu_max_steps,
+                               parity.evaluated_by))  # fmt: skip
+    if v is not None and "max_rel" in v and not v["max_rel"] <= thresholds.npu_max_rel:
+        fails.append(Shortfall("vs_cpu_max_rel", v["max_rel"], thresholds.npu_max_rel, parity.evaluated_by))
     return FileResult(parity, fails)
 
 
@@ -298,7 +345,7 @@ def run_parity(
     from shufflenet.export.delegation import tflite_coverage
 
     for e in manifest["artifacts"]:
-        if e["format"] == "tflite":  # read from a fresh interpreter after delegation, not from the manifest
+        if e["format"] == "tflite" and not e.get("npu"):  # from a fresh interpreter after delegation, not the manifest
             report.coverage[e["path"]] = tflite_coverage(d / e["path"]).to_dict()
     if per_layer:
         from .per_layer import DEFAULT_MAX_DROP_DB, per_layer_parity

@@ -153,7 +153,7 @@ def _label(layer: LayerParity) -> str:
 
 def tflite_pair(manifest: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The float32 and int8 TFLite entries of a manifest; ParityError naming the fix when either is missing."""
-    tfl = {e["precision"]: e for e in manifest["artifacts"] if e.get("format") == "tflite"}
+    tfl = {e["precision"]: e for e in manifest["artifacts"] if e.get("format") == "tflite" and not e.get("npu")}
     missing = [p for p in ("int8", "fp32") if p not in tfl]
     if missing:
         raise ParityError(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, size_argument, text_table
+from shufflenet.model.files import missing_folders, remove_empty_folders
 
 from .arguments import FORMATS, check_input_paths
 from .output_dir import check_output
@@ -26,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-limit", type=int, default=300, help="at most this many calibration images")
     p.add_argument("--labels", type=Path, help="class names, one per line (or the ImageNet classes.tsv)")
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX files with a dynamic batch axis")
+    p.add_argument(
+        "--npu",
+        metavar="VENDOR:SOCS",
+        help="also compile the .tflite files ahead of time for these NPUs: qualcomm:SM8650,SM8750 or qualcomm:all "
+        "(int8, and float where the SoC's HTP has float; needs shufflenet-mobile[npu])",
+    )
     p.add_argument("--no-parity", action="store_true", help="skip the parity check after export")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", action="store_true", help="show library logs (default: OUTPUT.export.log)")
@@ -60,20 +67,38 @@ def _sig(ios: list[dict[str, Any]]) -> str:
 
 def summary_table(manifest: dict[str, Any]) -> str:
     from .delegation import coverage_cell
+    from .npu_qualcomm import ops_cell
 
-    rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch", "XNNPACK nodes")]
+    rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch", "XNNPACK nodes", "NPU")]
     for e in manifest["artifacts"]:
         par = e.get("parity")
         ps = "-"
-        if par:
+        if par and par.get("nonfinite"):
+            ps = f"FAIL: {par['nonfinite']} outputs inf/NaN (overflow)"
+        elif par:
             psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
             db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps,
-                     coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-"))  # fmt: skip
+                     coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-",
+                     ops_cell(e["npu"]) if e.get("npu") else "-"))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
+
+
+def overflow_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per exported file whose parity outputs were inf or NaN (a failure of that file)."""
+    lines = []
+    for e in manifest["artifacts"]:
+        n = (e.get("parity") or {}).get("nonfinite")
+        if n:
+            lines.append(
+                f"{e['path']}: {n} outputs are inf or NaN: overflow (the logits exceed the range of its "
+                f"{e['precision']} numbers, e.g. float16's 65504); the model's outputs are too large: retrain it "
+                "(it may have diverged)"
+            )
+    return lines
 
 
 def log_file_for(output: Path) -> Path:
@@ -85,12 +110,27 @@ def log_file_for(output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    made = missing_folders(args.output.absolute().parent)  # what a refused export must not leave behind
+
     def body() -> int:
+        try:
+            return export()
+        except (ValueError, OSError):
+            remove_empty_folders(made)
+            raise
+
+    def export() -> int:
         # Every path is checked before torch or TensorFlow is imported (seconds of start-up).
         check_input_paths(args.weights, args.calib, args.labels)
         check_output(args.output, args.force)
         if args.calib_limit < 1:
             raise ValueError(f"--calib-limit {args.calib_limit}: pass a positive number of images")
+        if args.npu is not None:
+            from .npu_qualcomm import parse_npu  # no heavy import: the SoC list is checked here
+
+            parse_npu(args.npu)
+            if "all" not in args.format and "tflite" not in args.format:
+                raise ValueError(f"--npu {args.npu} compiles the .tflite files; add tflite to --format")
         from .pipeline import ExportConfig, run_export
 
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
@@ -110,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             labels=args.labels,
             parity=not args.no_parity,
             force=args.force,
+            npu=args.npu,
         )
         log_path = log_file_for(args.output)
-        with library_output(log_path, args.verbose) as terminal:
+        # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
             progress = StepProgress(terminal)
             try:
                 result = run_export(cfg, progress=progress)
@@ -129,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
         if not args.verbose:
             print(f"library logs: {log_path}")
-        return 0
+        overflow = overflow_lines(m)
+        for line in overflow:
+            print(f"error: {line}", file=sys.stderr)
+        return 1 if overflow else 0
 
     # ExportError, CheckpointError, CalibrationError and OutputError are ValueErrors.
     return run_cli(body, (ValueError, OSError))

@@ -29,7 +29,7 @@ from shufflenet.model.source import SourceError, logits, model_from_source
 from .calibration import ImageSet
 from .metrics import ParityMetrics, compare, softmax
 from .runners import load_runner
-from .runtime import Runner
+from .runtime import Runner, dequantize
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,13 @@ class ArtifactParity:
     evaluated_by: str
     metrics: ParityMetrics
     cross_checks: list[CrossCheck] = field(default_factory=list)
+    vs_cpu: dict[str, Any] | None = None  # an NPU file: its raw outputs against the CPU file it was compiled from
 
     def manifest_dict(self) -> dict[str, Any]:
         """The entry's ``parity`` object in manifest.json."""
         d: dict[str, Any] = {**self.metrics.to_dict(), "evaluated_by": self.evaluated_by}
+        if self.vs_cpu is not None:
+            d["vs_cpu"] = self.vs_cpu
         if self.cross_checks:
             d["cross_checks"] = [c.to_dict() for c in self.cross_checks]
         return d
@@ -137,8 +140,11 @@ def _same_io(declared: dict[str, Any], actual: dict[str, Any], keys: tuple[str, 
 def file_signature(runner: Runner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The inputs and outputs the loaded file itself declares, in manifest terms (name, shape, dtype,
     quantisation; ``kind`` for Core ML)."""
+    from .npu_qualcomm import QnnHtpRunner
     from .runtime import CoremlRunner, OnnxRunner, TfliteRunner
 
+    if isinstance(runner, QnnHtpRunner):  # the compiled .tflite's own tensors (the NPU graph has the same names)
+        return runner.signature()
     if isinstance(runner, OnnxRunner):
         ort_types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
                      "tensor(uint8)": "uint8", "tensor(int64)": "int64"}  # fmt: skip
@@ -229,7 +235,8 @@ def measure_file_parity(
     out_kind = entry.get("output_kind", "logits")
     target = softmax(ref_logits) if out_kind == "probabilities" else ref_logits
     try:
-        out = runner.predict(images)
+        raw = runner.predict_raw(images)
+        out = dequantize(raw, runner.output.get("quantization"))
     except (RuntimeError, ValueError) as e:
         raise ParityError(f"{entry['path']} failed to run with {runner.evaluated_by}: {error_line(e)}") from None
     if out.shape != target.shape:
@@ -244,13 +251,37 @@ def measure_file_parity(
         path=entry["path"],
         output_kind=out_kind,
         evaluated_by=runner.evaluated_by,
-        metrics=compare(target, out),
+        metrics=compare(target, out),  # counts the file's inf/NaN outputs (a file giving any fails)
     )
+    if entry.get("npu"):
+        result.vs_cpu = npu_vs_cpu(Path(artifacts_dir), full, raw, images)
     if macos and entry["format"] == "coreml":
         mac = load_runner(Path(artifacts_dir), full, macos=True)
         mac_out = mac.predict(images)
         result.cross_checks.append(CrossCheck(mac.evaluated_by, compare(target, mac_out), compare(out, mac_out)))
     return result
+
+
+def npu_vs_cpu(artifacts_dir: Path, entry: dict[str, Any], npu_raw: np.ndarray, images: np.ndarray) -> dict[str, Any]:
+    """An NPU file's raw outputs against those of the CPU .tflite it was compiled from (LiteRT on this machine), on
+    the same inputs: the share of identical values, the largest gap (quantized steps for int8 outputs, else relative
+    to the largest CPU output) and top-1 agreement."""
+    from .arm64 import compare_x86
+    from .metrics import topk_agreement
+
+    source = entry["npu"].get("compiled_from")
+    if not source or not (Path(artifacts_dir) / source).is_file():
+        raise ParityError(f"{entry['path']} was compiled from {source!r}, which is not in the folder; re-run export")
+    cpu = load_runner(Path(artifacts_dir), {**entry, "npu": None, "path": source})
+    cpu_raw = cpu.predict_raw(images)
+    a = compare_x86(npu_raw, cpu_raw)
+    d: dict[str, Any] = {
+        "compared_with": source,
+        "evaluated_by": cpu.evaluated_by,
+        **a.to_dict(),
+        "top1_agreement": topk_agreement(cpu_raw.astype(np.float64), npu_raw.astype(np.float64), 1),
+    }
+    return d
 
 
 def measure_parity(

@@ -62,6 +62,7 @@ class ExportConfig:
     labels: Path | None = None
     parity: bool = True
     force: bool = False  # an --output that is not a previous export is renamed aside (kept), not refused
+    npu: str | None = None  # "qualcomm:SM8650,SM8750": the .tflite files compiled for these NPUs too
 
 
 @dataclass
@@ -129,6 +130,8 @@ def min_input_size(variant: Variant) -> int:
 
 
 def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
+    """The class names of the model's outputs: the weights' own (a ``shufflenet-train`` checkpoint records its
+    folder's classes, see ``checkpoint.checkpoint_variant``), or ``labels_file`` instead (same count only)."""
     if labels_file is None:
         return variant.class_names()
     try:
@@ -138,14 +141,35 @@ def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if lines and "\t" in lines[0] and lines[0].split("\t")[0] == "index":  # a classes.tsv: index, synset, names
         lines = [ln.split("\t")[2].split(",")[0].strip() for ln in lines[1:]]
     if len(lines) != variant.num_classes:
-        raise ExportError(f"{labels_file} has {len(lines)} labels but {variant.name} has {variant.num_classes} classes")
+        raise ExportError(
+            f"--labels {labels_file} has {len(lines)} labels but the model has {variant.num_classes} outputs "
+            f"({', '.join(variant.class_names()[:3])}, ...); pass a file of {variant.num_classes} lines, or none to "
+            "keep the weights' own class names"
+        )
     return lines
+
+
+def npu_request(cfg: ExportConfig) -> Any:
+    """The parsed ``--npu`` (``npu_qualcomm.NpuRequest``) or None; a bad value or one without .tflite files is an
+    ``ExportError`` before anything heavy loads."""
+    if cfg.npu is None:
+        return None
+    from .npu_qualcomm import parse_npu
+
+    try:
+        request = parse_npu(cfg.npu)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
+    if "tflite" not in cfg.formats:
+        raise ExportError(f"--npu {cfg.npu} compiles the .tflite files; add tflite to --format")
+    return request
 
 
 def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportResult:
     say = progress or (lambda msg: log.info("%s", msg))
     t_start = time.time()
     plan = plan_precisions(cfg)
+    npu_request(cfg)
     check_input_paths(cfg.weights, cfg.calib, cfg.labels)  # before any heavy import
     try:
         output_dir.check_output(cfg.output, cfg.force)
@@ -193,16 +217,30 @@ def _run_export_locked(
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    if cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
+    calibrates = "int8" in plan.get("tflite", ())
+    if cfg.calib is not None and not calibrates:
+        say(f"--calib {cfg.calib} is not used: no int8 file is written (precisions {precision_list(plan)})")
+    elif cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
         try:
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
+        if calib_set.skipped:
+            seen = calib_set.skipped + len(calib_set.images)
+            say(f"{calib_set.skipped} of {seen} calibration images unreadable, skipped (their names are in the log)")
     check_dependencies(tuple(plan))
+    npu = npu_request(cfg)
+    if npu is not None:
+        from .npu_qualcomm import NpuUnavailable, QnnCompiler
+
+        try:  # the libraries are there before anything is converted
+            QnnCompiler.check()
+        except NpuUnavailable as e:
+            raise ExportError(str(e)) from None
     parity_set = calib_mod.install_photos(prep, seed=cfg.seed + 1)
     if calib_set is None:
         calib_set = calib_mod.install_photos(prep, seed=cfg.seed)
-    if calib_set.kind == "install-photos":
+    if calib_set.kind == "install-photos" and calibrates:
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +248,7 @@ def _run_export_locked(
     work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
     work.mkdir()
     done = 0
-    total = count_steps(plan) + (1 if cfg.parity else 0)
+    total = count_steps(plan) + (1 if cfg.parity else 0) + (len(npu.socs) if npu is not None else 0)
 
     def step(msg: str) -> None:
         nonlocal done
@@ -221,6 +259,15 @@ def _run_export_locked(
     steps = ctx.step_seconds
     try:
         artifacts = _export_files(ctx, plan)
+        if npu is not None:
+            from . import npu_qualcomm
+
+            try:
+                artifacts += npu_qualcomm.export_entries(ctx, artifacts, npu)
+            except (npu_qualcomm.NpuCompileError, npu_qualcomm.NpuUnavailable) as e:
+                raise ExportError(str(e)) from None
+            for e in artifacts:
+                e["num_classes"] = variant.num_classes
         shutil.rmtree(work)
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n")
         prep_doc = {"arch": arch, "input_size": list(size), "num_classes": variant.num_classes, **prep.to_dict(),
@@ -250,7 +297,8 @@ def _run_export_locked(
             "preprocessing": prep.to_dict(),
             "preprocessing_file": "preprocessing.json",
             "labels_file": "labels.txt",
-            "calibration": calib_set.describe() if "int8" in plan.get("tflite", ()) else None,
+            "classes": labels,
+            "calibration": calib_set.describe() if calibrates else None,
             "parity_images": parity_set.describe() if cfg.parity else None,
             "tool_versions": tool_versions(),
             "dynamic_batch": cfg.dynamic_batch,
@@ -315,6 +363,11 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes
     return artifacts
+
+
+def precision_list(plan: dict[str, tuple[str, ...]]) -> str:
+    """The planned precisions, each once, in plan order: "fp32,fp16"."""
+    return ",".join(dict.fromkeys(p for ps in plan.values() for p in ps))
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:

@@ -1,5 +1,6 @@
 """Which runner runs a manifest entry: the one dispatcher over every runtime (``runtime``: ONNX Runtime, LiteRT,
-Core ML's NumPy evaluator or its own runtime on macOS; ``arm64``: aarch64 LiteRT under emulation)."""
+Core ML's NumPy evaluator or its own runtime on macOS; ``arm64``: aarch64 LiteRT under emulation; ``npu_qualcomm``:
+a .tflite compiled for a Qualcomm NPU, on Qualcomm's HTP emulator)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,18 @@ def load_runner(
     path = Path(artifacts_dir) / entry["path"]
     fmt = entry["format"]
     if runtime == "litert-arm64":
-        if fmt != "tflite":
-            raise ValueError(f"{entry['path']} is {fmt}; the litert-arm64 runtime runs .tflite files only")
+        if fmt != "tflite" or entry.get("npu"):
+            what = "compiled for an NPU" if entry.get("npu") else fmt
+            raise ValueError(f"{entry['path']} is {what}; the litert-arm64 runtime runs CPU .tflite files only")
         from .arm64 import Arm64Runner  # its emulator starts only when asked for
 
         return Arm64Runner(path, entry, prep, threads, cpu=cpu, timeout_s=timeout_s)
     if fmt == "onnx":
         return OnnxRunner(path, entry, prep, threads)
+    if fmt == "tflite" and entry.get("npu"):
+        from .npu_qualcomm import QnnHtpRunner  # a compiled Qualcomm NPU file: the HTP emulator
+
+        return QnnHtpRunner(path, entry, prep, threads)
     if fmt == "tflite":
         return TfliteRunner(path, entry, prep, threads)
     if fmt == "coreml":
