@@ -80,7 +80,7 @@ def test_a_result_of_other_weights_is_stale(tmp_path: Path, capsys: pytest.Captu
     assert f"{name}: PyTorch top-1" in err and "parity_default.json: shufflenet_v1_g1_1.0x_cifar_fp32.onnx" in err
     summary = json.loads((d / "default_model.json").read_text())
     assert "eval_cifarcalib.json" in summary["missing"] and len(summary["stale"]) == 2
-    assert "## Not of this model" in (d / "default_model.md").read_text()
+    assert "## Not measured on this model" in (d / "default_model.md").read_text()
 
 
 def test_missing_results_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
