@@ -67,7 +67,7 @@ arm64-bench: $(STAMP) arm64
 		--json results/arm64_bench.json
 
 # Re-measure every figure of docs/results/ that depends on the embedded default (accuracy of every exported file,
-# int8 drift, arm64, the app's golden test, latency) and rebuild docs/results/default_model.md; about 1 h on 2 cores.
+# int8 drift, arm64, the app's golden test, latency) and rebuild docs/results/default_model.md; 1-3 h on 2 shared cores.
 results: $(STAMP)
 	bash scripts/measure_default.sh
 
