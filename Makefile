@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies in /opt/wheels on these machines; pip finds it there instead of a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench clean
+.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench results clean
 
 # The `npu` extra's wheels first, hash-checked (requirements-npu.lock), then everything under requirements.lock.
 $(STAMP): pyproject.toml requirements.lock requirements-npu.lock
@@ -65,6 +65,11 @@ arm64-bench: $(STAMP) arm64
 	test -f artifacts/default/manifest.json || $(MAKE) demo
 	$(BIN)/python -m shufflenet.benchmarks.arm64_bench --artifacts artifacts/default --cold --kernels \
 		--json results/arm64_bench.json
+
+# Re-measure every figure of docs/results/ that depends on the embedded default (accuracy of every exported file,
+# int8 drift, arm64, the app's golden test, latency) and rebuild docs/results/default_model.md; 1-3 h on 2 shared cores.
+results: $(STAMP)
+	bash scripts/measure_default.sh
 
 android-apk: $(STAMP)
 	bash android_demo/build_offline.sh

@@ -100,6 +100,7 @@ def model_card(info: dict) -> str:
     v = get_variant(info["arch"])
     role = " (the embedded default)" if info["arch"] == DEFAULT_ARCH else ""
     shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle"
+    warmup = f"{cfg['warmup_epochs']:g} epoch" + ("" if cfg["warmup_epochs"] == 1 else "s")
     return f"""# Model card: {info["arch"]}{role}
 
 ShuffleNet v1, groups {v.groups} ({shuffle}), width {v.width:g}x, small-input stem (3x3 stride-1 conv, no max
@@ -119,7 +120,7 @@ pool), 10 classes, trained from scratch on CIFAR-10 on {machine}.
 
 ## Recipe
 SGD with Nesterov momentum {cfg["momentum"]}, batch {cfg["batch_size"]}, peak learning rate {cfg["lr"]} with
-{cfg["warmup_epochs"]:g} epoch of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
+{warmup} of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
 on conv/linear weights only (none on BN and biases), label smoothing {cfg["label_smoothing"]}, random crop with
 {cfg["pad"]}-pixel zero padding, horizontal flip{recipe_extras}; {execution}.
 

@@ -35,7 +35,7 @@ def make_export(tmp_path_factory: pytest.TempPathFactory, key: str, **cfg: Any) 
 
 @pytest.fixture(scope="session")
 def default_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What `shufflenet-export --output DIR` writes: the embedded trained default (0.5x g3, 32x32 CIFAR; random
+    """What `shufflenet-export --output DIR` writes: the embedded trained default (g3 1.0x, 32x32 CIFAR; random
     init where this checkout has no weights), every format and precision: ONNX raw + simplified, TFLite float32 /
     float16-weights / int8, Core ML fp16 + fp32 (image and tensor inputs); parity in the manifest."""
     from shufflenet.model.pretrained import default_weights_path

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Re-measure every figure of docs/results/ that depends on the embedded default model (`make results`).
+#
+#   bash scripts/measure_default.sh [STEP ...]        # no STEP: all of them, in this order
+#
+# Run it again whenever the default's weights change (a new `python -m shufflenet.model.publish`); every file it
+# writes is replaced atomically by the tool that measures it, and the summary (default_model.{json,md}) is
+# rebuilt from them at the end. Steps (files written under $RESULTS, default docs/results):
+#   export        `shufflenet-export` of the default to $ARTIFACTS (default artifacts/default, = `make demo`)
+#   eval          accuracy of the PyTorch checkpoint, ONNX and TFLite files on the CIFAR-10 test set
+#                 (eval_default_onnx_tflite.json)
+#   coreml        the same for the four Core ML programs on the NumPy ML Program evaluator, on a deterministic
+#                 subset of $COREML_LIMIT images (default 500: the evaluator takes about 0.5 s of CPU an image for
+#                 the four programs; COREML_LIMIT=0 evaluates all 10,000; eval_default_coreml.json)
+#   cifarcalib    an int8 file calibrated on 300 CIFAR-10 training images instead of the install's photos
+#                 (eval_cifarcalib.json)
+#   parity        x86 parity of every file and the per-layer int8 drift (parity_default.{json,md})
+#   arm64-parity  parity on aarch64 LiteRT under emulation, cortex-a53, cortex-a76, max
+#                 (parity_default_arm64.{json,md})
+#   arm64-int8    the int8 file's accuracy on all test images on cortex-a53 and cortex-a76
+#                 (eval_default_arm64_int8_cortex-a53.json, ..._cortex-a76.json; about 10 min each)
+#   arm64-fp32    the float32 file on cortex-a53, a 1,000-image subset (eval_default_arm64_fp32_cortex-a53_1000.json)
+#   android       the app's assets and cross-language golden test on this export (pass/fail; no file), and the
+#                 preprocessing memory benchmark (android_demo_memory.json; it depends on the input size only)
+#   host          host latency of every file, thread CPU clock (host_default_cpu.{json,md,...})
+#   profile       per-unit profile of the float32 and int8 .tflite files (profile_default.{json,md})
+#   arm64-bench   emulated evaluation time and the instruction classes per CPU model (arm64_bench.json)
+#   summary       default_model.{json,md}: the headline figures of all of the above, checked against targets
+#
+# Needs: `make install` (.venv), ../shared/data (CIFAR-10 archive, ImageNet sample photos), for the arm64 steps
+# `bash scripts/setup_arm64.sh`, for android `bash android_demo/scripts/setup_toolchain.sh`.
+# Environment: ARTIFACTS, RESULTS, DATA (CIFAR-10 root holding train/ and test/, default .cache/cifar10,
+# extracted from ../shared/data/cifar10-jpeg.tar.gz when absent), SHARED (default ../shared), COREML_LIMIT.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+bin=$repo/.venv/bin
+artifacts=${ARTIFACTS:-artifacts/default}
+results=${RESULTS:-docs/results}
+shared=${SHARED:-../shared}
+data=${DATA:-.cache/cifar10}
+samples=$shared/data/imagenet/samples
+runs=runs/measure_default
+all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 android host profile arm64-bench summary)
+steps=("$@")
+[[ ${#steps[@]} -gt 0 ]] || steps=("${all[@]}")
+for s in "${steps[@]}"; do
+  [[ " ${all[*]} " == *" $s "* ]] || { echo "error: unknown step '$s'; steps: ${all[*]}" >&2; exit 2; }
+done
+[[ -x $bin/python ]] || { echo "error: no .venv here; run 'make install' first" >&2; exit 2; }
+[[ -d $samples ]] || { echo "error: $samples not found; set SHARED to the folder holding data/" >&2; exit 2; }
+if [[ ! -d $data/test ]]; then
+  mkdir -p "$(dirname "$data")"
+  tar -xzf "$shared/data/cifar10-jpeg.tar.gz" -C "$(dirname "$data")"
+fi
+mkdir -p "$results" "$runs"
+arch=$("$bin/python" -c 'from shufflenet.model.pretrained import default_variant_name as d; print(d())')
+log() { echo "[measure_default $(date -u +%H:%M:%S)] $*" >&2; }
+want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+need_export() { [[ -f $artifacts/manifest.json ]] || { echo "error: no export in $artifacts; run the export step" >&2; exit 2; }; }
+t_start=$(date +%s)
+timings=()
+timed() {  # timed NAME CMD...: runs CMD, remembers its wall time for the summary
+  local name=$1 t0
+  shift
+  t0=$(date +%s)
+  log "$name: $*"
+  "$@"
+  timings+=("$name=$(($(date +%s) - t0))")
+}
+
+if want export; then
+  timed export "$bin/shufflenet-export" --output "$artifacts"
+fi
+if want eval; then
+  need_export
+  timed eval "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats onnx tflite \
+    --json "$results/eval_default_onnx_tflite.json"
+fi
+if want coreml; then
+  need_export
+  timed coreml "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats coreml \
+    --limit "${COREML_LIMIT:-500}" --json "$results/eval_default_coreml.json"
+fi
+if want cifarcalib; then
+  timed cifarcalib-export "$bin/shufflenet-export" --format tflite --precision int8 --calib "$data/train" \
+    --output "$runs/cifarcalib"
+  timed cifarcalib "$bin/shufflenet-eval" --artifacts "$runs/cifarcalib" --data "$data/test" \
+    --json "$results/eval_cifarcalib.json"
+fi
+if want parity; then
+  need_export
+  timed parity "$bin/shufflenet-parity" --artifacts "$artifacts" --images "$samples" --per-layer \
+    --json "$results/parity_default.json" --markdown "$results/parity_default.md"
+fi
+if want arm64-parity || want arm64-int8 || want arm64-fp32 || want arm64-bench; then
+  bash scripts/setup_arm64.sh >/dev/null
+fi
+if want arm64-parity; then
+  need_export
+  timed arm64-parity "$bin/shufflenet-parity" --artifacts "$artifacts" --images "$samples" \
+    --runtime litert-arm64 --cpu cortex-a53,cortex-a76,max \
+    --json "$results/parity_default_arm64.json" --markdown "$results/parity_default_arm64.md"
+fi
+if want arm64-int8; then
+  need_export
+  for cpu in cortex-a53 cortex-a76; do
+    timed "arm64-int8-$cpu" "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" \
+      --runtime litert-arm64 --cpu "$cpu" --precisions int8 --json "$results/eval_default_arm64_int8_$cpu.json"
+  done
+fi
+if want arm64-fp32; then
+  need_export
+  timed arm64-fp32 "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --runtime litert-arm64 \
+    --cpu cortex-a53 --precisions fp32 --limit 1000 --json "$results/eval_default_arm64_fp32_cortex-a53_1000.json"
+fi
+if want android; then
+  bash android_demo/scripts/setup_toolchain.sh >/dev/null
+  # The app's assets (prepare_assets.py) and the cross-language golden test (Java preprocessing, dequantization
+  # and top-k against Python and LiteRT) on the default's export instead of the tests' small random-init one.
+  timed android-golden env SHUFFLENET_ANDROID_TEST_EXPORT="$repo/$artifacts" "$bin/pytest" -q -n 0 \
+    -p no:cacheprovider tests/android_demo/test_android_golden.py tests/android_demo/test_android_assets.py
+  timed android-memory "$bin/python" android_demo/scripts/benchmark_memory.py --out "$results/android_demo_memory.json"
+fi
+if want host; then
+  need_export
+  timed host "$bin/shufflenet-bench" host --artifacts "$artifacts" --clock cpu --json "$results/host_default_cpu.json"
+fi
+if want profile; then
+  need_export
+  timed profile "$bin/shufflenet-bench" profile --artifacts "$artifacts" --clock cpu --rounds 5 \
+    --files "${arch}_float32.tflite" "${arch}_int8_full_integer_int8_io.tflite" --json "$results/profile_default.json"
+fi
+if want arm64-bench; then
+  need_export
+  timed arm64-bench "$bin/python" -m shufflenet.benchmarks.arm64_bench --artifacts "$artifacts" --images 16 \
+    --kernels --json "$results/arm64_bench.json"
+fi
+if want summary; then
+  timed summary "$bin/python" -m shufflenet.benchmarks.default_summary --results "$results"
+fi
+log "done in $(($(date +%s) - t_start)) s: ${timings[*]}"
