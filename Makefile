@@ -25,10 +25,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# After the whole suite, the tests that run TensorFlow itself once more without oneDNN: TensorFlow turns oneDNN on
+# by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, so this is how an AVX2 machine runs them (about a minute).
 test: lint
 	bash android_demo/scripts/setup_toolchain.sh
 	bash scripts/setup_arm64.sh
 	$(BIN)/pytest
+	TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/pytest -m tensorflow_graph
 
 # Host latency of every file `make demo` wrote (JSON + Markdown in results/).
 bench: $(STAMP)

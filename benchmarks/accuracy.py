@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shufflenet.export.manifest import read_manifest, verify_artifact
+from shufflenet.export.manifest import read_manifest, verify_artifact, verify_file
 from shufflenet.export.metrics import topk_agreement
 from shufflenet.export.runners import load_runner
 from shufflenet.model.checkpoint import load_model
@@ -92,7 +92,17 @@ def _result(fmt: str, precision: str, path: str, out: np.ndarray, ref: np.ndarra
     )
 
 
+def export_labels(artifacts: Path, manifest: dict[str, Any]) -> list[str]:
+    """The class names of an export's outputs: the manifest's ``classes``, else its labels file (sha256 checked)."""
+    classes = manifest.get("classes")
+    if isinstance(classes, list) and classes:
+        return [str(c) for c in classes]
+    return verify_file(artifacts, manifest, manifest.get("labels_file", "labels.txt")).read_text().splitlines()
+
+
 def evaluate_checkpoint(path: Path, data_dir: Path, arch: str | None = None, limit: int = 0) -> AccuracyResult:
+    """Accuracy of a checkpoint; its class names (a ``shufflenet-train`` file records its folder's) name the
+    answers that ``data_dir``'s class folders must match."""
     model, variant, _ = load_model(path, arch)
     data = load_labelled(data_dir, variant.preprocessing, variant.class_names(), limit)
     out = logits(model, data.images, variant.preprocessing)
@@ -109,7 +119,7 @@ def evaluate_artifacts(
     say = progress or (lambda m: log.info("%s", m))
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
-    labels = (artifacts / manifest["labels_file"]).read_text().splitlines()
+    labels = export_labels(artifacts, manifest)
     r = model_from_source(manifest["source"], manifest["arch"])
     model, variant = r.model, r.variant
     data = load_labelled(data_dir, prep, labels, limit)

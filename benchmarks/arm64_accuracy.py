@@ -25,12 +25,12 @@ from shufflenet.export.arm64 import (
 )
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.runners import load_runner
-from shufflenet.export.runtime import dequantize
+from shufflenet.export.runtime import TfliteFileError, dequantize
 from shufflenet.model.files import write_json_atomic
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.source import logits, model_from_source
 
-from .accuracy import AccuracyResult, _result, format_table, load_labelled
+from .accuracy import AccuracyResult, _result, export_labels, format_table, load_labelled
 
 
 @dataclass
@@ -65,7 +65,7 @@ def evaluate_artifacts_arm64(
     Arm64Env.find()  # a missing set-up fails in one line before the images are read
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
-    labels = (artifacts / manifest["labels_file"]).read_text().splitlines()
+    labels = export_labels(artifacts, manifest)
     entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu") and
                (not precisions or e["precision"] in precisions)]  # fmt: skip
     if not entries:
@@ -86,6 +86,11 @@ def evaluate_artifacts_arm64(
             say(f"{e['path']} on -cpu {cpu} (one emulated process, {len(data.labels)} images)")
             try:
                 runner = load_runner(artifacts, full, runtime="litert-arm64", cpu=cpu, timeout_s=timeout_s)
+            except TfliteFileError as err:  # the file itself, on every CPU model: one line, the other files go on
+                out.errors.append(f"FAIL {e['path']} on every CPU model: {err}")
+                say(out.errors[-1])
+                break
+            try:
                 if x86_raw is None:
                     x86_raw = runner.predict_x86_raw(data.images)
                     x86 = dequantize(x86_raw, runner.output.get("quantization"))
@@ -113,9 +118,9 @@ def main_eval(args: argparse.Namespace) -> int:
     try:
         res = evaluate_artifacts_arm64(args.artifacts, args.data, cpus, tuple(args.precisions or ()), args.limit,
                                        args.timeout, say)  # fmt: skip
-    except Arm64Unavailable as e:
+    except Arm64Unavailable as e:  # a set-up to run first: the error line names it; 2, as for bad input
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print(format_table(res.results))
     for (path, cpu), a in res.agreement.items():
         print(f"{Path(path).name} on {cpu}: {a.describe()}")

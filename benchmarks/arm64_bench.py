@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, parse_cpus, run_batch
+from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, Arm64Unavailable, parse_cpus, run_batch
 from shufflenet.export.manifest import read_manifest, verify_artifact
 from shufflenet.export.runners import load_runner
 from shufflenet.model.cli_common import run_cli
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(x86 LiteRT {r['x86_litert_seconds_per_image'] * 1e3:.2f} ms)")  # fmt: skip
         return 0
 
-    return run_cli(body)
+    # A missing emulator is a set-up to run first (its one line names the script): exit 2, as for bad input.
+    return run_cli(body, (ValueError, OSError, Arm64Unavailable))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from shufflenet.export.parity import (
     rebuild_reference,
 )
 from shufflenet.export.runners import load_runner
-from shufflenet.export.runtime import dequantize
+from shufflenet.export.runtime import TfliteFileError, dequantize
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 from shufflenet.model.source import logits
@@ -231,6 +231,11 @@ def run_arm64_parity(
             say(f"{e['path']} on -cpu {cpu} (one emulated process, {len(images.images)} images)")
             try:
                 runner = load_runner(d, full, runtime="litert-arm64", cpu=cpu, timeout_s=timeout_s)
+            except TfliteFileError as err:  # the file itself, on every CPU model: one line, the other files go on
+                report.errors.append(Arm64Failure(e["path"], "every CPU model", str(err)))
+                say(report.errors[-1].line())
+                break
+            try:
                 check_signature(runner)
                 if x86_raw is None:
                     x86_raw = runner.predict_x86_raw(images.images)
@@ -252,7 +257,8 @@ def run_arm64_parity(
 
 def main_parity(args: argparse.Namespace, thresholds: Thresholds, say: Progress) -> int:
     """``shufflenet-parity --runtime litert-arm64``: exit 0 when every file passes on every CPU model, 1 when
-    one fails, crashes or hangs (or the emulator is not installed)."""
+    one fails, crashes, hangs or cannot be loaded, 2 when the emulator is not installed (a set-up to run first,
+    named in the one error line) or the request is bad."""
     cpus = parse_cpus(args.cpu)
     if args.per_layer:
         raise ValueError("--per-layer compares x86 LiteRT's intermediate tensors; run it without --runtime")
@@ -264,7 +270,7 @@ def main_parity(args: argparse.Namespace, thresholds: Thresholds, say: Progress)
                                   args.timeout, say)  # fmt: skip
     except Arm64Unavailable as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     if args.json:
         write_json_atomic(args.json, report.to_json())
     if args.markdown:

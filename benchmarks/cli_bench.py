@@ -107,12 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--artifacts", type=Path, help="export folder: profile its .tflite files (default artifacts)")
     src.add_argument("--tflite", type=Path, help="one .tflite file outside an export folder (units unnamed)")
     pr.add_argument("--files", nargs="+", help="only these files of --artifacts")
-    pr.add_argument("--arch", help="with --tflite: the registry variant, to name the units")
+    pr.add_argument("--arch", help="with --tflite: the registry variant, to name the units (checked against the file)")
     pr.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     pr.add_argument("--granularity", choices=("unit", "op"), default="unit", help="segments (default unit)")
     _timing_args(pr, 5, 30, 2)
     pr.add_argument("--rounds", type=int, default=3, help="rounds over all prefixes; medians (default 3)")
-    pr.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="as for host (cpu: one thread only)")
+    pr.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        help="cpu (default with --threads 1): the timed thread's CPU time, steady on a busy machine; wall (default "
+        "with more threads, which cpu cannot see)",
+    )
     pr.add_argument("--json", type=Path, default=OUT_DIR / "profile.json", help="results file (and .md beside it)")
 
     r = sub.add_parser("report", help="tables and plots from saved results; --compare for speed-ups")
@@ -299,7 +304,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.tflite is not None:
         profiles = [profile_tflite(args.tflite, arch=args.arch, say=say, **opts)]
     else:
-        profiles = profile_export(args.artifacts or Path("artifacts"), args.files, say=say, **opts)
+        profiles = profile_export(args.artifacts or Path("artifacts"), args.files, say=say, arch=args.arch, **opts)
     md = profiles_markdown(profiles)
     write_json_atomic(args.json, [p.to_dict() for p in profiles])
     write_text_atomic(args.json.with_suffix(".md"), md)
@@ -308,6 +313,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     bad = [p.path for p in profiles if not p.consistent]
     for b in bad:
         print(f"warning: the parts of {b} do not sum to the whole within 10 % (a noisy machine?)", file=sys.stderr)
+    for p in profiles:
+        if p.noisy:
+            print(f"note: {len(p.noisy)} of {len(p.segments)} segments of {p.path} are within the noise "
+                  "(shown as < noise)", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -71,8 +71,11 @@ class Shortfall:
         return self.threshold - self.value
 
     def describe(self) -> str:
-        if self.metric == "nonfinite_outputs":
-            return f"{self.value:g} NaN or infinite output value(s)"
+        if self.metric == "nonfinite":
+            return (
+                f"{self.value:.0f} outputs are inf or NaN: overflow (the logits exceed the range of the file's "
+                "numbers, e.g. float16's 65504); the model's outputs are too large: retrain it (it may have diverged)"
+            )
         if self.metric.startswith("vs_cpu"):
             unit = "quantized step(s)" if self.metric.endswith("steps") else "of the largest CPU output"
             return f"{self.metric} {self.value:.3g} > {self.threshold:.3g} {unit}"
@@ -120,8 +123,6 @@ class FileResult:
             "evaluated_by": p.evaluated_by,
             "failures": [f.to_dict() for f in self.failures],
         }
-        if p.nonfinite:
-            d["nonfinite_outputs"] = p.nonfinite
         if p.vs_cpu is not None:
             d["vs_cpu"] = json_safe(p.vs_cpu)
         if p.cross_checks:
@@ -239,6 +240,8 @@ def _fmt_db(x: float) -> str:
 
 def _row(name: str, p: ArtifactParity, by: str, m: ParityMetrics, verdict: str) -> list[str]:
     top1, top5 = f"{m.top1_agreement * 100:.1f} %", f"{m.top5_agreement * 100:.1f} %"
+    if m.nonfinite:
+        return [name, p.format, p.precision, by, "overflow", "overflow", "-", "-", "-", "-", verdict]
     return [name, p.format, p.precision, by, f"{m.max_abs:.3g}", f"{m.mean_abs:.3g}", f"{m.cosine:.6f}",
             _fmt_db(m.psnr_db), top1, top5, verdict]  # fmt: skip
 
@@ -257,12 +260,13 @@ def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:
     for by, m in [(parity.evaluated_by, parity.metrics)] + [(c.evaluated_by, c.metrics) for c in parity.cross_checks]:
         min_psnr = thresholds.min_psnr_db[parity.precision]
         min_top1 = thresholds.min_top1[parity.precision]
+        if m.nonfinite:
+            fails.append(Shortfall("nonfinite", m.nonfinite, 0, by))
+            continue
         if not m.psnr_db >= min_psnr:
             fails.append(Shortfall("psnr_db", m.psnr_db, min_psnr, by))
         if not m.top1_agreement >= min_top1:
             fails.append(Shortfall("top1_agreement", m.top1_agreement, min_top1, by))
-    if parity.nonfinite:
-        fails.append(Shortfall("nonfinite_outputs", parity.nonfinite, 0, parity.evaluated_by))
     v = parity.vs_cpu
     if v is not None and "max_quantized_steps" in v and v["max_quantized_steps"] > thresholds.npu_max_steps:
         fails.append(Shortfall("vs_cpu_max_quantized_steps", v["max_quantized_steps"], thresholds.npu_max_steps,

@@ -17,6 +17,15 @@ The parts are differences of independent timings. Their sum is ``T(P_last)``, a 
 inside the profile; it is checked against the original file timed separately, before and after (``whole_ms``):
 ``sum_ratio`` is the sum of the parts over the whole, and the profile is marked inconsistent outside 1 +- 10 %.
 
+Clock: with one thread the default is the timed thread's CPU time (``clock="cpu"``), which a machine busy with
+other work disturbs far less than the wall clock (on a shared host, two wall-clock profiles of the same file
+disagreed by several points per unit, with spreads ten times the values; CPU-time profiles agreed within about a
+point). With more threads only the wall clock sees the work of every thread, so it is the default there.
+
+Noise: a segment whose spread (half the range of its two prefixes' per-round medians, added) is at least its
+value is marked ``within_noise``; the table prints "< noise" for its time and share instead of a figure (which
+could even be negative), and the JSON keeps the raw difference beside the flag.
+
 What it cannot see: fusion across a cut (XNNPACK may fuse or re-layout ops across the boundary of a prefix
 differently than in the whole graph), a segment that costs less than the timing noise (it can come out negative),
 and the time split inside a delegated partition between its ops beyond what the cuts resolve. On a phone the
@@ -39,6 +48,10 @@ from .host import make_input, measure
 log = logging.getLogger(__name__)
 
 UNIT_END_OPS = ("ADD", "CONCATENATION")
+NOISE_ADVICE = {
+    "wall": "with one thread, --clock cpu (the default there) is far steadier; more --rounds or --runs also help.",
+    "cpu": "more --rounds or --runs narrow the spread; a segment this cheap may be below what timing can resolve.",
+}
 SUM_TOLERANCE = 0.10  # the parts must sum to the whole within this fraction
 
 
@@ -53,6 +66,11 @@ class Segment:
     ms: float  # T(prefix through ``last``) - T(prefix through ``first - 1``)
     prefix_ms: float  # T(prefix through ``last``)
     spread_ms: float = 0.0  # half the range of the two prefixes' per-round medians, added: the noise on ``ms``
+
+    @property
+    def within_noise(self) -> bool:
+        """The segment's time cannot be told from the timing noise (spread at least the value, or not positive)."""
+        return self.ms <= 0 or self.spread_ms >= self.ms
 
 
 @dataclass
@@ -79,18 +97,30 @@ class Profile:
     def consistent(self) -> bool:
         return abs(self.sum_ratio - 1.0) <= SUM_TOLERANCE
 
+    def share(self, s: Segment) -> float | None:
+        """The segment's share of the sum of the parts; None when it is within the noise."""
+        return None if s.within_noise or self.parts_ms <= 0 else s.ms / self.parts_ms
+
+    @property
+    def noisy(self) -> list[Segment]:
+        return [s for s in self.segments if s.within_noise]
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(parts_ms=self.parts_ms, sum_ratio=self.sum_ratio, consistent=self.consistent)
+        for seg, sd in zip(self.segments, d["segments"], strict=True):
+            sd.update(within_noise=seg.within_noise, share=self.share(seg))
+        d.update(parts_ms=self.parts_ms, sum_ratio=self.sum_ratio, consistent=self.consistent,
+                 within_noise=len(self.noisy))  # fmt: skip
         return d
 
     def rows(self) -> list[list[str]]:
         rows = [["ops", "PyTorch module", "op types", "ms", "+- ms (rounds)", "share"]]
         for s in self.segments:
             ops = ", ".join(f"{k}" + (f" x{v}" if v > 1 else "") for k, v in s.ops.items())
-            share = s.ms / self.parts_ms if self.parts_ms > 0 else float("nan")
+            share = self.share(s)
             span = f"{s.first}" if s.first == s.last else f"{s.first}-{s.last}"
-            rows.append([span, s.module, ops, f"{s.ms:.3f}", f"{s.spread_ms:.3f}", f"{share:.1%}"])
+            ms, pct = ("< noise", "< noise") if share is None else (f"{s.ms:.3f}", f"{share:.1%}")
+            rows.append([span, s.module, ops, ms, f"{s.spread_ms:.3f}", pct])
         return rows
 
     def to_markdown(self) -> str:
@@ -109,6 +139,9 @@ class Profile:
             f"Sum of the parts {self.parts_ms:.3f} ms; whole file {self.whole_ms:.3f} ms; ratio {self.sum_ratio:.3f} "
             f"({verdict} 1 +- {SUM_TOLERANCE:.0%}).",
         ]
+        if self.noisy:
+            md.append(f"{len(self.noisy)} of {len(self.segments)} segments are within the noise (< noise: their "
+                      "spread is at least their time); " + NOISE_ADVICE[self.clock])  # fmt: skip
         if self.coverage:
             from shufflenet.export.delegation import coverage_cell
 
@@ -188,25 +221,64 @@ def prefix_model(model: Any, k: int, outputs: list[int]) -> bytes:
     return bytes(b.Output())
 
 
-def _module_labels(op_names: list[str], cuts: list[int], arch: str | None) -> list[str]:
-    """PyTorch module names of the segments ending at ``cuts`` (unit granularity), for this project's graph."""
-    unknown = ["?"] * len(cuts)
+def _shape(model: Any, tensor: int) -> list[int]:
+    return [int(d) for d in model.subgraphs[0].tensors[tensor].shape]
+
+
+def _unit_shapes(net: Any, units: list[str], hw: tuple[int, int]) -> list[list[int]]:
+    """Each unit's output shape (NHWC, batch 1) when ``net`` runs on an ``hw`` input."""
+    import torch
+
+    modules = dict(net.named_modules())
+    shapes: dict[str, list[int]] = {}
+    hooks = [modules[u].register_forward_hook(lambda m, i, o, u=u: shapes.__setitem__(u, list(o.shape)))
+             for u in units]  # fmt: skip
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, *hw))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [[1, s[2], s[3], s[1]] for s in (shapes[u] for u in units)]
+
+
+def _module_labels(model: Any, op_names: list[str], cuts: list[int], arch: str | None, name: str) -> list[str]:
+    """PyTorch module names of the segments ending at ``cuts`` (unit granularity): "?" without ``arch``;
+    ``ValueError`` (one line) when the file is not that variant (units, their output shapes, classes)."""
     if arch is None:
-        return unknown
+        return ["?"] * len(cuts)
     from shufflenet.model.registry import UnknownVariantError, get_variant
 
     try:
         variant = get_variant(arch)
-    except UnknownVariantError:
-        return unknown
-    model = variant.build()
-    units = [n for n, m in model.named_modules() if type(m).__name__ == "ShuffleV1Block"]
+    except UnknownVariantError as e:
+        raise ValueError(f"--arch: {e}") from None
+    net = variant.build().eval()
+    units = [n for n, m in net.named_modules() if type(m).__name__ == "ShuffleV1Block"]
     ends = [c for c in cuts if op_names[c] in UNIT_END_OPS]
-    # stem, one cut per unit, head
+    sg = model.subgraphs[0]
+    _, h, w, _ = _shape(model, int(sg.inputs[0]))
+    fix = "pass the variant the file was exported from (shufflenet-info lists them), or leave --arch out"
     if len(ends) != len(units) or len(cuts) != len(units) + 2 or cuts[1:-1] != ends:
-        log.info("%d unit ends for %d units: not this project's graph layout; segments unnamed", len(ends), len(units))
-        return unknown
-    stem = "first_conv + maxpool" if variant.stem == "imagenet" else "first_conv"
+        raise ValueError(f"--arch {arch} does not match {name}: the file has {len(ends)} units, {arch} has "
+                         f"{len(units)}; {fix}")  # fmt: skip
+    try:
+        expected = _unit_shapes(net, units, (h, w))
+    except RuntimeError as e:  # e.g. an input too small for this variant's strides
+        raise ValueError(f"--arch {arch} does not match {name}: {arch} cannot run on its {h}x{w} input "
+                         f"({str(e).splitlines()[0][:120]}); {fix}") from None  # fmt: skip
+    for unit, c, want in zip(units, ends, expected, strict=True):
+        got = _shape(model, int(sg.operators[c].outputs[0]))
+        if got[1:] != want[1:]:
+            fmt = lambda s: "x".join(map(str, s[1:]))  # noqa: E731
+            raise ValueError(f"--arch {arch} does not match {name}: unit {unit} outputs {fmt(got)} (HxWxC) in the "
+                             f"file, {fmt(want)} in {arch}; {fix}")  # fmt: skip
+    classes = _shape(model, int(sg.outputs[0]))[-1]
+    if classes != variant.num_classes:
+        raise ValueError(f"--arch {arch} does not match {name}: the file has {classes} classes, {arch} has "
+                         f"{variant.num_classes}; {fix}")  # fmt: skip
+    # The stem is named after the ops the file holds in it, not after what the variant is meant to have.
+    stem = "first_conv + maxpool" if "MAX_POOL_2D" in op_names[: cuts[0] + 1] else "first_conv"
     return [stem, *units, "mean + classifier.0"]
 
 
@@ -228,6 +300,11 @@ def choose_cuts(model: Any, granularity: str) -> list[int]:
         return sorted(set(chain) | {n - 1})
     stem = [k for k in chain if k < ends[0]]
     return sorted({*stem[-1:], *ends, n - 1})
+
+
+def default_clock(threads: int) -> str:
+    """The thread's CPU time for one thread (steadier on a busy machine), the wall clock for more."""
+    return "cpu" if threads == 1 else "wall"
 
 
 # --- timing -------------------------------------------------------------------------------------------------
@@ -264,25 +341,30 @@ def profile_tflite(
     runs: int = 30,
     repeats: int = 2,
     rounds: int = 3,
-    clock: str = "wall",
+    clock: str | None = None,
     seed: int = 0,
     timer: Timer | None = None,
     say: Callable[[str], None] | None = None,
 ) -> Profile:
-    """Time the prefix models of ``path`` and return the per-segment latencies (see the module docstring)."""
+    """Time the prefix models of ``path`` and return the per-segment latencies (see the module docstring).
+    ``clock``: None picks ``default_clock(threads)``. A file that is not a loadable .tflite model, or an ``arch``
+    it is not, raises ``ValueError`` (one line naming the file) before any timing."""
     from shufflenet.export.delegation import tflite_coverage
+    from shufflenet.export.runtime import check_tflite_file
 
+    clock = clock or default_clock(threads)
     if clock == "cpu" and threads != 1:
         raise ValueError("--clock cpu times one thread's CPU time: use it with --threads 1")
     say = say or (lambda m: log.info("%s", m))
     path = Path(path)
+    check_tflite_file(path)
     model = _load_model(path)
     op_names = _op_names(model)
     live = live_sets(model)
     cuts = choose_cuts(model, granularity)
     time_tflite = timer or _litert_timer(threads, warmup, runs, repeats, clock, seed)
     unit_cuts = cuts if granularity == "unit" else choose_cuts(model, "unit")
-    unit_labels = _module_labels(op_names, unit_cuts, arch)
+    unit_labels = _module_labels(model, op_names, unit_cuts, arch, path.name)
     owner, start = {}, 0
     for c, lab in zip(unit_cuts, unit_labels, strict=True):
         owner.update({i: lab for i in range(start, c + 1)})
@@ -321,12 +403,21 @@ def profile_tflite(
 
 
 def profile_export(
-    artifacts: Path, files: list[str] | None = None, say: Callable[[str], None] | None = None, **kwargs: Any
+    artifacts: Path,
+    files: list[str] | None = None,
+    say: Callable[[str], None] | None = None,
+    arch: str | None = None,
+    **kwargs: Any,
 ) -> list[Profile]:
-    """Profile every .tflite file of an export folder (or ``files`` of it), each checked against the manifest."""
+    """Profile every .tflite file of an export folder (or ``files`` of it), each checked against the manifest
+    (and, given ``arch``, refused unless the manifest names that variant)."""
     from shufflenet.export.manifest import read_manifest, verify_artifact
+    from shufflenet.export.runtime import check_tflite_file
 
     manifest = read_manifest(artifacts)
+    if arch is not None and arch != manifest["arch"]:
+        raise ValueError(f"--arch {arch} does not match {artifacts}: its manifest names {manifest['arch']}; leave "
+                         "--arch out (an export folder's manifest names its variant)")  # fmt: skip
     entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
     if files:
         missing = [f for f in files if f not in {e["path"] for e in entries}]
@@ -336,6 +427,8 @@ def profile_export(
     if not entries:
         raise ValueError(f"{artifacts} holds no .tflite file; export with --format tflite")
     paths = [verify_artifact(artifacts, e) for e in entries]  # every hash before the long part
+    for path in paths:
+        check_tflite_file(path)
     return [profile_tflite(p, arch=manifest["arch"], say=say, **kwargs) for p in paths]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, size_argument, text_table
+from shufflenet.model.files import missing_folders, remove_empty_folders
 
 from .arguments import FORMATS, check_input_paths
 from .output_dir import check_output
@@ -72,7 +73,9 @@ def summary_table(manifest: dict[str, Any]) -> str:
     for e in manifest["artifacts"]:
         par = e.get("parity")
         ps = "-"
-        if par:
+        if par and par.get("nonfinite"):
+            ps = f"FAIL: {par['nonfinite']} outputs inf/NaN (overflow)"
+        elif par:
             psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
             db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
@@ -84,6 +87,20 @@ def summary_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def overflow_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per exported file whose parity outputs were inf or NaN (a failure of that file)."""
+    lines = []
+    for e in manifest["artifacts"]:
+        n = (e.get("parity") or {}).get("nonfinite")
+        if n:
+            lines.append(
+                f"{e['path']}: {n} outputs are inf or NaN: overflow (the logits exceed the range of its "
+                f"{e['precision']} numbers, e.g. float16's 65504); the model's outputs are too large: retrain it "
+                "(it may have diverged)"
+            )
+    return lines
+
+
 def log_file_for(output: Path) -> Path:
     """Where an export's library logs go: beside the export folder, named after it."""
     out = output.resolve()
@@ -93,7 +110,16 @@ def log_file_for(output: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    made = missing_folders(args.output.absolute().parent)  # what a refused export must not leave behind
+
     def body() -> int:
+        try:
+            return export()
+        except (ValueError, OSError):
+            remove_empty_folders(made)
+            raise
+
+    def export() -> int:
         # Every path is checked before torch or TensorFlow is imported (seconds of start-up).
         check_input_paths(args.weights, args.calib, args.labels)
         check_output(args.output, args.force)
@@ -127,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             npu=args.npu,
         )
         log_path = log_file_for(args.output)
-        with library_output(log_path, args.verbose) as terminal:
+        # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
             progress = StepProgress(terminal)
             try:
                 result = run_export(cfg, progress=progress)
@@ -144,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: TFLite graph checks failed for {', '.join(bad)} (see manifest graph_check)")
         if not args.verbose:
             print(f"library logs: {log_path}")
-        return 0
+        overflow = overflow_lines(m)
+        for line in overflow:
+            print(f"error: {line}", file=sys.stderr)
+        return 1 if overflow else 0
 
     # ExportError, CheckpointError, CalibrationError and OutputError are ValueErrors.
     return run_cli(body, (ValueError, OSError))

@@ -17,16 +17,22 @@ class ParityMetrics:
     top1_agreement: float
     top5_agreement: float
     images: int
+    # Outputs of the file that are inf or NaN (e.g. float16 overflow): the file fails whatever the other figures.
+    nonfinite: int = 0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
 def psnr_db(ref: np.ndarray, test: np.ndarray) -> float:
-    """20 log10(max|ref| / RMSE); infinite when identical."""
+    """20 log10(max|ref| / RMSE); infinite when identical, minus infinity when the difference is not finite
+    (an output that overflowed) or the reference is all zeros."""
     ref = np.asarray(ref, np.float64)
-    rmse = math.sqrt(float(np.mean((ref - np.asarray(test, np.float64)) ** 2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        rmse = math.sqrt(float(np.mean((ref - np.asarray(test, np.float64)) ** 2)))
     peak = float(np.max(np.abs(ref)))
+    if not math.isfinite(rmse) or not math.isfinite(peak):
+        return -math.inf
     if rmse == 0.0:
         return math.inf
     if peak == 0.0:
@@ -63,6 +69,14 @@ def softmax(x: np.ndarray) -> np.ndarray:
 def compare(ref: np.ndarray, test: np.ndarray) -> ParityMetrics:
     if ref.shape != test.shape:
         raise ValueError(f"output shapes differ: reference {ref.shape}, file {test.shape}")
+    finite = np.isfinite(np.asarray(test, np.float64))
+    if not finite.all():
+        # No figure of agreement means anything here; the file fails on the count (see parity_report.judge).
+        bad_rows = ~finite.reshape(len(test), -1).all(1)
+        same = ref.argmax(1) == np.where(finite, test, -np.inf).argmax(1)
+        return ParityMetrics(max_abs=math.inf, mean_abs=math.inf, cosine=0.0, psnr_db=-math.inf,
+                             top1_agreement=float((same & ~bad_rows).mean()), top5_agreement=0.0,
+                             images=len(ref), nonfinite=int((~finite).sum()))  # fmt: skip
     diff = np.abs(np.asarray(ref, np.float64) - np.asarray(test, np.float64))
     return ParityMetrics(
         max_abs=float(diff.max()),
@@ -72,4 +86,5 @@ def compare(ref: np.ndarray, test: np.ndarray) -> ParityMetrics:
         top1_agreement=topk_agreement(ref, test, 1),
         top5_agreement=topk_agreement(ref, test, 5),
         images=len(ref),
+        nonfinite=0,
     )

@@ -29,10 +29,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from shufflenet.model.files import dir_mode, file_mode
+from shufflenet.model.files import backup_name, dir_mode, file_mode
 
 from .manifest import SCHEMA
 
@@ -156,16 +155,6 @@ def _probe_writable(output: Path) -> None:
         Path(tempfile.mkdtemp(prefix=f".{output.name}.probe-{os.getpid()}-", dir=parent)).rmdir()
     except OSError as e:
         raise OutputError(f"output folder {output} is not writable ({e.strerror}); choose another --output") from None
-
-
-def backup_name(output: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = output.with_name(f"{output.name}.bak-{stamp}")
-    n = 1
-    while candidate.exists() or candidate.is_symlink():
-        n += 1
-        candidate = output.with_name(f"{output.name}.bak-{stamp}-{n}")
-    return candidate
 
 
 def move_into_place(tmp: Path, output: Path, keep_old: bool = False) -> Path | None:

@@ -130,6 +130,8 @@ def min_input_size(variant: Variant) -> int:
 
 
 def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
+    """The class names of the model's outputs: the weights' own (a ``shufflenet-train`` checkpoint records its
+    folder's classes, see ``checkpoint.checkpoint_variant``), or ``labels_file`` instead (same count only)."""
     if labels_file is None:
         return variant.class_names()
     try:
@@ -139,7 +141,11 @@ def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if lines and "\t" in lines[0] and lines[0].split("\t")[0] == "index":  # a classes.tsv: index, synset, names
         lines = [ln.split("\t")[2].split(",")[0].strip() for ln in lines[1:]]
     if len(lines) != variant.num_classes:
-        raise ExportError(f"{labels_file} has {len(lines)} labels but {variant.name} has {variant.num_classes} classes")
+        raise ExportError(
+            f"--labels {labels_file} has {len(lines)} labels but the model has {variant.num_classes} outputs "
+            f"({', '.join(variant.class_names()[:3])}, ...); pass a file of {variant.num_classes} lines, or none to "
+            "keep the weights' own class names"
+        )
     return lines
 
 
@@ -211,11 +217,17 @@ def _run_export_locked(
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    if cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
+    calibrates = "int8" in plan.get("tflite", ())
+    if cfg.calib is not None and not calibrates:
+        say(f"--calib {cfg.calib} is not used: no int8 file is written (precisions {precision_list(plan)})")
+    elif cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
         try:
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
+        if calib_set.skipped:
+            seen = calib_set.skipped + len(calib_set.images)
+            say(f"{calib_set.skipped} of {seen} calibration images unreadable, skipped (their names are in the log)")
     check_dependencies(tuple(plan))
     npu = npu_request(cfg)
     if npu is not None:
@@ -228,7 +240,7 @@ def _run_export_locked(
     parity_set = calib_mod.install_photos(prep, seed=cfg.seed + 1)
     if calib_set is None:
         calib_set = calib_mod.install_photos(prep, seed=cfg.seed)
-    if calib_set.kind == "install-photos":
+    if calib_set.kind == "install-photos" and calibrates:
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +297,8 @@ def _run_export_locked(
             "preprocessing": prep.to_dict(),
             "preprocessing_file": "preprocessing.json",
             "labels_file": "labels.txt",
-            "calibration": calib_set.describe() if "int8" in plan.get("tflite", ()) else None,
+            "classes": labels,
+            "calibration": calib_set.describe() if calibrates else None,
             "parity_images": parity_set.describe() if cfg.parity else None,
             "tool_versions": tool_versions(),
             "dynamic_batch": cfg.dynamic_batch,
@@ -350,6 +363,11 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes
     return artifacts
+
+
+def precision_list(plan: dict[str, tuple[str, ...]]) -> str:
+    """The planned precisions, each once, in plan order: "fp32,fp16"."""
+    return ",".join(dict.fromkeys(p for ps in plan.values() for p in ps))
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:

@@ -76,7 +76,10 @@ def _load_error(path: Path, e: Exception) -> CheckpointError:
     )
 
 
-def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
+def load_safely(path: str | Path) -> Any:
+    """``torch.load`` of a checkpoint file with ``weights_only=True`` (tensors, containers, numbers, strings: no
+    code runs), after checking that the file is one; every failure is a one-line ``CheckpointError``. The one
+    reader of checkpoint files: ``--weights``, ``--init-from``, ``--resume``, publishing and weights export."""
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file; pass the .pth/.pt file itself")
@@ -88,9 +91,26 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
             # torch warns about pickle protocols before refusing or reading a plain pickle; the outcome is
             # reported in one line below, the warning would only precede it.
             warnings.simplefilter("ignore")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load fails in many ways on foreign or damaged files
         raise _load_error(path, e) from None
+
+
+def read_training_state(path: str | Path) -> dict[str, Any]:
+    """The whole payload of a ``shufflenet-train`` checkpoint (optimizer, RNG states, config, history), read as
+    safely as ``--weights``; anything else is refused in one line."""
+    obj = load_safely(path)
+    if not isinstance(obj, dict) or obj.get("format") != OWN_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a shufflenet-train checkpoint (no format {OWN_FORMAT!r} record); pass a file written "
+            "by shufflenet-train"
+        )
+    return obj
+
+
+def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    path = Path(path)
+    obj = load_safely(path)
     meta: dict[str, Any] = {}
     arch = None
     if isinstance(obj, dict) and obj.get("format") == OWN_FORMAT:
@@ -109,11 +129,24 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     return LoadedCheckpoint(state_dict=sd, arch=arch, meta=meta, source_format=source)
 
 
+CLASSIFIER_KEY = "classifier.0.weight"
+
+
 @cache
-def _expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(name: str, num_classes: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Every tensor shape of the variant; with ``num_classes``, of its network with that many classes."""
     with torch.device("meta"):
         model = get_variant(name).build()
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if num_classes is not None:
+        shapes[CLASSIFIER_KEY] = (num_classes, shapes[CLASSIFIER_KEY][1])
+    return shapes
+
+
+def classifier_rows(sd: dict[str, torch.Tensor]) -> int | None:
+    """How many classes a state dict's classifier has (None when it has none)."""
+    w = sd.get(CLASSIFIER_KEY)
+    return int(w.shape[0]) if isinstance(w, torch.Tensor) and w.ndim == 2 else None
 
 
 def _shapes(sd: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
@@ -127,8 +160,16 @@ def identify_variants(sd: dict[str, torch.Tensor]) -> list[str]:
     return [n for n in list_variants() if _expected_shapes(n) == shapes]
 
 
+def identify_backbones(sd: dict[str, torch.Tensor]) -> list[str]:
+    """Registry variants whose every tensor matches the state dict apart from the classifier's class count:
+    any variant can be built with any number of classes (a network trained on a folder of 3 classes)."""
+    shapes = _shapes(sd)
+    rows = classifier_rows(sd)
+    return [n for n in list_variants() if _expected_shapes(n, rows) == shapes]
+
+
 def describe_mismatch(sd: dict[str, torch.Tensor], name: str) -> str:
-    expected = _expected_shapes(name)
+    expected = _expected_shapes(name, classifier_rows(sd))
     got = _shapes(sd)
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
@@ -146,11 +187,12 @@ def describe_mismatch(sd: dict[str, torch.Tensor], name: str) -> str:
 
 def resolve_arch(ckpt: LoadedCheckpoint, arch: str | None, path: str | Path) -> str:
     """The variant to load into: the one asked for (checked), the one recorded, or the one the shapes say."""
-    matches = identify_variants(ckpt.state_dict)
+    exact = identify_variants(ckpt.state_dict)
+    matches = exact or identify_backbones(ckpt.state_dict)
     wanted = arch or ckpt.arch
     if wanted is not None:
         wanted = get_variant(wanted).name  # unknown names fail here with a suggestion
-        if wanted in matches:
+        if wanted in matches or wanted in identify_backbones(ckpt.state_dict):
             return wanted
         if matches:
             raise CheckpointError(
@@ -170,11 +212,33 @@ def resolve_arch(ckpt: LoadedCheckpoint, arch: str | None, path: str | Path) -> 
     return sorted(matches, key=lambda n: get_variant(n).stem != "imagenet")[0]
 
 
+def checkpoint_classes(ckpt: LoadedCheckpoint) -> list[str] | None:
+    """The class names a checkpoint records (``shufflenet-train`` stores its folder's), when they fit its
+    classifier; None otherwise (official files record none)."""
+    names = ckpt.meta.get("classes")
+    rows = classifier_rows(ckpt.state_dict)
+    if isinstance(names, list | tuple) and all(isinstance(n, str) for n in names) and len(names) == rows:
+        return list(names)
+    return None
+
+
+def checkpoint_variant(ckpt: LoadedCheckpoint, name: str) -> Variant:
+    """The registry variant ``name`` with the checkpoint's classifier: its recorded class names, else the
+    variant's own when the count agrees, else ``class_0`` ... ``class_N-1``."""
+    variant = get_variant(name)
+    rows = classifier_rows(ckpt.state_dict) or variant.num_classes
+    names = checkpoint_classes(ckpt)
+    if names is None:
+        names = variant.class_names() if rows == variant.num_classes else [f"class_{i}" for i in range(rows)]
+    return variant.with_classes(names)
+
+
 def load_model(path: str | Path, arch: str | None = None) -> tuple[ShuffleNetV1, Variant, LoadedCheckpoint]:
-    """Build the matching variant and load the checkpoint into it with ``strict=True``, in eval mode."""
+    """Build the matching variant, sized for the checkpoint's classes (``Variant.with_classes``), and load the
+    checkpoint into it with ``strict=True``, in eval mode."""
     ckpt = read_checkpoint(path)
     name = resolve_arch(ckpt, arch, path)
-    variant = get_variant(name)
+    variant = checkpoint_variant(ckpt, name)
     model = variant.build()
     model.load_state_dict(ckpt.state_dict, strict=True)
     model.eval()

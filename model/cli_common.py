@@ -3,7 +3,8 @@ logging set-up.
 
 The promise every ``shufflenet-*`` command keeps: a bad argument or a bad file ends in one line on stderr
 (``error: ...``, or ``PROG: error: ... (see PROG --help)`` for a malformed command line), exit code 2, nothing
-half-written. Ctrl-C exits 130 and SIGTERM 143, both after the clean-up of what was half-written.
+half-written. Ctrl-C exits 130 and SIGTERM 143, both after the clean-up of what was half-written. A reader that
+stops early (``shufflenet-info | head``) ends the command quietly with 141, as a Unix tool killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -52,13 +53,66 @@ def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
         raise ValueError(f"{flag} {path} is a file, not a folder; {fix}")
 
 
+class ExpectedOnLinux(logging.Filter):
+    """Drops, from the terminal, coremltools' warnings that its macOS-only runtime could not load ("Failed to
+    load _MLModelProxy: ..."): a fact of every Linux host, printed on each import. A log file still gets them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (sys.platform != "darwin" and record.name.startswith("coremltools")
+                    and record.getMessage().startswith(("Failed to load _ML", "Failed to load '_ML")))  # fmt: skip
+
+
+def _quiet_terminal_logging() -> None:
+    for h in logging.getLogger().handlers:
+        if getattr(h, "stream", None) is sys.stderr and not any(isinstance(f, ExpectedOnLinux) for f in h.filters):
+            h.addFilter(ExpectedOnLinux())
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll reports an error on its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind sys.stdout (a test's capture)
+        return False
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (``| head``): point stdout at /dev/null, so that the interpreter's last
+    flush at exit does not fail again, and end quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a test's capture): nothing to flush
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] = (ValueError, OSError)) -> int:
-    """Run a CLI body; expected errors print one line on stderr and exit 2, Ctrl-C exits 130, SIGTERM 143."""
+    """Run a CLI body; expected errors print one line on stderr and exit 2, Ctrl-C exits 130, SIGTERM 143, a
+    closed stdout (``| head``) 141 without a word."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _quiet_terminal_logging()
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        return body()
+        rc = body()
+        sys.stdout.flush()  # here, not at exit: a reader gone away is seen while its error can still be quiet
+        return rc
+    except BrokenPipeError as e:
+        if _stdout_gone():
+            return _quiet_broken_pipe()
+        if not isinstance(e, expected):
+            raise
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        return 2
     except Terminated:
         print("error: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
         return 143
@@ -175,31 +229,56 @@ class StepProgress:
 
 
 @contextmanager
-def library_output(log_path: Path | None, verbose: bool = False) -> Iterator[TextIO]:
+def library_output(
+    log_path: Path | None, verbose: bool = False, discard_on: tuple[type[BaseException], ...] = ()
+) -> Iterator[TextIO]:
     """Send what libraries print (Python logging, and TensorFlow's and coremltools' output on file descriptor 2)
     to ``log_path``; yields the terminal stream for the CLI's own progress. With ``verbose`` (or no log path)
-    everything stays on the terminal."""
+    everything stays on the terminal. When the body raises one of ``discard_on`` (a refused request, told in one
+    line), the log is left as it was: removed if this run made it (with the folders made for it), cut back to
+    its earlier length if it existed."""
     if verbose or log_path is None:
         logging.getLogger().setLevel(logging.INFO)
         yield sys.stderr
         return
+    from .files import missing_folders
+
+    made = missing_folders(log_path.parent)
+    earlier = log_path.stat().st_size if log_path.is_file() else None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     saved = os.dup(2)
     terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
     root = logging.getLogger()
     old_handlers, old_level = root.handlers[:], root.level
-    with open(log_path, "a", encoding="utf-8") as log_file:
-        handler = logging.StreamHandler(log_file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-        root.handlers = [handler]
-        root.setLevel(logging.INFO)
-        os.dup2(log_file.fileno(), 2)
-        try:
-            yield terminal
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            terminal.close()
-            root.handlers, root.level = old_handlers, old_level
+    try:
+        with open(log_path, "a", encoding="utf-8") as log_file:
+            handler = logging.StreamHandler(log_file)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+            root.handlers = [handler]
+            root.setLevel(logging.INFO)
+            os.dup2(log_file.fileno(), 2)
+            try:
+                yield terminal
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                terminal.close()
+                root.handlers, root.level = old_handlers, old_level
+    except discard_on:
+        _restore_log(log_path, earlier, made)
+        raise
+
+
+def _restore_log(log_path: Path, earlier: int | None, made: list[Path]) -> None:
+    from .files import remove_empty_folders
+
+    try:
+        if earlier is None:
+            log_path.unlink(missing_ok=True)
+        else:
+            os.truncate(log_path, earlier)
+    except OSError:
+        pass
+    remove_empty_folders(made)

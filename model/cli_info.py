@@ -76,14 +76,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def describe_checkpoint(path: Path, arch: str | None) -> dict[str, Any]:
-    from .checkpoint import identify_variants, load_model, read_checkpoint
+    from .checkpoint import identify_backbones, identify_variants, load_model, read_checkpoint
 
     ckpt = read_checkpoint(path)
-    matches = identify_variants(ckpt.state_dict)
+    matches = identify_variants(ckpt.state_dict) or identify_backbones(ckpt.state_dict)
     info: dict[str, Any] = {"path": str(path), "file_format": ckpt.source_format, "recorded_arch": ckpt.arch,
                             "matching_variants": matches, "tensors": len(ckpt.state_dict)}  # fmt: skip
     model, variant, _ = load_model(path, arch)
-    info.update(loads=True, variant=variant.name, params=sum(p.numel() for p in model.parameters()))
+    info.update(loads=True, variant=variant.name, params=sum(p.numel() for p in model.parameters()),
+                num_classes=variant.num_classes, classes=variant.class_names())  # fmt: skip
     return info
 
 
@@ -113,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(info, indent=2))
             else:
+                names = ", ".join(info["classes"][:5]) + (", ..." if info["num_classes"] > 5 else "")
                 print(f"{info['path']}: {info['variant']} ({info['file_format']} file, {info['tensors']} tensors, "
-                      f"{info['params'] / 1e6:.2f} M params); loads with strict=True")  # fmt: skip
+                      f"{info['params'] / 1e6:.2f} M params, {info['num_classes']} classes: {names}); "
+                      "loads with strict=True")  # fmt: skip
             return 0
         rows = variant_rows([args.arch] if args.arch else None)
         print(json.dumps(rows, indent=2) if args.json else format_table(rows))

@@ -106,3 +106,38 @@ def to_json(data: Any, indent: int = 2) -> str:
 
 def write_json_atomic(path: str | Path, data: Any, indent: int = 2) -> None:
     write_text_atomic(path, to_json(data, indent))
+
+
+def missing_folders(folder: str | Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first (what a ``mkdir -p`` would make)."""
+    out = []
+    for p in [Path(folder).absolute(), *Path(folder).absolute().parents]:
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove, deepest first, those of ``folders`` (from ``missing_folders``) that exist and are empty: what a
+    refused command made for its output and never filled; anything put there meanwhile stays."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # gone already, or not empty: then its parents are not empty either
+            if folder.exists():
+                return
+
+
+def backup_name(path: Path) -> Path:
+    """A free name beside ``path`` to keep an old file or folder under: ``NAME.bak-YYYYmmdd-HHMMSS[-N]``
+    (``--force`` renames what it would replace to this name; nothing is deleted)."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.bak-{stamp}")
+    n = 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak-{stamp}-{n}")
+    return candidate

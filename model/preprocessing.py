@@ -187,12 +187,14 @@ def normalize(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to HxWx3 uint8 RGB; raises ValueError with the path when unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode an image file to HxWx3 uint8 RGB, upright by its EXIF orientation; raises ValueError with the path
+    when unreadable."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            upright = ImageOps.exif_transpose(im)  # a phone photo's pixels as it is shown (as the app does)
+            return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
 

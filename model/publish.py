@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_model
+from .checkpoint import load_model, read_training_state
 from .cli_common import CliParser, run_cli
 from .complexity import count_complexity
 from .datasets import load_image_folder
@@ -26,12 +26,12 @@ from .training import evaluate_array, export_weights
 
 def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = None) -> dict:
     dest_dir = dest_dir or weights_dir()
-    saved = torch.load(run, map_location="cpu", weights_only=False)
+    saved = read_training_state(run)  # read without running code, as --weights is
     arch = get_variant(saved["arch"]).name
     weights = dest_dir / f"{arch}.pt"
     export_weights(run, weights)
     model, variant, _ = load_model(weights)
-    test = load_image_folder(test_dir, variant.input_size)
+    test = load_image_folder(test_dir, variant.preprocessing)
     acc, logits = evaluate_array(model, test, variant.preprocessing)
     top5 = float(
         (torch.from_numpy(logits).topk(5, 1).indices == torch.from_numpy(test.labels)[:, None]).any(1).float().mean()
@@ -76,11 +76,27 @@ def model_card(info: dict) -> str:
     execution = (
         f"one process on {hardware}" if on_gpu else f"{workers} data-parallel worker processes of one thread\neach"
     )
+    # The stronger recipe's parts, where the run used them (older runs' configs lack the keys).
+    extras, extra_flags = [], []
+    if cfg.get("augment", "none") != "none":
+        extras.append("TrivialAugment (wide, one operation per image at a random magnitude)")
+        extra_flags.append(f"--augment {cfg['augment']}")
+    if cfg.get("cutout"):
+        extras.append(f"Cutout ({cfg['cutout']}-pixel square)")
+        extra_flags.append(f"--cutout {cfg['cutout']}")
+    if cfg.get("ema"):
+        extras.append(f"a moving average of the weights (decay {cfg['ema']} per step), which is what ships")
+        extra_flags.append(f"--ema {cfg['ema']}")
+    if cfg.get("compile"):
+        extras.append("the step compiled with torch.compile (CUDA graphs) and the fused optimiser")
+        extra_flags.append("--compile")
+    recipe_extras = "".join(f", {e}" for e in extras)
     device_flags = (
         f"--device cuda --batch-size {cfg['batch_size']} --warmup-epochs {cfg['warmup_epochs']:g}"
         if on_gpu
         else f"--workers {workers}"
     )
+    extra = "".join(f" {f}" for f in extra_flags)
     v = get_variant(info["arch"])
     role = " (the embedded default)" if info["arch"] == DEFAULT_ARCH else ""
     shuffle = "a channel shuffle in every unit" if v.groups > 1 else "no channel shuffle"
@@ -105,13 +121,13 @@ pool), 10 classes, trained from scratch on CIFAR-10 on {machine}.
 SGD with Nesterov momentum {cfg["momentum"]}, batch {cfg["batch_size"]}, peak learning rate {cfg["lr"]} with
 {cfg["warmup_epochs"]:g} epoch of linear warm-up then per-step cosine decay to 0, weight decay {cfg["weight_decay"]}
 on conv/linear weights only (none on BN and biases), label smoothing {cfg["label_smoothing"]}, random crop with
-{cfg["pad"]}-pixel zero padding, horizontal flip; {execution}.
+{cfg["pad"]}-pixel zero padding, horizontal flip{recipe_extras}; {execution}.
 
 Command (from the repository root, after `tar -xzf ../shared/data/cifar10-jpeg.tar.gz -C .cache/`):
 
 ```
 shufflenet-train --arch {info["arch"]} --data .cache/cifar10/train --val .cache/cifar10/test \\
-    --out runs/default/last.pt --epochs {cfg["epochs"]} --lr {cfg["lr"]} --seed {cfg["seed"]} {device_flags}
+    --out runs/default/last.pt --epochs {info["epochs"]} --lr {cfg["lr"]} --seed {cfg["seed"]} {device_flags}{extra}
 python -m shufflenet.model.publish runs/default/last.pt --data .cache/cifar10/test
 ```
 

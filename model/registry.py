@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -107,6 +108,18 @@ class Variant:
         if self.categories is not None:
             return list(self.categories)
         return [f"class_{i}" for i in range(self.num_classes)]
+
+    def with_classes(self, classes: Sequence[str]) -> Variant:
+        """The same network with a classifier for ``classes`` (any count, e.g. a folder's sub-folders): the name,
+        channels and preprocessing stay, the shipped weights do not (they were trained for other classes)."""
+        names = tuple(str(c) for c in classes)
+        if not names:
+            raise ValueError(f"{self.name}: a classifier needs at least one class")
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: class names repeat ({', '.join(names)}); pass distinct names")
+        if names == tuple(self.class_names()):
+            return self
+        return replace(self, num_classes=len(names), categories=names, weights=None, dataset="custom")
 
 
 def scaled_channels(groups: int, width: float) -> tuple[int, int, int, int]:

@@ -13,8 +13,8 @@ AUGMENTS = ("none", "trivialaugment")  # on top of crop + flip (model/augment.py
 class TrainConfig:
     arch: str
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.1
+    batch_size: int = 0  # 0: auto, 128 or less for a small folder (recipe.resolve_recipe)
+    lr: float = 0.0  # 0: auto, 0.1 x batch / 128 (recipe.resolve_recipe)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
@@ -43,3 +43,7 @@ class TrainConfig:
     # Seconds the whole run may train (0: no limit): after the third epoch the epoch count is lowered, if needed,
     # so that the full learning-rate schedule ends inside the budget (a run cut short mid-schedule tests worse).
     time_budget: float = 0.0
+    # Stability on small folders and fine-tuning (see recipe.py and finetune.py).
+    clip_grad: float = 1.0  # clip the gradients' global norm to this (0: off)
+    backbone_lr_scale: float = 0.1  # fine-tuning (--init-from, classifier replaced): backbone lr / classifier lr
+    freeze_backbone: bool = False  # fine-tuning: train the new classifier only

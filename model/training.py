@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,16 @@ from torch import nn
 
 from .augment import cutout, trivial_augment
 from .batches import crop_flip, draw_epoch, normalize_batch
-from .checkpoint import OWN_FORMAT, CheckpointError, load_model, read_checkpoint
+from .checkpoint import OWN_FORMAT, read_checkpoint, read_training_state
 from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
+from .finetune import init_from_checkpoint, param_groups
 from .preprocessing import Preprocessing
+from .recipe import resolve_recipe, warmup_steps
 from .registry import get_variant
 from .train_config import DEVICES, TrainConfig
+from .train_guards import DivergenceGuard, check_resume
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +99,14 @@ def to_input_batch(images: np.ndarray, prep: Preprocessing, channels_last: bool 
     return normalize_batch(torch.from_numpy(np.ascontiguousarray(images)), prep, channels_last)
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on BN parameters and biases (1-D tensors)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+BUDGET_EPOCH = 3  # the epoch after which a time budget sets the epoch count
 
 
 def budget_epochs(epochs: int, done: int, elapsed: float, per_epoch: float, budget: float) -> int:
@@ -166,13 +165,16 @@ def train(
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
-    """Train and write ``out`` (the last state, resumable) after every epoch; returns the per-epoch log."""
-    variant = get_variant(cfg.arch)
-    if len(train_data.classes) != variant.num_classes:
-        raise CheckpointError(
-            f"{train_data.root} has {len(train_data.classes)} classes but {cfg.arch} has {variant.num_classes}; "
-            "choose a variant with that many classes"
-        )
+    """Train and write ``out`` (the last state, resumable) after every epoch; returns the per-epoch log.
+
+    The classifier is sized for the data's classes (any variant, any class count); the automatic settings
+    (batch 0, lr 0) are resolved for its size (``recipe``); a resume must match the checkpoint's variant, classes
+    and recipe; a loss that turns non-finite or explodes stops the run (``TrainingDiverged``), keeping the last
+    good checkpoint."""
+    get_variant(cfg.arch)  # an unknown name fails here, with a suggestion
+    cfg = resolve_recipe(cfg, len(train_data))
+    if resume and out.is_file():
+        check_resume(read_training_state(out), cfg, train_data.classes, out)
     device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
     if cfg.workers > 1 and device.type != "cpu":
         raise ValueError(
@@ -225,7 +227,7 @@ def _train_rank(
 ) -> TrainResult:
     import torch.distributed as dist
 
-    variant = get_variant(cfg.arch)
+    variant = get_variant(cfg.arch).with_classes(train_data.classes)
     prep = variant.preprocessing
     if world > 1:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
@@ -244,19 +246,23 @@ def _train_rank(
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels once
     seed_everything(cfg.seed)
     model = variant.build()  # built on the CPU from the seeded generator: the same initial weights on any device
-    if cfg.init_from and not (resume and out.is_file()):
-        model.load_state_dict(load_model(cfg.init_from, cfg.arch)[0].state_dict())
+    saved = read_training_state(out) if resume and out.is_file() else None  # read safely: no code runs
+    finetune = bool(saved.get("finetune", False)) if saved is not None else False
+    if cfg.init_from and saved is None:
+        init = init_from_checkpoint(model, cfg.init_from, cfg.arch, train_data.classes)
+        finetune = init.replaced_classifier
         if rank == 0:
-            log.info("starting from the weights of %s", cfg.init_from)
+            log.info("%s", init.message)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [p for p in model.parameters()]
+    groups = param_groups(model, cfg.weight_decay, cfg.backbone_lr_scale if finetune else 1.0, cfg.freeze_backbone)
+    params = [p for p in model.parameters() if p.requires_grad]
     # With --compile: the fused optimiser (one kernel for the whole update) and the learning rate in a tensor,
     # written in place every step. Without it: the classic optimiser, bit-identical to earlier runs.
     lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
     opt = torch.optim.SGD(
-        param_groups(model, cfg.weight_decay),
+        groups,
         lr=lr_tensor if lr_tensor is not None else cfg.lr,
         momentum=cfg.momentum,
         nesterov=True,
@@ -271,36 +277,37 @@ def _train_rank(
     steps_per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
     epochs = cfg.epochs  # may be lowered once by the time budget
     total = steps_per_epoch * epochs
-    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
     result = TrainResult(config=cfg)
     start_epoch, step, elapsed_before = 0, 0, 0.0
     rng = np.random.default_rng(cfg.seed)
-    if resume and out.is_file():
+    guard = DivergenceGuard(len(train_data.classes), out, cfg.lr)
+    if saved is not None:
         ck = read_checkpoint(out)
-        saved = torch.load(out, map_location="cpu", weights_only=False)
-        if saved.get("arch") != cfg.arch:
-            raise CheckpointError(f"{out} was trained as {saved.get('arch')}, not {cfg.arch}; pass --arch accordingly")
         model.load_state_dict(ck.state_dict)
         opt.load_state_dict(saved["optimizer"])  # moves the momentum buffers to the parameters' device
         start_epoch, step = saved["epoch"], saved["step"]
         if saved["config"].get("epochs") == cfg.epochs:  # the same run continued: keep what its budget set
             epochs = saved.get("schedule_epochs", epochs)
         total = steps_per_epoch * epochs
+        warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
         elapsed_before = saved.get("train_seconds", 0.0)
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
         result.history = [EpochLog(**e) for e in saved.get("history", [])]
+        guard.resumed(start_epoch)
         if rank == 0:
             log.info("resumed %s at epoch %d (step %d)", out, start_epoch, step)
     else:
         saved = {}
     if lr_tensor is not None:  # a loaded optimiser state brings its own (CPU) learning-rate values
-        for g in opt.param_groups:
-            g["lr"] = lr_tensor
+        for g in opt.param_groups:  # a fine-tuned backbone's groups hold a scaled copy of their own
+            g["lr"] = lr_tensor if g.get("lr_scale", 1.0) == 1.0 else lr_tensor.clone()
     ema = WeightEma(model, cfg.ema) if cfg.ema else None
     if ema is not None and "ema_state_dict" in saved:
         ema.load_state_dict(saved["ema_state_dict"])
     step_fn = _make_step(model, cfg, device, amp)
+    first_step, compile_failed = step, False
     # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
     train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
     train_labels = torch.from_numpy(train_data.labels).to(device)
@@ -315,9 +322,11 @@ def _train_rank(
     report_every = 1 if device.type == "cpu" else 25
     t0 = time.time()
     epoch = start_epoch
+    epoch_starts: list[float] = []
     while epoch < epochs:
         model.train()
         te = time.time()
+        epoch_starts.append(te)
         draws = draw_epoch(
             rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device,
             trivial_augment=cfg.augment == "trivialaugment",
@@ -341,12 +350,27 @@ def _train_rank(
             y = train_labels[idx]
             lr = lr_at(step, total, warmup, cfg.lr)
             if lr_tensor is not None:
-                lr_tensor.fill_(lr)  # in place: a captured graph and the fused optimiser read it from the device
+                for g in opt.param_groups:  # in place: a captured graph and the fused optimiser read it on the device
+                    g["lr"].fill_(lr * g.get("lr_scale", 1.0))
             else:
                 for g in opt.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g.get("lr_scale", 1.0)
             opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
-            loss, logits = step_fn(x, y)
+            try:
+                loss, logits = step_fn(x, y)
+                loss.backward()
+            except Exception as exc:
+                # A compiler failure shows in the first steps (compile, warm-up, graph capture): go on in eager mode
+                # rather than lose the run; the weights are untouched until opt.step().
+                if not cfg.compile or compile_failed or step > first_step + 3:
+                    raise
+                compile_failed = True
+                log.warning("--compile failed (%s); training on without it", str(exc).strip().splitlines()[0][:200])
+                torch._dynamo.reset()
+                step_fn = _make_step(model, replace(cfg, compile=False), device, amp)
+                opt.zero_grad(set_to_none=True)
+                loss, logits = step_fn(x, y)
+                loss.backward()
             if world > 1:
                 flat = torch.cat([p.grad.reshape(-1) for p in params])
                 dist.all_reduce(flat)
@@ -356,6 +380,8 @@ def _train_rank(
                     n = p.numel()
                     p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
                     offset += n
+            if cfg.clip_grad:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
             opt.step()
             if ema is not None:
                 ema.update()
@@ -365,13 +391,22 @@ def _train_rank(
             seen += len(y)
             if progress and ((b + 1) % report_every == 0 or b + 1 == steps_per_epoch):
                 progress(b + 1, steps_per_epoch, float(loss_sum) / seen)
+            if world == 1 and (b + 1) % report_every == 0:
+                guard.check(float(loss_sum) / seen, f"epoch {epoch + 1}, step {b + 1}")
         loss_total, correct_total, seen_total = all_sum([float(loss_sum), float(correct), seen])
         test_acc = ema_acc = None
         last = epoch + 1 == epochs or bool(cfg.max_steps and step >= cfg.max_steps)
-        if test_images is not None and test_labels is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
-            test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
-            if ema is not None:
-                ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+        # The time budget is settled after the third epoch (the first compiles and warms up); that epoch's test
+        # pass is timed to count the ones to come.
+        budget_now = bool(cfg.time_budget) and epoch + 1 == BUDGET_EPOCH and epoch + 1 > start_epoch
+        eval_seconds = 0.0
+        if test_images is not None and test_labels is not None:
+            if (epoch + 1) % cfg.eval_every == 0 or last or budget_now:
+                tv = time.time()
+                test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+                if ema is not None:
+                    ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+                eval_seconds = time.time() - tv
         entry = EpochLog(
             epoch=epoch + 1,
             loss=loss_total / max(seen_total, 1),
@@ -381,6 +416,7 @@ def _train_rank(
             lr=lr_at(step - 1, total, warmup, cfg.lr),
             ema_test_acc=ema_acc,
         )
+        guard.check(entry.loss, f"epoch {entry.epoch}")  # every rank sees the same all-reduced loss
         result.history.append(entry)
         if rank == 0:
             log.info(
@@ -389,17 +425,6 @@ def _train_rank(
                 "-" if test_acc is None else f"{test_acc:.4f}",
                 "" if ema_acc is None else f" ema {ema_acc:.4f}", entry.seconds,
             )  # fmt: skip
-        if cfg.time_budget and epoch + 1 == 3 and epoch + 1 > start_epoch:
-            # Epochs 2 and 3 give the steady speed (the first one compiles and warms up); 2 % margin for the noise.
-            per_epoch = 1.02 * sum(e.seconds for e in result.history[-2:]) / 2
-            fit = budget_epochs(epochs, epoch + 1, elapsed_before + time.time() - t0, per_epoch, cfg.time_budget)
-            if fit < epochs and rank == 0:
-                log.info(
-                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
-                    cfg.time_budget, epochs, per_epoch, fit,
-                )  # fmt: skip
-            epochs = fit
-            total = steps_per_epoch * epochs
         if rank == 0:
             save_training_checkpoint(
                 out,
@@ -419,9 +444,26 @@ def _train_rank(
                     "train_seconds": elapsed_before + time.time() - t0,
                     "classes": train_data.classes,
                     "hardware": hardware,
+                    "finetune": finetune,
                     **({"ema_state_dict": ema.state_dict(), "ema_decay": cfg.ema} if ema is not None else {}),
                 },
             )
+            guard.saved(entry.epoch)
+        if budget_now and len(epoch_starts) >= 2:
+            # Steady speed from the wall clock of the last two epochs, checkpoints included, test pass excluded;
+            # each later test pass adds its share; 3 % margin for the noise.
+            per_epoch = 1.03 * (time.time() - epoch_starts[-2] - eval_seconds) / 2 + eval_seconds / cfg.eval_every
+            elapsed = elapsed_before + time.time() - t0 + eval_seconds  # the final test pass is still to come
+            fit = budget_epochs(epochs, epoch + 1, elapsed, per_epoch, cfg.time_budget)
+            fit = int(all_sum([float(fit) if rank == 0 else 0.0])[0])  # every rank follows rank 0's clock
+            if fit < epochs and rank == 0:
+                log.info(
+                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
+                    cfg.time_budget, epochs, per_epoch, fit,
+                )  # fmt: skip
+            epochs = fit
+            total = steps_per_epoch * epochs
+            warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:
@@ -491,11 +533,15 @@ def _to_cpu(obj: Any) -> Any:
 
 
 def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = None) -> None:
-    """Strip optimizer state from a training checkpoint: the small file that ships in the package."""
-    saved = torch.load(train_ckpt, map_location="cpu", weights_only=False)
+    """Strip optimizer state from a training checkpoint: the small file that ships in the package. A run that kept
+    a moving average of its weights (``--ema``) ships the average: that is what its recipe trains for."""
+    saved = read_training_state(train_ckpt)
     payload = {k: saved[k] for k in ("format", "arch", "state_dict", "config", "history", "train_seconds", "classes")}
     if "hardware" in saved:
         payload["hardware"] = saved["hardware"]
+    if "ema_state_dict" in saved:
+        payload["state_dict"] = saved["ema_state_dict"]
+        payload["weights"] = f"exponential moving average of the weights (decay {saved.get('ema_decay')})"
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)

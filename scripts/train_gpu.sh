@@ -10,10 +10,14 @@
 # The machine's python3 has PyTorch with CUDA but not this project's pins and no network: nothing is installed.
 # The code runs from the working tree through a throw-away namespace folder (shufflenet/model -> ./model) on
 # PYTHONPATH. Recipe (environment variables, defaults in brackets; docs/training.md says why):
-#   ARCH [shufflenet_v1_g3_1.0x_cifar] EPOCHS [130] BATCH [512] LR [0.4] WARMUP [5] WD [5e-4] LS [0.1] SEED [0]
-#   DEVICE [cuda]  TIME_LIMIT [520] seconds of training before it is stopped (the checkpoint of the last whole
-#   epoch stays)  LIMIT [0] images per split (smoke runs)  MAX_STEPS [0]  RESUME [path of a last.pt to continue]
-#   PYTHON [python3]  EXTRA [more shufflenet-train flags]
+#   ARCH [shufflenet_v1_g3_1.0x_cifar] EPOCHS [300] BATCH [512] LR [0.4] WARMUP [5] WD [5e-4] LS [0.1] SEED [0]
+#   AUGMENT [trivialaugment] CUTOUT [16] EMA [0.999] COMPILE [1: torch.compile with CUDA graphs, fused SGD]
+#   EVAL_EVERY [10] epochs between test passes (and after the last)
+#   TIME_BUDGET [490] seconds of training (compile included) the schedule must end in: after epoch 3 the epoch
+#   count is lowered to what fits at the measured speed, so the learning rate still decays to its end
+#   DEVICE [cuda]  TIME_LIMIT [560] seconds before the training process is stopped however far it got (the
+#   checkpoint of the last whole epoch stays)  LIMIT [0] images per split (smoke runs)  MAX_STEPS [0]
+#   RESUME [path of a last.pt to continue]  PYTHON [python3]  EXTRA [more shufflenet-train flags]
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,15 +55,19 @@ if [[ -n ${RESUME:-} ]]; then
 fi
 limit=()
 [[ ${LIMIT:-0} != 0 ]] && limit=(--limit "$LIMIT")
+compile=()
+[[ ${COMPILE:-1} != 0 ]] && compile=(--compile)
 
 set +e
 # SIGINT at the time limit: the run stops like Ctrl-C; last.pt holds every finished epoch and can be resumed.
-timeout --signal=INT --kill-after=30 "${TIME_LIMIT:-520}" "$py" -m shufflenet.model.cli_train \
+timeout --signal=INT --kill-after=30 "${TIME_LIMIT:-560}" "$py" -m shufflenet.model.cli_train \
   --device "${DEVICE:-cuda}" --arch "${ARCH:-shufflenet_v1_g3_1.0x_cifar}" \
   --data "$work/cifar10/train" --val "$work/cifar10/test" --cache "$work/cache" \
   --out "$out/last.pt" \
-  --epochs "${EPOCHS:-130}" --batch-size "${BATCH:-512}" --lr "${LR:-0.4}" --warmup-epochs "${WARMUP:-5}" \
+  --epochs "${EPOCHS:-300}" --batch-size "${BATCH:-512}" --lr "${LR:-0.4}" --warmup-epochs "${WARMUP:-5}" \
   --weight-decay "${WD:-5e-4}" --label-smoothing "${LS:-0.1}" --seed "${SEED:-0}" --max-steps "${MAX_STEPS:-0}" \
+  --augment "${AUGMENT:-trivialaugment}" --cutout "${CUTOUT:-16}" --ema "${EMA:-0.999}" \
+  --eval-every "${EVAL_EVERY:-10}" --time-budget "${TIME_BUDGET:-490}" "${compile[@]}" \
   "${limit[@]}" "${resume[@]}" ${EXTRA:-} 2>&1 | tee "$out/train.log"
 rc=${PIPESTATUS[0]}
 set -e
@@ -70,11 +78,13 @@ if [[ -f $out/last.pt ]]; then
   "$py" - "$out/last.pt" "$out/epochs.json" <<'PY'
 import json, sys, torch
 saved = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
-json.dump({"arch": saved["arch"], "epoch": saved["epoch"], "epochs": saved["config"]["epochs"],
+json.dump({"arch": saved["arch"], "epoch": saved["epoch"], "epochs": saved.get("schedule_epochs", saved["config"]["epochs"]),
            "hardware": saved.get("hardware"), "train_seconds": saved.get("train_seconds"),
            "config": saved["config"], "history": saved["history"]}, open(sys.argv[2], "w"), indent=1)
 best = max((e["test_acc"] or 0 for e in saved["history"]), default=0)
-print(f"checkpoint: epoch {saved['epoch']}/{saved['config']['epochs']}, last test {saved['history'][-1]['test_acc']}, best {best}")
+last = saved["history"][-1]
+print(f"checkpoint: epoch {saved['epoch']}/{saved.get('schedule_epochs', saved['config']['epochs'])}, "
+      f"last test {last['test_acc']} (ema {last.get('ema_test_acc')}), best {best}")
 PY
 fi
 exit "$rc"

@@ -73,11 +73,49 @@ def arm64_env(tmp_path_factory: pytest.TempPathFactory) -> object:
     return Arm64Env.find()
 
 
+OWN_CLASSES = ("bird", "deer", "ship")  # the "own photos" of the fine-tuning and end-to-end tests
+OWN_ARCH = SMALL_ARCH
+
+
+@pytest.fixture(scope="session")
+def own_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A user's photo folder made from real CIFAR-10 test images: 3 classes, every image its own size (enlarged,
+    3:4 to 4:3), JPEG, PNG and WebP, some stored sideways with an EXIF orientation; ``train`` (16 per class) and a
+    disjoint ``test`` (8 per class)."""
+    from shufflenet.benchmarks.own_data import build_photo_folder
+
+    archive = shared_path("data", "cifar10-jpeg.tar.gz")
+
+    def make(folder: Path) -> dict[str, Path]:
+        build_photo_folder(archive, folder / "train", OWN_CLASSES, per_class=16)
+        build_photo_folder(archive, folder / "test", OWN_CLASSES, per_class=8, skip=16)
+        return {"train": folder / "train", "test": folder / "test"}
+
+    return once_per_run(tmp_path_factory, "own-photos", make)
+
+
+@pytest.fixture(scope="session")
+def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[str, Path]) -> Path:
+    """A checkpoint of the small variant trained a few steps on ``own_photos`` (3 classes): what
+    ``shufflenet-train`` writes for a user's folder."""
+    from shufflenet.model.datasets import load_image_folder
+    from shufflenet.model.registry import get_variant
+    from shufflenet.model.training import TrainConfig, train
+
+    def make(folder: Path) -> Path:
+        data = load_image_folder(own_photos["train"], get_variant(OWN_ARCH).preprocessing, folder / "cache")
+        train(TrainConfig(arch=OWN_ARCH, epochs=2, threads=1), data, None, folder / "own.pt")
+        return folder / "own.pt"
+
+    return once_per_run(tmp_path_factory, "own-checkpoint", make)
+
+
 # The modules that take a minute or more of CPU (measured with `pytest --durations=0`), longest first. pytest-xdist
 # hands whole modules to its workers in collection order (`--dist loadscope --no-loadscope-reorder`), so these
 # start first and the short modules fill in around them; left to the default order, the 224x224 export module
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
+    "test_own_data_e2e.py",
     "benchmarks/test_parity_224.py",
     "export/test_npu_qualcomm.py",
     "benchmarks/test_arm64_parity.py",
@@ -87,6 +125,8 @@ LONG_MODULES = (
     "benchmarks/test_parity.py",
     "benchmarks/test_android.py",
     "export/test_arm64.py",
+    "benchmarks/test_parity_overflow.py",
+    "model/test_train_guards.py",
 )
 
 

@@ -79,3 +79,23 @@ def test_unknown_class_folder(known_folder: tuple[Path, Path, float], tmp_path: 
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "zebra" / "z.png")
     with pytest.raises(DatasetError, match=r"zebra of .* are not among the model.s labels"):
         evaluate_checkpoint(ckpt, tmp_path)
+
+
+def test_checkpoint_eval_uses_the_checkpoints_own_classes(own_checkpoint: Path, own_photos: dict, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    """A checkpoint trained on bird/deer/ship evaluates on a held-out folder of those classes; a folder with a
+    class the checkpoint does not know is refused, naming it and the checkpoint's classes."""
+    import shutil
+
+    from shufflenet.benchmarks.cli_eval import main as eval_main
+
+    r = evaluate_checkpoint(own_checkpoint, own_photos["test"])
+    assert r.images == 24 and 0.0 <= r.top1 <= 1.0
+    assert eval_main(["--checkpoint", str(own_checkpoint), "--data", str(own_photos["test"])]) == 0
+    assert "24" in capsys.readouterr().out
+    other = tmp_path / "other"
+    shutil.copytree(own_photos["test"], other)
+    (other / "ship").rename(other / "jet")
+    assert eval_main(["--checkpoint", str(own_checkpoint), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "class folder(s) jet" in err and "(bird, deer, ship" in err

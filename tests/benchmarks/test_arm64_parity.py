@@ -102,6 +102,30 @@ def test_hang_fails_each_file_and_cpu_in_one_line(
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_truncated_file_fails_alone_in_one_line_naming_it(
+    default_export: Path, photo_dir: Path, export_copy: Callable, arm64_env: object, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    """An int8 file cut in half whose manifest was re-sealed (so its hash passes): that file fails in one line
+    naming it, on every CPU model at once; the float file still runs and passes on each; exit 1, not 2."""
+    d = export_copy(default_export, keep=("cifar_float32.tflite", "int8_full_integer"))
+    int8 = entry(read_manifest(d), "tflite", "int8")["path"]
+    data = (d / int8).read_bytes()
+    (d / int8).write_bytes(data[: len(data) // 2])
+    reseal(d, int8)
+    js = tmp_path / "t.json"
+    rc, out, err = run(capsys, *arm64(d, photo_dir, "--json", js))
+    assert rc == 1 and "Traceback" not in err and "error:" not in err
+    fails = [ln for ln in out.splitlines() if ln.startswith("FAIL ")]
+    assert len(fails) == 1, out
+    assert fails[0].startswith(f"FAIL {int8} on every CPU model: {d / int8} is not a loadable TFLite model")
+    rows = json.loads(js.read_text())
+    assert sorted((r["precision"], r["cpu"], r["passed"]) for r in rows if "error" not in r) == [
+        ("fp32", c, True) for c in sorted(CPUS)
+    ]
+    assert [(r["path"], r["passed"]) for r in rows if "error" in r] == [(int8, False)]
+
+
 def test_missing_install_is_one_line_naming_the_script(
     default_export: Path, photo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str]
@@ -109,10 +133,14 @@ def test_missing_install_is_one_line_naming_the_script(
     monkeypatch.setenv("SHUFFLENET_ARM64_CACHE", str(tmp_path / "none"))
     js = tmp_path / "m.json"
     rc, _, err = run(capsys, *arm64(default_export, photo_dir, "--json", js))
-    assert rc == 1 and not js.exists()
+    assert rc == 2 and not js.exists()  # a set-up to run first: 2, as for bad input (the line names the fix)
     (line,) = err.strip().splitlines()
     assert line.startswith("error: the arm64 emulator/userland is not installed")
     assert line.endswith("run `bash scripts/setup_arm64.sh`")
+    from shufflenet.benchmarks.cli_eval import main as eval_main
+
+    assert eval_main(["--artifacts", str(default_export), "--data", str(photo_dir), "--runtime", "litert-arm64"]) == 2
+    assert capsys.readouterr().err.strip().endswith("run `bash scripts/setup_arm64.sh`")
 
 
 def test_unknown_cpu_model(default_export: Path, photo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +31,69 @@ def small_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Modul
     return model, fixed_shape_onnx(files.simplified, (32, 32))
 
 
+@contextmanager
+def without_grappler_fusion() -> Iterator[None]:
+    """TensorFlow graphs run with grappler's remapper off. The remapper fuses Conv2D + BiasAdd + Relu into one
+    _FusedConv2D, whose CPU kernel has no grouped convolution without oneDNN (TensorFlow turns oneDNN on by
+    itself only on CPUs with AVX-512 VNNI/BF16/AMX; on an AVX2 host, or with TF_ENABLE_ONEDNN_OPTS=0, the fused
+    op fails with UNIMPLEMENTED). The plain Conv2D kernel has grouped convolution everywhere. The export never
+    runs these graphs: TensorFlow's TFLite converter turns them into a .tflite file, which LiteRT runs."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"remapping": before})
+
+
+@pytest.mark.tensorflow_graph
 def test_avgpool_as_depthwise_is_the_same_mean_in_float(small_onnx: tuple) -> None:
     """The 1/9-weight depthwise conv computes the count-include-pad average pool: equal up to float rounding,
-    and both equal PyTorch."""
+    and both equal PyTorch. (Run by TensorFlow itself, with or without oneDNN: ``make test`` runs it both ways.)"""
     model, onnx_model = small_onnx
-    pool_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=False)
-    dw_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=True)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 32, 32, 3)).astype(np.float32) * 3
-    a = pool_fn(x)["logits"].numpy()
-    b = dw_fn(x)["logits"].numpy()
+    with without_grappler_fusion():
+        pool_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=False)
+        dw_fn, _ = build_tf_function(onnx_model, avgpool_as_depthwise=True)
+        a = pool_fn(x)["logits"].numpy()
+        b = dw_fn(x)["logits"].numpy()
     with torch.no_grad():
         ref = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     scale = np.abs(ref).max()
     assert np.abs(a - b).max() <= 1e-5 * scale
     assert np.abs(b - ref).max() <= 1e-4 * scale
     assert not np.array_equal(a, np.zeros_like(a))
+
+
+@pytest.mark.tensorflow_graph
+def test_every_tflite_precision_converts_and_runs_without_needing_onednn(small_onnx: tuple, tmp_path: Path) -> None:
+    """What the export asks of TensorFlow is its TFLite converter (int8: with LiteRT's calibrator), which never
+    runs the graph's grouped convs on TensorFlow's own kernels; so every precision converts, oneDNN on or off
+    (``make test`` runs this again with TF_ENABLE_ONEDNN_OPTS=0), and LiteRT computes what PyTorch does."""
+    from ai_edge_litert.interpreter import Interpreter
+    from shufflenet.export.runtime import dequantize, quantize
+
+    model, onnx_model = small_onnx
+    rng = np.random.default_rng(2)
+    calib = rng.standard_normal((8, 32, 32, 3)).astype(np.float32)
+    x = calib[:1]
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    for precision, rel in [("fp32", 1e-4), ("fp16", 2e-2), ("int8", 0.25)]:
+        path = convert_tflite(onnx_model, precision, tmp_path / f"{precision}.tflite", calib)
+        it = Interpreter(model_path=str(path))
+        it.allocate_tensors()
+        i, o = it.get_input_details()[0], it.get_output_details()[0]
+        q_in, q_out = i["quantization"], o["quantization"]
+        feed = quantize(x, {"scale": q_in[0], "zero_point": q_in[1]}, "int8") if q_in[0] else x
+        it.set_tensor(i["index"], feed)
+        it.invoke()
+        out = it.get_tensor(o["index"])
+        out = dequantize(out, {"scale": q_out[0], "zero_point": q_out[1]} if q_out[0] else None)
+        assert np.abs(out - ref).max() <= rel * np.abs(ref).max(), precision
 
 
 @pytest.mark.slow

@@ -120,16 +120,31 @@ def test_bad_checkpoints_fail_clearly(official_files: dict, case: str, arch: str
 
 def test_wrong_shapes_are_named(official_files: dict, tmp_path: Path) -> None:
     sd = to_official_state_dict(official_files["model"], data_parallel=False)
+    sd["features.0.branch_main_1.0.weight"] = torch.zeros(7, 12, 1, 1)
+    path = tmp_path / "damaged.pth"
+    torch.save(sd, path)
+    with pytest.raises(CheckpointError, match=r"wrong shapes \(first: features.0.branch_main_1.0.weight is \[7, 12"):
+        load_model(path, "shufflenet_v1_g3_0.5x")
+
+
+def test_any_class_count_loads_into_the_variant(
+    official_files: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A classifier of 7 classes on a g3 0.5x backbone is that variant with 7 outputs (class_0 ... class_6 when
+    the file names none); ten classes and these channels is exactly the small-stem CIFAR variant."""
+    sd = to_official_state_dict(official_files["model"], data_parallel=False)
     sd["classifier.0.weight"] = torch.zeros(7, 480)
     path = tmp_path / "seven_classes.pth"
     torch.save(sd, path)
-    with pytest.raises(CheckpointError, match=r"wrong shapes \(first: classifier.0.weight is \[7, 480\]"):
-        load_model(path, "shufflenet_v1_g3_0.5x")
-    # Ten classes and these channels is exactly the small-stem CIFAR variant: the loader says so.
+    model, variant, _ = load_model(path, "shufflenet_v1_g3_0.5x")
+    assert variant.name == "shufflenet_v1_g3_0.5x" and variant.num_classes == 7
+    assert variant.class_names() == [f"class_{i}" for i in range(7)] and variant.weights is None
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
+    assert load_model(path)[1].name == "shufflenet_v1_g3_0.5x"  # no arch: the ImageNet stem
+    assert info_main(["--weights", str(path)]) == 0
+    assert "shufflenet_v1_g3_0.5x (official-bare file" in (out := capsys.readouterr().out) and "7 classes" in out
     sd["classifier.0.weight"] = torch.zeros(10, 480)
     torch.save(sd, path)
-    with pytest.raises(CheckpointError, match=r"is a shufflenet_v1_g3_0\.5x_cifar checkpoint"):
-        load_model(path, "shufflenet_v1_g3_0.5x")
     assert load_model(path)[1].name == "shufflenet_v1_g3_0.5x_cifar"
 
 

@@ -108,3 +108,59 @@ def test_paths_are_checked_before_torch_loads(tmp_path: Path, module: str, argv:
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("error: ") and fragment.format(tmp=tmp_path) in proc.stderr
     assert proc.stdout.strip() == "torch loaded: False"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "from shufflenet.model.cli_info import main; sys.exit(main([]))",  # the table, printed at the end
+        # Much more than a pipe holds, printed through run_cli's body: the write itself fails.
+        "from shufflenet.model.cli_common import run_cli\n"
+        "sys.exit(run_cli(lambda: [print('x' * 1000) for _ in range(1000)] and 0))",
+    ],
+    ids=["shufflenet-info", "long output"],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(body: str) -> None:
+    """`shufflenet-info | head`: the reader closes the pipe; the command ends without a word on stderr and with
+    141 (as a Unix tool killed by SIGPIPE), not "error: Broken pipe" or Python's "Exception ignored"."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line (as `| head -0`, never a race)
+    try:
+        proc = subprocess.run([sys.executable, "-c", "import sys\n" + body], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "" and proc.returncode == 141, (proc.returncode, proc.stderr)
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_still_an_error(capsys) -> None:
+    from shufflenet.model.cli_common import run_cli
+
+    def body() -> int:
+        raise BrokenPipeError(32, "Broken pipe (a device's connection)")
+
+    assert run_cli(body) == 2
+    assert capsys.readouterr().err == "error: [Errno 32] Broken pipe (a device's connection)\n"
+
+
+def test_coremltools_linux_warnings_stay_off_the_screen() -> None:
+    """Importing coremltools' model modules on Linux logs "Failed to load _MLModelProxy" and the like (its
+    macOS-only runtime): expected here, so a command's terminal does not show them; other warnings still do."""
+    code = """
+        import logging, sys
+        from shufflenet.model.cli_common import run_cli
+
+        def body():
+            import coremltools.models.model, coremltools.models.compute_plan  # noqa: F401
+            logging.getLogger("coremltools").warning("Failed to convert: a real problem")
+            return 0
+
+        sys.exit(run_cli(body))
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    if sys.platform != "darwin":
+        assert "Failed to load" not in proc.stderr, proc.stderr
+    assert "Failed to convert: a real problem" in proc.stderr

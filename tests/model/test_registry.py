@@ -54,3 +54,25 @@ def test_info_table_has_published_errors(capsys: pytest.CaptureFixture) -> None:
     assert info_main(["--arch", "shufflenet_v1_g8_1.0x"]) == 0
     out = capsys.readouterr().out
     assert "shufflenet_v1_g8_1.0x" in out and "138.4" in out and "32.4" in out and "32.0" in out
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v1_g3_0.5x", "shufflenet_v1_g1_1.0x_cifar", "shufflenet_v1_g8_0.25x"])
+def test_any_variant_builds_with_any_class_count(name: str) -> None:
+    import torch
+
+    registered = get_variant(name)
+    mine = registered.with_classes(["boat", "elk", "jet"])
+    assert (mine.name, mine.channels, mine.preprocessing) == (name, registered.channels, registered.preprocessing)
+    assert mine.num_classes == 3 and mine.class_names() == ["boat", "elk", "jet"] and mine.weights is None
+    h, w = registered.input_size
+    assert mine.build()(torch.zeros(1, 3, h // 4 if h > 32 else h, w // 4 if w > 32 else w)).shape == (1, 3)
+    assert get_variant(name).num_classes == registered.num_classes  # the registry itself is unchanged
+    assert registered.with_classes(registered.class_names()) is registered  # same classes: the same variant
+    with pytest.raises(ValueError, match="class names repeat"):
+        registered.with_classes(["a", "b", "a"])
+    assert len(list_variants()) == 2 * len(GROUPS) * len(WIDTHS)  # shufflenet-info still lists the family
+
+
+def test_shipped_weights_stay_attached_for_their_own_classes() -> None:
+    cifar = get_variant("shufflenet_v1_g1_1.0x_cifar")
+    assert cifar.weights is not None and cifar.with_classes(cifar.class_names()).weights is cifar.weights
