@@ -29,7 +29,7 @@ def load_runner(
     if runtime == "litert-arm64":
         if fmt != "tflite" or entry.get("npu"):
             what = "compiled for an NPU" if entry.get("npu") else fmt
-            raise ValueError(f"{entry['path']} is {what}; the litert-arm64 runtime runs CPU .tflite files only")
+            raise ValueError(f"{entry['path']} is {what}; the litert-arm64 runtime runs .tflite files only (CPU ones)")
         from .arm64 import Arm64Runner  # its emulator starts only when asked for
 
         return Arm64Runner(path, entry, prep, threads, cpu=cpu, timeout_s=timeout_s)

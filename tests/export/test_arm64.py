@@ -88,6 +88,9 @@ def test_litert_arm64_runs_tflite_only(small_export: ExportResult) -> None:
     onnx = next(e for e in small_export.manifest["artifacts"] if e["format"] == "onnx")
     with pytest.raises(ValueError, match=r"runs \.tflite files only"):
         load_runner(small_export.output, onnx, runtime="litert-arm64")
+    int8 = next(e for e in small_export.manifest["artifacts"] if e["format"] == "tflite" and e["precision"] == "int8")
+    with pytest.raises(ValueError, match=r"is compiled for an NPU; the litert-arm64 runtime runs \.tflite files only"):
+        load_runner(small_export.output, {**int8, "npu": {"soc": "SM8650"}}, runtime="litert-arm64")
 
 
 def test_hang_is_killed_after_the_time_limit(small_export: ExportResult, arm64_env: Arm64Env) -> None:
