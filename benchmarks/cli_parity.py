@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
     p.add_argument("--npu-max-steps", type=int, default=DEFAULT_NPU_MAX_STEPS, metavar="N",
                    help="an int8 NPU file (on the HTP emulator) may differ from its CPU .tflite by this many quantized "
-                   f"steps (default {DEFAULT_NPU_MAX_STEPS})")  # fmt: skip
+                   "steps (default: twice the steps the CPU file differs from PyTorch on the same images)")  # fmt: skip
     p.add_argument("--npu-max-rel", type=float, default=DEFAULT_NPU_MAX_REL, metavar="F",
                    help="a float NPU file may differ from its CPU .tflite by this fraction of the largest output "
                    f"(default {DEFAULT_NPU_MAX_REL:g})")  # fmt: skip

@@ -254,7 +254,7 @@ def measure_file_parity(
         metrics=compare(target, out),  # counts the file's inf/NaN outputs (a file giving any fails)
     )
     if entry.get("npu"):
-        result.vs_cpu = npu_vs_cpu(Path(artifacts_dir), full, raw, images)
+        result.vs_cpu = npu_vs_cpu(Path(artifacts_dir), full, raw, images, target)
     if macos and entry["format"] == "coreml":
         mac = load_runner(Path(artifacts_dir), full, macos=True)
         mac_out = mac.predict(images)
@@ -262,10 +262,13 @@ def measure_file_parity(
     return result
 
 
-def npu_vs_cpu(artifacts_dir: Path, entry: dict[str, Any], npu_raw: np.ndarray, images: np.ndarray) -> dict[str, Any]:
+def npu_vs_cpu(
+    artifacts_dir: Path, entry: dict[str, Any], npu_raw: np.ndarray, images: np.ndarray, target: np.ndarray
+) -> dict[str, Any]:
     """An NPU file's raw outputs against those of the CPU .tflite it was compiled from (LiteRT on this machine), on
     the same inputs: the share of identical values, the largest gap (quantized steps for int8 outputs, else relative
-    to the largest CPU output) and top-1 agreement."""
+    to the largest CPU output) and top-1 agreement. For int8 outputs also the CPU file's own largest gap to PyTorch
+    (``target``) in quantized steps, which sets the NPU file's bar by default."""
     from .arm64 import compare_x86
     from .metrics import topk_agreement
 
@@ -281,6 +284,10 @@ def npu_vs_cpu(artifacts_dir: Path, entry: dict[str, Any], npu_raw: np.ndarray, 
         **a.to_dict(),
         "top1_agreement": topk_agreement(cpu_raw.astype(np.float64), npu_raw.astype(np.float64), 1),
     }
+    q = cpu.output.get("quantization")
+    if q and q.get("scale"):
+        cpu_err = float(np.abs(dequantize(cpu_raw, q) - target).max())
+        d["cpu_max_steps_vs_pytorch"] = int(np.ceil(cpu_err / float(np.ravel(q["scale"])[0])))
     return d
 
 

@@ -140,7 +140,8 @@ def test_parity_on_the_htp_emulator(npu_export: Path, tmp_path: Path) -> None:
     assert got["passed"] and got["evaluated_by"] == f"qnn-htp-emulator ({SOC})"
     assert got["psnr_db"] >= 30.0 and abs(got["psnr_db"] - rows[cpu["path"]]["psnr_db"]) < 3.0
     v = got["vs_cpu"]
-    assert 0 < v["max_quantized_steps"] <= 16 and v["top1_agreement"] >= 0.9  # emulated HTP rounds differently
+    # the emulated HTP rounds differently from XNNPACK: within twice the CPU file's own gap to PyTorch
+    assert 0 < v["max_quantized_steps"] <= 2 * v["cpu_max_steps_vs_pytorch"] and v["top1_agreement"] >= 0.9
     assert f"vs {cpu['path']} (litert): max {v['max_quantized_steps']} quantized step(s)" in r.stdout
     # A tighter bar than the emulator meets fails the file, naming the metric.
     r = _run([str(BIN / "shufflenet-parity"), "--artifacts", str(npu_export), "--npu-max-steps", "0"])
