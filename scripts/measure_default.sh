@@ -10,7 +10,7 @@
 #   eval          accuracy of the PyTorch checkpoint, ONNX and TFLite files on the CIFAR-10 test set
 #                 (eval_default_onnx_tflite.json)
 #   coreml        the same for the four Core ML programs on the NumPy ML Program evaluator, on a deterministic
-#                 subset of $COREML_LIMIT images (default 500: the evaluator takes about 0.5 s of CPU an image for
+#                 subset of $COREML_LIMIT images (default 2000: the evaluator takes about 0.5 s of CPU an image for
 #                 the four programs; COREML_LIMIT=0 evaluates all 10,000; eval_default_coreml.json)
 #   cifarcalib    an int8 file calibrated on 300 CIFAR-10 training images instead of the install's photos
 #                 (eval_cifarcalib.json)
@@ -81,7 +81,7 @@ fi
 if want coreml; then
   need_export
   timed coreml "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats coreml \
-    --limit "${COREML_LIMIT:-500}" --json "$results/eval_default_coreml.json"
+    --limit "${COREML_LIMIT:-2000}" --json "$results/eval_default_coreml.json"
 fi
 if want cifarcalib; then
   timed cifarcalib-export "$bin/shufflenet-export" --format tflite --precision int8 --calib "$data/train" \
