@@ -23,7 +23,7 @@ from shufflenet.export.arm64 import (
     compare_x86,
     parse_cpus,
 )
-from shufflenet.export.manifest import read_manifest, verify_artifact
+from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.runners import load_runner
 from shufflenet.export.runtime import TfliteFileError, dequantize
 from shufflenet.model.files import write_json_atomic
@@ -66,7 +66,7 @@ def evaluate_artifacts_arm64(
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     labels = export_labels(artifacts, manifest)
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu") and
+    entries = [e for e in manifest["artifacts"] if is_cpu_tflite(e) and
                (not precisions or e["precision"] in precisions)]  # fmt: skip
     if not entries:
         raise ValueError(f"the manifest in {artifacts} lists no .tflite file of precision {', '.join(precisions)}")

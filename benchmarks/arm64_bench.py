@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from shufflenet.export.arm64 import DEFAULT_CPUS, SETUP_SCRIPT, Arm64Env, Arm64Unavailable, parse_cpus, run_batch
-from shufflenet.export.manifest import read_manifest, verify_artifact
+from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.runners import load_runner
 from shufflenet.model.cli_common import run_cli
 from shufflenet.model.files import write_json_atomic
@@ -91,7 +91,7 @@ def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env) ->
     m = read_manifest(artifacts)
     images = np.random.default_rng(0).integers(0, 256, (n, *m["input_size"], 3), dtype=np.uint8)
     rows = []
-    for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
+    for e in (e for e in m["artifacts"] if is_cpu_tflite(e)):
         verify_artifact(artifacts, e)
         host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
         x = host.prepare(images)
@@ -139,7 +139,7 @@ def bench_kernels(artifacts: Path, cpus: tuple[str, ...], env: Arm64Env) -> list
     m = read_manifest(artifacts)
     rows = []
     with tempfile.TemporaryDirectory(prefix="arm64-kernels-") as tmp:
-        for e in (e for e in m["artifacts"] if e["format"] == "tflite" and not e.get("npu")):
+        for e in (e for e in m["artifacts"] if is_cpu_tflite(e)):
             path = verify_artifact(artifacts, e)
             host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
             x = host.prepare(np.random.default_rng(0).integers(0, 256, (1, *m["input_size"], 3), dtype=np.uint8))

@@ -26,7 +26,7 @@ from shufflenet.export.arm64 import (
     cpu_features,
     parse_cpus,
 )
-from shufflenet.export.manifest import read_manifest, verify_artifact
+from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.metrics import compare, softmax
 from shufflenet.export.parity import (
     ArtifactParity,
@@ -202,7 +202,7 @@ def run_arm64_parity(
     env = Arm64Env.find()
     d = Path(artifacts_dir)
     manifest = read_manifest(d)
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
+    entries = [e for e in manifest["artifacts"] if is_cpu_tflite(e)]
     if not entries:
         raise ParityError(f"the manifest in {d} lists no .tflite file; litert-arm64 runs .tflite files only")
     for e in entries:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shufflenet.export.calibration import CalibrationError, ImageSet, folder_images, install_photos
-from shufflenet.export.manifest import read_manifest, verify_artifact
+from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.metrics import ParityMetrics
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, measure_parity, rebuild_reference
 from shufflenet.model.cli_common import text_table
@@ -355,7 +355,7 @@ def run_parity(
     from shufflenet.export.delegation import tflite_coverage
 
     for e in manifest["artifacts"]:
-        if e["format"] == "tflite" and not e.get("npu"):  # from a fresh interpreter after delegation, not the manifest
+        if is_cpu_tflite(e):  # from a fresh interpreter after delegation, not the manifest
             report.coverage[e["path"]] = tflite_coverage(d / e["path"]).to_dict()
     if per_layer:
         from .per_layer import DEFAULT_MAX_DROP_DB, per_layer_parity

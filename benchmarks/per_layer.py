@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from shufflenet.export.manifest import is_cpu_tflite
 from shufflenet.export.metrics import cosine, psnr_db
 from shufflenet.export.parity import ParityError
 from shufflenet.model.cli_common import text_table
@@ -153,7 +154,7 @@ def _label(layer: LayerParity) -> str:
 
 def tflite_pair(manifest: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The float32 and int8 TFLite entries of a manifest; ParityError naming the fix when either is missing."""
-    tfl = {e["precision"]: e for e in manifest["artifacts"] if e.get("format") == "tflite" and not e.get("npu")}
+    tfl = {e["precision"]: e for e in manifest["artifacts"] if is_cpu_tflite(e)}
     missing = [p for p in ("int8", "fp32") if p not in tfl]
     if missing:
         raise ParityError(

@@ -411,14 +411,14 @@ def profile_export(
 ) -> list[Profile]:
     """Profile every .tflite file of an export folder (or ``files`` of it), each checked against the manifest
     (and, given ``arch``, refused unless the manifest names that variant)."""
-    from shufflenet.export.manifest import read_manifest, verify_artifact
+    from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
     from shufflenet.export.runtime import check_tflite_file
 
     manifest = read_manifest(artifacts)
     if arch is not None and arch != manifest["arch"]:
         raise ValueError(f"--arch {arch} does not match {artifacts}: its manifest names {manifest['arch']}; leave "
                          "--arch out (an export folder's manifest names its variant)")  # fmt: skip
-    entries = [e for e in manifest["artifacts"] if e["format"] == "tflite" and not e.get("npu")]
+    entries = [e for e in manifest["artifacts"] if is_cpu_tflite(e)]
     if files:
         missing = [f for f in files if f not in {e["path"] for e in entries}]
         if missing:

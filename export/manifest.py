@@ -28,6 +28,12 @@ def tool_versions() -> dict[str, str]:
     return out
 
 
+def is_cpu_tflite(entry: dict[str, Any]) -> bool:
+    """A .tflite entry that any CPU runs (LiteRT, XNNPACK, arm64 kernels), not one compiled for an NPU: those hold a
+    vendor's context binary that only the vendor's runtime (or its emulator) executes."""
+    return entry.get("format") == "tflite" and not entry.get("npu")
+
+
 def read_manifest(artifacts_dir: str | Path) -> dict[str, Any]:
     d = Path(artifacts_dir)
     path = d / "manifest.json"

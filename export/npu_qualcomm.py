@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from .manifest import is_cpu_tflite
 from .runtime import Runner, RuntimeUnavailableError
 
 log = logging.getLogger(__name__)
@@ -464,7 +465,7 @@ def export_entries(ctx: Any, sources: list[dict[str, Any]], request: NpuRequest)
 
     compiler = QnnCompiler.prepare(ctx.work_dir)
     versions = compiler.versions()
-    tflites = [e for e in sources if e["format"] == "tflite" and not e.get("npu")]
+    tflites = [e for e in sources if is_cpu_tflite(e)]
     entries = []
     for soc in request.socs:
         picked = [e for e in tflites if e["precision"] == "int8" or takes_float(soc)]
