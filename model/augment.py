@@ -199,7 +199,7 @@ def trivial_augment(images: torch.Tensor, ops: torch.Tensor, mags: torch.Tensor)
     _, h, w, _ = images.shape
     ops = ops.to(images.device)
     mags = mags.to(images.device, torch.float32)
-    x = _warp(images, _inverse_maps(ops, mags.double(), h, w))  # geometric ops; every other image comes back unchanged
+    x = _warp(images, _inverse_maps(ops, mags, h, w))  # geometric ops; every other image comes back unchanged
     factor = 1.0 + mags
     gray = _grayscale(x)
     mean = gray.float().mean(dim=(1, 2, 3), keepdim=True)

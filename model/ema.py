@@ -30,14 +30,12 @@ class WeightEma:
         counters = [k for k, v in mine.items() if not v.is_floating_point()]  # batch-norm step counters
         self._floats = ([mine[k].data for k in floats], [theirs[k].data for k in floats])
         self._counters = ([mine[k].data for k in counters], [theirs[k].data for k in counters])
-        self.updates = 0
 
     @torch.no_grad()
     def update(self) -> None:
         torch._foreach_lerp_(self._floats[0], self._floats[1], 1.0 - self.decay)
         if self._counters[0]:
             torch._foreach_copy_(self._counters[0], self._counters[1])
-        self.updates += 1
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The averaged weights as CPU tensors in the ordinary layout (a model state dict)."""

@@ -275,9 +275,14 @@ def _train_rank(
         )
     # One graph shape under --compile: the last partial batch of each epoch is dropped (a different one each epoch).
     steps_per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
+
+    def schedule(n_epochs: int) -> tuple[int, int]:
+        """Total and warm-up steps of a run of ``n_epochs`` (set again where a resume or the budget changes it)."""
+        n_steps = steps_per_epoch * n_epochs
+        return n_steps, warmup_steps(cfg.warmup_epochs, steps_per_epoch, n_steps)
+
     epochs = cfg.epochs  # may be lowered once by the time budget
-    total = steps_per_epoch * epochs
-    warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
+    total, warmup = schedule(epochs)
     result = TrainResult(config=cfg)
     start_epoch, step, elapsed_before = 0, 0, 0.0
     rng = np.random.default_rng(cfg.seed)
@@ -289,8 +294,7 @@ def _train_rank(
         start_epoch, step = saved["epoch"], saved["step"]
         if saved["config"].get("epochs") == cfg.epochs:  # the same run continued: keep what its budget set
             epochs = saved.get("schedule_epochs", epochs)
-        total = steps_per_epoch * epochs
-        warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
+        total, warmup = schedule(epochs)
         elapsed_before = saved.get("train_seconds", 0.0)
         rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
@@ -445,7 +449,7 @@ def _train_rank(
                     "classes": train_data.classes,
                     "hardware": hardware,
                     "finetune": finetune,
-                    **({"ema_state_dict": ema.state_dict(), "ema_decay": cfg.ema} if ema is not None else {}),
+                    **({"ema_state_dict": ema.state_dict()} if ema is not None else {}),
                 },
             )
             guard.saved(entry.epoch)
@@ -462,8 +466,7 @@ def _train_rank(
                     cfg.time_budget, epochs, per_epoch, fit,
                 )  # fmt: skip
             epochs = fit
-            total = steps_per_epoch * epochs
-            warmup = warmup_steps(cfg.warmup_epochs, steps_per_epoch, total)
+            total, warmup = schedule(epochs)
         if world > 1:
             dist.barrier()
         if cfg.max_steps and step >= cfg.max_steps:
@@ -541,7 +544,7 @@ def export_weights(train_ckpt: Path, dest: Path, extra: dict[str, Any] | None = 
         payload["hardware"] = saved["hardware"]
     if "ema_state_dict" in saved:
         payload["state_dict"] = saved["ema_state_dict"]
-        payload["weights"] = f"exponential moving average of the weights (decay {saved.get('ema_decay')})"
+        payload["weights"] = f"exponential moving average of the weights (decay {saved['config']['ema']})"
     payload["state_dict"] = {k: v.clone() for k, v in payload["state_dict"].items()}
     payload.update(extra or {})
     save_training_checkpoint(dest, payload)
