@@ -140,6 +140,12 @@ def test_a_refused_export_leaves_nothing_not_even_its_log(tmp_path: Path) -> Non
     assert earlier.read_text() == "an earlier export's log\n"
 
 
+def _export_random_init(*args: str) -> subprocess.CompletedProcess[str]:
+    """shufflenet-export of the test variant with seeded random weights and no parity step."""
+    cmd = [sys.executable, "-m", "shufflenet.export.cli", "--random-init", "--arch", ARCH, "--no-parity", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
 def test_unreadable_calibration_images_are_counted_on_screen(tmp_path: Path) -> None:
     """2 of 6 images cannot be read: the export goes on with 4 and says so on the screen, not only in the log."""
     from PIL import Image
@@ -152,9 +158,7 @@ def test_unreadable_calibration_images_are_counted_on_screen(tmp_path: Path) -> 
     (calib / "broken.jpg").write_bytes(b"not a jpeg")
     (calib / "empty.png").write_bytes(b"")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "shufflenet.export.cli", "--random-init", "--arch", ARCH,
-                           "--format", "tflite", "--precision", "int8", "--no-parity", "--calib", str(calib),
-                           "--output", str(out)], capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = _export_random_init("--format", "tflite", "--precision", "int8", "--calib", str(calib), "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 of 6 calibration images unreadable, skipped" in proc.stderr
     m = json.loads((out / "manifest.json").read_text())
@@ -168,9 +172,7 @@ def test_an_unread_calibration_folder_is_not_refused(tmp_path: Path) -> None:
     bad.mkdir()
     (bad / "a.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "shufflenet.export.cli", "--random-init", "--arch", ARCH,
-                           "--format", "onnx", "--precision", "fp32", "--no-parity", "--calib", str(bad),
-                           "--output", str(out)], capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = _export_random_init("--format", "onnx", "--precision", "fp32", "--calib", str(bad), "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"--calib {bad} is not used: no int8 file is written" in proc.stderr
     assert json.loads((out / "manifest.json").read_text())["calibration"] is None
