@@ -109,8 +109,11 @@ def read_training_state(path: str | Path) -> dict[str, Any]:
 
 
 def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
-    path = Path(path)
-    obj = load_safely(path)
+    return checkpoint_from_payload(load_safely(path), Path(path))
+
+
+def checkpoint_from_payload(obj: Any, path: Path) -> LoadedCheckpoint:
+    """The weights and metadata of a checkpoint already read (``path`` names it in errors)."""
     meta: dict[str, Any] = {}
     arch = None
     if isinstance(obj, dict) and obj.get("format") == OWN_FORMAT:

@@ -34,7 +34,7 @@ from torch import nn
 
 from .augment import cutout, trivial_augment
 from .batches import crop_flip, draw_epoch, normalize_batch
-from .checkpoint import OWN_FORMAT, read_checkpoint, read_training_state
+from .checkpoint import OWN_FORMAT, checkpoint_from_payload, read_training_state
 from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
@@ -173,8 +173,10 @@ def train(
     good checkpoint."""
     get_variant(cfg.arch)  # an unknown name fails here, with a suggestion
     cfg = resolve_recipe(cfg, len(train_data))
-    if resume and out.is_file():
-        check_resume(read_training_state(out), cfg, train_data.classes, out)
+    # Read once, safely (no code runs), and handed to every rank.
+    saved = read_training_state(out) if resume and out.is_file() else None
+    if saved is not None:
+        check_resume(saved, cfg, train_data.classes, out)
     device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
     if cfg.workers > 1 and device.type != "cpu":
         raise ValueError(
@@ -182,7 +184,7 @@ def train(
             "pass --device cpu with --workers, or train on the GPU with one process"
         )
     if cfg.workers <= 1:
-        return _train_rank(0, 1, cfg, train_data, test_data, out, resume, progress)
+        return _train_rank(0, 1, cfg, train_data, test_data, out, saved, progress)
     import socket
 
     import torch.multiprocessing as mp
@@ -192,13 +194,13 @@ def train(
         port = sock.getsockname()[1]
     ctx = mp.get_context("spawn")  # no fork after OpenMP threads exist
     procs = [
-        ctx.Process(target=_rank_entry, args=(r, cfg, train_data, test_data, out, resume, port), daemon=True)
+        ctx.Process(target=_rank_entry, args=(r, cfg, train_data, test_data, out, saved, port), daemon=True)
         for r in range(1, cfg.workers)
     ]
     for pr in procs:
         pr.start()
     try:
-        result = _train_rank(0, cfg.workers, cfg, train_data, test_data, out, resume, progress, port)
+        result = _train_rank(0, cfg.workers, cfg, train_data, test_data, out, saved, progress, port)
     finally:
         for pr in procs:
             pr.join(timeout=60)
@@ -208,10 +210,10 @@ def train(
 
 
 def _rank_entry(
-    rank: int, cfg: TrainConfig, train_data: ImageArray, test_data: ImageArray | None, out: Path, resume: bool,
-    port: int,
+    rank: int, cfg: TrainConfig, train_data: ImageArray, test_data: ImageArray | None, out: Path,
+    saved: dict[str, Any] | None, port: int,
 ) -> None:  # fmt: skip
-    _train_rank(rank, cfg.workers, cfg, train_data, test_data, out, resume, None, port)
+    _train_rank(rank, cfg.workers, cfg, train_data, test_data, out, saved, None, port)
 
 
 def _train_rank(
@@ -221,7 +223,7 @@ def _train_rank(
     train_data: ImageArray,
     test_data: ImageArray | None,
     out: Path,
-    resume: bool,
+    saved: dict[str, Any] | None,
     progress: Callable[[int, int, float], None] | None,
     port: int = 0,
 ) -> TrainResult:
@@ -246,7 +248,6 @@ def _train_rank(
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels once
     seed_everything(cfg.seed)
     model = variant.build()  # built on the CPU from the seeded generator: the same initial weights on any device
-    saved = read_training_state(out) if resume and out.is_file() else None  # read safely: no code runs
     finetune = bool(saved.get("finetune", False)) if saved is not None else False
     if cfg.init_from and saved is None:
         init = init_from_checkpoint(model, cfg.init_from, cfg.arch, train_data.classes)
@@ -288,7 +289,7 @@ def _train_rank(
     rng = np.random.default_rng(cfg.seed)
     guard = DivergenceGuard(len(train_data.classes), out, cfg.lr)
     if saved is not None:
-        ck = read_checkpoint(out)
+        ck = checkpoint_from_payload(saved, out)
         model.load_state_dict(ck.state_dict)
         opt.load_state_dict(saved["optimizer"])  # moves the momentum buffers to the parameters' device
         start_epoch, step = saved["epoch"], saved["step"]
