@@ -16,6 +16,7 @@ import numpy as np
 from shufflenet.export.manifest import read_manifest, verify_artifact, verify_file
 from shufflenet.export.metrics import topk_agreement
 from shufflenet.export.runners import load_runner
+from shufflenet.export.runtime import Runner
 from shufflenet.model.checkpoint import load_model
 from shufflenet.model.cli_common import text_table
 from shufflenet.model.datasets import DatasetError, scan_image_folder
@@ -115,7 +116,10 @@ def evaluate_artifacts(
     formats: tuple[str, ...] | None = None,
     limit: int = 0,
     progress: Callable[[str], None] | None = None,
+    chunk: int = 1000,
 ) -> list[AccuracyResult]:
+    """Accuracy of the PyTorch source and of every file of an export (``formats``: only these); a file is run
+    ``chunk`` images at a time, each chunk told to ``progress`` (the Core ML evaluator takes minutes a file)."""
     say = progress or (lambda m: log.info("%s", m))
     manifest = read_manifest(artifacts)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
@@ -133,10 +137,23 @@ def evaluate_artifacts(
         verify_artifact(artifacts, e)
         say(f"evaluating {e['path']}")
         runner = load_runner(artifacts, {**e, "preprocessing": manifest["preprocessing"]})
-        out = runner.predict(data.images)
+        out = _predict_in_chunks(runner, data.images, chunk, e["path"], say)
         results.append(_result(e["format"], e["precision"], e["path"], out, ref, data, runner.evaluated_by,
                                variant.name))  # fmt: skip
     return results
+
+
+def _predict_in_chunks(runner: Runner, images: np.ndarray, chunk: int, name: str, say: Callable[[str], None]
+                       ) -> np.ndarray:  # fmt: skip
+    """``runner.predict`` over ``images``, ``chunk`` at a time (runners take one image a call, so the outputs
+    are those of one call), the count told after each chunk when there is more than one."""
+    if len(images) <= chunk:
+        return runner.predict(images)
+    parts = []
+    for start in range(0, len(images), chunk):
+        parts.append(runner.predict(images[start : start + chunk]))
+        say(f"  {name}: {min(start + chunk, len(images))}/{len(images)} images")
+    return np.concatenate(parts)
 
 
 def format_table(results: list[AccuracyResult]) -> str:

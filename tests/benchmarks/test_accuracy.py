@@ -71,6 +71,12 @@ def test_every_exported_file_evaluated(known_folder: tuple[Path, Path, float], t
         if r["precision"] == "fp32":
             assert r["top1"] == expected and r["top1_agreement"] == 1.0
     assert evaluate_artifacts(out, root, ("onnx",))[1].top1 == expected
+    # Run 4 images at a time, each chunk told: the same answers as one call.
+    said: list[str] = []
+    chunked = evaluate_artifacts(out, root, ("tflite",), progress=said.append, chunk=4)
+    assert [r.top1 for r in chunked[1:]] == [r["top1"] for r in rows[3:]]
+    counts = [ln.rsplit(": ", 1)[1] for ln in said if ln.startswith("  ") and ln.endswith(" images")]
+    assert counts == ["4/10 images", "8/10 images", "10/10 images"] * 2, said
 
 
 def test_unknown_class_folder(known_folder: tuple[Path, Path, float], tmp_path: Path) -> None:
