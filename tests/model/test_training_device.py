@@ -4,8 +4,6 @@ and the data-parallel CPU workers."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from shufflenet.model.batches import crop_flip, draw_epoch, normalize_batch
 from shufflenet.model.datasets import load_image_folder
 from shufflenet.model.preprocessing import normalize
 from shufflenet.model.training import TrainConfig, resolve_device, to_input_batch, train
+from train_cli import run_train_cli
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
 CPU = torch.device("cpu")
@@ -90,15 +89,11 @@ def test_draws_are_reproducible_from_the_seed() -> None:
     assert not torch.equal(a.order, c.order)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shufflenet.model.cli_train", *args], capture_output=True, text=True)
-
-
 def test_cli_device_cpu_trains_a_few_steps_on_real_images(cifar_subset: Path, tmp_path: Path) -> None:
     out = tmp_path / "run.pt"
-    proc = _cli("--device", "cpu", "--arch", ARCH, "--data", str(cifar_subset), "--val", str(cifar_subset),
-                "--limit", "40", "--batch-size", "10", "--epochs", "2", "--max-steps", "3", "--threads", "1",
-                "--cache", str(tmp_path / "cache"), "--out", str(out))  # fmt: skip
+    proc = run_train_cli("--device", "cpu", "--arch", ARCH, "--data", str(cifar_subset), "--val", str(cifar_subset),
+                         "--limit", "40", "--batch-size", "10", "--epochs", "2", "--max-steps", "3", "--threads", "1",
+                         "--cache", str(tmp_path / "cache"), "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "training shufflenet_v1_g3_0.25x_cifar on CPU" in proc.stderr
     saved = torch.load(out, weights_only=False)
@@ -116,8 +111,8 @@ def test_limit_keeps_every_class(cifar_subset: Path, tmp_path: Path) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: --device cuda is valid here")
 def test_cli_device_cuda_without_cuda_is_one_line(cifar_subset: Path, tmp_path: Path) -> None:
-    proc = _cli("--device", "cuda", "--arch", ARCH, "--data", str(cifar_subset), "--cache", str(tmp_path / "cache"),
-                "--out", str(tmp_path / "x.pt"))  # fmt: skip
+    proc = run_train_cli("--device", "cuda", "--arch", ARCH, "--data", str(cifar_subset),
+                         "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "x.pt"))  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --device cuda: torch ") and "--device cpu" in lines[0]
@@ -131,10 +126,10 @@ def test_cli_resume_continues_exactly(cifar_subset: Path, tmp_path: Path) -> Non
     common = ["--device", "cpu", "--arch", ARCH, "--data", str(cifar_subset), "--batch-size", "30", "--epochs", "2",
               "--threads", "1", "--seed", "5", "--cache", str(tmp_path / "cache")]  # fmt: skip
     straight, split = tmp_path / "straight.pt", tmp_path / "split.pt"
-    assert _cli(*common, "--out", str(straight)).returncode == 0
-    assert _cli(*common, "--out", str(split), "--max-steps", "2").returncode == 0  # 2 steps: one epoch
+    assert run_train_cli(*common, "--out", str(straight)).returncode == 0
+    assert run_train_cli(*common, "--out", str(split), "--max-steps", "2").returncode == 0  # 2 steps: one epoch
     assert torch.load(split, weights_only=False)["epoch"] == 1
-    proc = _cli(*common, "--out", str(split), "--resume")
+    proc = run_train_cli(*common, "--out", str(split), "--resume")
     assert proc.returncode == 0 and "resumed" in proc.stderr
     a, b = (torch.load(p, weights_only=False) for p in (straight, split))
     assert b["epoch"] == 2 and [e["epoch"] for e in b["history"]] == [1, 2]

@@ -4,8 +4,6 @@ TrivialAugment + Cutout in a run, test passes every N epochs, the time budget, a
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from shufflenet.model import get_variant
 from shufflenet.model.datasets import ImageArray, load_image_folder
 from shufflenet.model.ema import WeightEma
 from shufflenet.model.training import TrainConfig, budget_epochs, lr_at, train
+from train_cli import run_train_cli
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
 
@@ -137,10 +136,6 @@ def test_time_budget_shortens_the_schedule_and_resume_keeps_it(data: ImageArray,
     assert torch.load(out, weights_only=False)["epoch"] == 4
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shufflenet.model.cli_train", *args], capture_output=True, text=True)
-
-
 @pytest.mark.parametrize(
     "flags,message",
     [
@@ -153,7 +148,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_recipe_flags_are_checked_in_one_line(
     cifar_subset: Path, tmp_path: Path, flags: list[str], message: str
 ) -> None:
-    proc = _cli("--data", str(cifar_subset), "--out", str(tmp_path / "x.pt"), *flags)
+    proc = run_train_cli("--data", str(cifar_subset), "--out", str(tmp_path / "x.pt"), *flags)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
     assert not (tmp_path / "x.pt").exists()
