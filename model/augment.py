@@ -19,6 +19,7 @@ set to zero in the normalised input, i.e. to the data set's mean colour.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 import torch
@@ -69,9 +70,8 @@ def _inverse_maps(ops: torch.Tensor, mags: torch.Tensor, h: int, w: int) -> torc
     """B x 2 x 3 maps from output pixel (x, y, 1) to source pixel (x, y), pixel-centre coordinates."""
     b = len(ops)
     dev = ops.device
-    m = torch.zeros(b, 2, 3, dtype=torch.float64, device=dev)
-    m[:, 0, 0] = 1
-    m[:, 1, 1] = 1
+    # The identity maps made on the device (item assignment of a Python number would copy it there first).
+    m = torch.eye(2, 3, dtype=torch.float64, device=dev).repeat(b, 1, 1)
     mags = mags.double()  # coordinates in float64, as Pillow computes them: the same nearest pixel at near-ties
     zero = torch.zeros_like(mags)
     # Shears about the image's top-left corner (torchvision's center=[0, 0], Pillow's affine transform): output
@@ -127,10 +127,16 @@ def _grayscale(x: torch.Tensor) -> torch.Tensor:
     return (0.2989 * f[..., 0:1] + 0.587 * f[..., 1:2] + 0.114 * f[..., 2:3]).to(torch.uint8)
 
 
+@cache
+def _smoothing_kernel(device: torch.device) -> torch.Tensor:
+    # Made once per device: a new tensor from host data is a host-to-GPU copy that waits for the GPU every step.
+    return torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=device) / 13.0
+
+
 def _sharpness_degenerate(x: torch.Tensor) -> torch.Tensor:
     """The smoothed image torchvision blends with for Sharpness: 3 x 3 kernel, borders kept."""
     b, h, w, ch = x.shape
-    k = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device) / 13.0
+    k = _smoothing_kernel(x.device)
     f = x.permute(0, 3, 1, 2).float()
     blurred = F.conv2d(f.reshape(b * ch, 1, h, w), k.view(1, 1, 3, 3)).round().view(b, ch, h - 2, w - 2)
     out = f.clone()

@@ -15,7 +15,7 @@ from functools import cache
 import numpy as np
 import torch
 
-from .augment import draw_cutout, draw_trivial_augment
+from .augment import cutout, draw_cutout, draw_trivial_augment, trivial_augment
 from .preprocessing import Preprocessing
 
 
@@ -112,3 +112,25 @@ def normalize_batch(images: torch.Tensor, prep: Preprocessing, channels_last: bo
     x = (x.to(torch.float32) * scale - mean) / std
     x = x.permute(0, 3, 1, 2)  # a permuted NHWC tensor already has the channels-last layout
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+def assemble_batch(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    draws: EpochDraws,
+    sl: slice,
+    prep: Preprocessing,
+    pad: int,
+    cutout_size: int = 0,
+    channels_last: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network input and labels of the samples ``sl`` of an epoch's draws: crop and flip, TrivialAugment and
+    Cutout where drawn, normalised; every op on the images' device, none of them waiting for it."""
+    idx = draws.order[sl]
+    batch = crop_flip(images, idx, draws.rows[sl], draws.cols[sl], draws.flips[sl], pad)
+    if draws.ta_ops is not None and draws.ta_mags is not None:
+        batch = trivial_augment(batch, draws.ta_ops[sl], draws.ta_mags[sl])
+    x = normalize_batch(batch, prep, channels_last)
+    if draws.cut_rows is not None and draws.cut_cols is not None:
+        x = cutout(x, draws.cut_rows[sl], draws.cut_cols[sl], cutout_size)
+    return x, labels[idx]

@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import cutout, trivial_augment
-from .batches import crop_flip, draw_epoch, normalize_batch
+from .batches import assemble_batch, draw_epoch, normalize_batch
 from .checkpoint import OWN_FORMAT, checkpoint_from_payload, read_training_state
 from .datasets import ImageArray
 from .ema import WeightEma
@@ -259,16 +258,7 @@ def _train_rank(
         model = model.to(memory_format=torch.channels_last)
     groups = param_groups(model, cfg.weight_decay, cfg.backbone_lr_scale if finetune else 1.0, cfg.freeze_backbone)
     params = [p for p in model.parameters() if p.requires_grad]
-    # With --compile: the fused optimiser (one kernel for the whole update) and the learning rate in a tensor,
-    # written in place every step. Without it: the classic optimiser, bit-identical to earlier runs.
-    lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
-    opt = torch.optim.SGD(
-        groups,
-        lr=lr_tensor if lr_tensor is not None else cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=True,
-        **({"fused": True} if cfg.compile else {}),
-    )
+    opt, lr_tensor = make_optimizer(groups, cfg, device)
     if cfg.compile and len(train_data) < cfg.batch_size:
         raise ValueError(
             f"--compile drops each epoch's last partial batch, and {len(train_data)} images do not fill one batch "
@@ -314,7 +304,7 @@ def _train_rank(
     step_fn = _make_step(model, cfg, device, amp)
     first_step, compile_failed = step, False
     # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
-    train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # crop_flip reads it flat
+    train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # gathered from flat
     train_labels = torch.from_numpy(train_data.labels).to(device)
     test_images = test_labels = None
     if test_data is not None:
@@ -345,21 +335,8 @@ def _train_rank(
                 break
             # Every rank draws the whole batch's augmentation so the shared RNG stays in step; each keeps its shard.
             sl = slice(b * cfg.batch_size + rank, (b + 1) * cfg.batch_size, world)
-            idx = draws.order[sl]
-            batch = crop_flip(train_images, idx, draws.rows[sl], draws.cols[sl], draws.flips[sl], cfg.pad)
-            if draws.ta_ops is not None and draws.ta_mags is not None:
-                batch = trivial_augment(batch, draws.ta_ops[sl], draws.ta_mags[sl])
-            x = normalize_batch(batch, prep, cfg.channels_last)
-            if draws.cut_rows is not None and draws.cut_cols is not None:
-                x = cutout(x, draws.cut_rows[sl], draws.cut_cols[sl], cfg.cutout)
-            y = train_labels[idx]
-            lr = lr_at(step, total, warmup, cfg.lr)
-            if lr_tensor is not None:
-                for g in opt.param_groups:  # in place: a captured graph and the fused optimiser read it on the device
-                    g["lr"].fill_(lr * g.get("lr_scale", 1.0))
-            else:
-                for g in opt.param_groups:
-                    g["lr"] = lr * g.get("lr_scale", 1.0)
+            x, y = assemble_batch(train_images, train_labels, draws, sl, prep, cfg.pad, cfg.cutout, cfg.channels_last)
+            set_lr(opt, lr_at(step, total, warmup, cfg.lr), on_device=lr_tensor is not None)
             opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
             try:
                 loss, logits = step_fn(x, y)
@@ -479,6 +456,33 @@ def _train_rank(
     accs = [e.test_acc for e in result.history if e.test_acc is not None]
     result.best_test_acc = max(accs) if accs else None
     return result
+
+
+def make_optimizer(
+    groups: list[dict[str, Any]], cfg: TrainConfig, device: torch.device
+) -> tuple[torch.optim.SGD, torch.Tensor | None]:
+    """SGD with Nesterov momentum over the parameter groups. With ``compile``: the fused optimiser (one kernel for
+    the whole update) and the learning rate in a tensor on the device (returned), written in place every step,
+    never read back. Without it: the classic optimiser, bit-identical to earlier runs."""
+    lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
+    opt = torch.optim.SGD(
+        groups,
+        lr=lr_tensor if lr_tensor is not None else cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=True,
+        **({"fused": True} if cfg.compile else {}),
+    )
+    return opt, lr_tensor
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float, on_device: bool) -> None:
+    """The step's learning rate in every group (a fine-tuned backbone's scaled by its ``lr_scale``); written in
+    place where it lives on the device, so a captured graph and the fused optimiser read the new value."""
+    for g in opt.param_groups:
+        if on_device:
+            g["lr"].fill_(lr * g.get("lr_scale", 1.0))
+        else:
+            g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
 def _make_step(

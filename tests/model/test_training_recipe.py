@@ -4,6 +4,7 @@ TrivialAugment + Cutout in a run, test passes every N epochs, the time budget, a
 from __future__ import annotations
 
 import logging
+import traceback
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,9 +12,12 @@ import numpy as np
 import pytest
 import torch
 from shufflenet.model import get_variant
+from shufflenet.model.batches import assemble_batch, draw_epoch
 from shufflenet.model.datasets import ImageArray, load_image_folder
 from shufflenet.model.ema import WeightEma
-from shufflenet.model.training import TrainConfig, budget_epochs, lr_at, train
+from shufflenet.model.finetune import param_groups
+from shufflenet.model.training import TrainConfig, _make_step, budget_epochs, lr_at, make_optimizer, set_lr, train
+from torch.utils._python_dispatch import TorchDispatchMode
 from train_cli import run_train_cli
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"
@@ -172,3 +176,60 @@ def test_publish_ships_the_moving_average_and_names_the_recipe(
     card = (dest / f"{ARCH}.md").read_text()
     assert "TrivialAugment" in card and "Cutout (16-pixel square)" in card and "decay 0.9 per step" in card
     assert "--augment trivialaugment --cutout 16 --ema 0.9" in card
+
+
+class _HostWaits(TorchDispatchMode):
+    """Records the ops that, on a GPU, make the host wait for the device: a tensor read back as a Python number
+    (``.item()``, ``float(t)``, ``if t``), a new tensor from host data (a host-to-device copy), an output whose
+    size depends on the data (``nonzero``, boolean-mask indexing)."""
+
+    WAITS = ("aten._local_scalar_dense", "aten.lift_fresh", "aten.nonzero", "aten.masked_select", "aten.unique")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        bool_index = name.startswith("aten.index.") and any(
+            isinstance(t, torch.Tensor) and t.dtype == torch.bool for t in (args[1] if len(args) > 1 else [])
+        )
+        if name.startswith(self.WAITS) or bool_index:
+            ours = [f for f in traceback.extract_stack()[:-1] if "site-packages" not in f.filename]
+            self.seen.append(f"{name} at {Path(ours[-1].filename).name}:{ours[-1].lineno}")
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_training_step_never_waits_for_the_device(data: ImageArray) -> None:
+    """One step of the GPU script's recipe (TrivialAugment, Cutout, the fused optimiser with its learning rate in a
+    tensor, the weights' average), made of the training loop's own pieces, issues no op that would make a GPU
+    host wait: on CUDA the host queues step after step. (The compiled forward and backward are one CUDA graph
+    there; here they run eagerly, which checks the model's own ops too.)"""
+    cfg = _cfg(compile=True, augment="trivialaugment", cutout=16, ema=0.999, batch_size=30)
+    device = torch.device("cpu")
+    prep = get_variant(ARCH).preprocessing
+    model = get_variant(ARCH).with_classes(data.classes).build().to(memory_format=torch.channels_last)
+    opt, lr_tensor = make_optimizer(param_groups(model, cfg.weight_decay, 1.0, False), cfg, device)
+    ema = WeightEma(model, cfg.ema)
+    forward_loss = _make_step(model, replace(cfg, compile=False), device, amp=False)
+    images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
+    draws = draw_epoch(np.random.default_rng(0), len(data), cfg.batch_size, cfg.pad, cfg.flip, device,
+                       trivial_augment=True, cutout_hw=(32, 32))  # fmt: skip
+    assert draws.ta_ops is not None and set(draws.ta_ops.tolist()) >= {10, 11, 12, 13}  # the table-based ops drawn
+
+    def one_step(b: int) -> torch.Tensor:
+        sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+        x, y = assemble_batch(images, labels, draws, sl, prep, cfg.pad, cfg.cutout, cfg.channels_last)
+        set_lr(opt, 0.01 * (b + 1), on_device=lr_tensor is not None)
+        opt.zero_grad(set_to_none=True)
+        loss, _ = forward_loss(x, y)
+        loss.backward()
+        opt.step()
+        ema.update()
+        return loss
+
+    one_step(0)  # the first step makes what is made once (per-device constants, optimiser state)
+    with _HostWaits() as spy:
+        one_step(1)
+    assert spy.seen == [], spy.seen
+    assert lr_tensor is not None and float(lr_tensor) == pytest.approx(0.02)
