@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, require_path, run_cli
+from shufflenet.model.cli_common import CliParser, library_output, require_path, run_cli, writable_log_beside
 
 from .arm64_options import add_arguments
 
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the libraries' own output (else in ARTIFACTS.eval.log)")  # fmt: skip
     add_arguments(p)
     p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "int8"],
                    help="with --runtime litert-arm64: only the .tflite files of these precisions")  # fmt: skip
@@ -53,8 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint:
             results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]
         else:
-            say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-            results = evaluate_artifacts(args.artifacts, args.data, tuple(args.formats or ()), args.limit, say)
+            # TensorFlow (loaded with coremltools) prints its start-up lines on file descriptor 2: into the log.
+            log_path = writable_log_beside(args.artifacts, "eval")
+            with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+                say = lambda m: print(m, file=terminal, flush=True)  # noqa: E731
+                formats = tuple(args.formats or ())
+                results = evaluate_artifacts(args.artifacts, args.data, formats, args.limit, say)
+            if log_path is not None and not args.verbose:
+                print(f"library logs: {log_path}", file=sys.stderr)
         print(format_table(results))
         if args.json:
             write_json_atomic(args.json, [r.to_dict() for r in results])

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, require_path, run_cli
+from shufflenet.model.cli_common import CliParser, library_output, require_path, run_cli, writable_log_beside
 
 from .arm64_options import add_arguments
 from .parity_defaults import (
@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-layer-drop", type=float, default=DEFAULT_MAX_DROP_DB, metavar="DB",
                    help=f"mark the first op losing this much PSNR (default {DEFAULT_MAX_DROP_DB:g} dB)")  # fmt: skip
     p.add_argument("--no-macos", action="store_true", help="on macOS, skip the MLModel.predict cross-check")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the libraries' own output (else in ARTIFACTS.parity.log)")  # fmt: skip
     add_arguments(p)
     p.add_argument("--x86-max-rel", type=float, default=1e-5, metavar="F",
                    help="litert-arm64: float gap to x86 LiteRT over the largest output (default 1e-5)")  # fmt: skip
@@ -108,18 +110,23 @@ def main(argv: list[str] | None = None) -> int:
             from .arm64_parity import main_parity
 
             return main_parity(args, thresholds, lambda m: print(m, file=sys.stderr, flush=True))
-        report = run_parity(
-            args.artifacts,
-            images_dir=args.images,
-            thresholds=thresholds,
-            weights=args.weights,
-            limit=args.limit,
-            macos=False if args.no_macos else None,
-            per_layer=args.per_layer,
-            per_layer_images=args.per_layer_images,
-            max_layer_drop_db=args.max_layer_drop,
-            say=lambda m: print(m, file=sys.stderr, flush=True),
-        )
+        # TensorFlow (loaded with coremltools) prints its start-up lines on file descriptor 2: into the log.
+        log_path = writable_log_beside(args.artifacts, "parity")
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+            report = run_parity(
+                args.artifacts,
+                images_dir=args.images,
+                thresholds=thresholds,
+                weights=args.weights,
+                limit=args.limit,
+                macos=False if args.no_macos else None,
+                per_layer=args.per_layer,
+                per_layer_images=args.per_layer_images,
+                max_layer_drop_db=args.max_layer_drop,
+                say=lambda m: print(m, file=terminal, flush=True),
+            )
+        if log_path is not None and not args.verbose:
+            print(f"library logs: {log_path}", file=sys.stderr)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(args.json, report.to_json())

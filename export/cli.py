@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shufflenet.model.cli_common import CliParser, StepProgress, library_output, run_cli, size_argument, text_table
+from shufflenet.model.cli_common import (
+    CliParser,
+    StepProgress,
+    library_output,
+    log_file_beside,
+    run_cli,
+    size_argument,
+    text_table,
+)
 from shufflenet.model.files import missing_folders, remove_empty_folders
 
 from .arguments import FORMATS, check_input_paths
@@ -101,12 +109,6 @@ def overflow_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def log_file_for(output: Path) -> Path:
-    """Where an export's library logs go: beside the export folder, named after it."""
-    out = output.resolve()
-    return out.with_name(f"{out.name}.export.log")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             force=args.force,
             npu=args.npu,
         )
-        log_path = log_file_for(args.output)
+        log_path = log_file_beside(args.output, "export")
         # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
         with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
             progress = StepProgress(terminal)

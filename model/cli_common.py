@@ -234,6 +234,20 @@ class StepProgress:
             self._bar = None
 
 
+def log_file_beside(folder: Path, tool: str) -> Path:
+    """Where a command working on ``folder`` sends its library logs: beside it, named after it and the tool
+    (``artifacts/default`` -> ``artifacts/default.export.log``)."""
+    out = Path(folder).resolve()
+    return out.with_name(f"{out.name}.{tool}.log")
+
+
+def writable_log_beside(folder: Path, tool: str) -> Path | None:
+    """``log_file_beside`` for a command that only reads ``folder``: None where its parent cannot be written (a
+    read-only copy of an export), and the libraries' lines then stay on the terminal."""
+    log = log_file_beside(folder, tool)
+    return log if os.access(log.parent, os.W_OK) and (not log.exists() or os.access(log, os.W_OK)) else None
+
+
 @contextmanager
 def library_output(
     log_path: Path | None, verbose: bool = False, discard_on: tuple[type[BaseException], ...] = ()
