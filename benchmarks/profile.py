@@ -23,8 +23,9 @@ disagreed by several points per unit, with spreads ten times the values; CPU-tim
 point). With more threads only the wall clock sees the work of every thread, so it is the default there.
 
 Noise: a segment whose spread (half the range of its two prefixes' per-round medians, added) is at least its
-value is marked ``within_noise``; the table prints "< noise" for its time and share instead of a figure (which
-could even be negative), and the JSON keeps the raw difference beside the flag.
+value, or whose value is below the table's 1 µs precision, is marked ``within_noise``; the table prints
+"< noise" for its time and share instead of a figure (which could even be negative), and the JSON keeps the raw
+difference beside the flag.
 
 What it cannot see: fusion across a cut (XNNPACK may fuse or re-layout ops across the boundary of a prefix
 differently than in the whole graph), a segment that costs less than the timing noise (it can come out negative),
@@ -55,6 +56,9 @@ NOISE_ADVICE = {
 SUM_TOLERANCE = 0.10  # the parts must sum to the whole within this fraction
 
 
+RESOLUTION_MS = 0.001  # the table prints milliseconds to 3 decimals
+
+
 @dataclass
 class Segment:
     """Ops ``first..last`` (execution order) and their share of the latency."""
@@ -69,8 +73,9 @@ class Segment:
 
     @property
     def within_noise(self) -> bool:
-        """The segment's time cannot be told from the timing noise (spread at least the value, or not positive)."""
-        return self.ms <= 0 or self.spread_ms >= self.ms
+        """The segment's time cannot be told from the timing noise: spread at least the value, or the value below
+        the table's 1 µs precision (it would print as 0.000; with one round the spread is 0 whatever the noise)."""
+        return self.ms < RESOLUTION_MS or self.spread_ms >= self.ms
 
 
 @dataclass

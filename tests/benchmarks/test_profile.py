@@ -155,6 +155,13 @@ def test_rows_within_the_noise_are_marked_and_never_printed_as_figures() -> None
     assert d["within_noise"] == 2
 
 
+def test_a_time_below_the_tables_precision_is_noise_even_without_spread() -> None:
+    """One timing round gives no spread; a 0.22 µs difference (seen on a real small file) would print as 0.000."""
+    tiny = Segment(122, 123, "mean + classifier.0", {"MEAN": 1, "FULLY_CONNECTED": 1}, 0.00022, 0.170063, 0.0)
+    assert tiny.within_noise
+    assert not Segment(0, 1, "first_conv", {"CONV_2D": 1}, 0.0012, 0.0012, 0.0).within_noise
+
+
 def test_a_real_profile_prints_no_negative_figure(small_export: Path) -> None:
     """Whatever the machine does, a row is either a positive figure above its spread or marked < noise."""
     prof = profile_tflite(_tflite(small_export, "int8"), arch=ARCH, warmup=1, runs=3, repeats=1, rounds=1,
