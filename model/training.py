@@ -336,7 +336,7 @@ def _train_rank(
             # Every rank draws the whole batch's augmentation so the shared RNG stays in step; each keeps its shard.
             sl = slice(b * cfg.batch_size + rank, (b + 1) * cfg.batch_size, world)
             x, y = assemble_batch(train_images, train_labels, draws, sl, prep, cfg.pad, cfg.cutout, cfg.channels_last)
-            set_lr(opt, lr_at(step, total, warmup, cfg.lr), on_device=lr_tensor is not None)
+            set_lr(opt, lr_at(step, total, warmup, cfg.lr))
             opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
             try:
                 loss, logits = step_fn(x, y)
@@ -475,14 +475,16 @@ def make_optimizer(
     return opt, lr_tensor
 
 
-def set_lr(opt: torch.optim.Optimizer, lr: float, on_device: bool) -> None:
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     """The step's learning rate in every group (a fine-tuned backbone's scaled by its ``lr_scale``); written in
-    place where it lives on the device, so a captured graph and the fused optimiser read the new value."""
+    place where it is a tensor (``make_optimizer`` with ``compile``), so a captured graph and the fused optimiser
+    read the new value."""
     for g in opt.param_groups:
-        if on_device:
-            g["lr"].fill_(lr * g.get("lr_scale", 1.0))
+        value = lr * g.get("lr_scale", 1.0)
+        if isinstance(g["lr"], torch.Tensor):
+            g["lr"].fill_(value)
         else:
-            g["lr"] = lr * g.get("lr_scale", 1.0)
+            g["lr"] = value
 
 
 def _make_step(

@@ -220,7 +220,7 @@ def test_a_training_step_never_waits_for_the_device(data: ImageArray) -> None:
     def one_step(b: int) -> torch.Tensor:
         sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
         x, y = assemble_batch(images, labels, draws, sl, prep, cfg.pad, cfg.cutout, cfg.channels_last)
-        set_lr(opt, 0.01 * (b + 1), on_device=lr_tensor is not None)
+        set_lr(opt, 0.01 * (b + 1))
         opt.zero_grad(set_to_none=True)
         loss, _ = forward_loss(x, y)
         loss.backward()
