@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, library_output, require_path, run_cli, writable_log_beside
+from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
 
 from .arm64_options import add_arguments
 
@@ -34,7 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines (coremltools loads it)
 
     def body() -> int:
         require_path("--checkpoint", args.checkpoint, "file", "pass the path of a .pth/.pt/.mdl checkpoint file")
@@ -56,13 +54,10 @@ def main(argv: list[str] | None = None) -> int:
             results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]
         else:
             # TensorFlow (loaded with coremltools) prints its start-up lines on file descriptor 2: into the log.
-            log_path = writable_log_beside(args.artifacts, "eval")
-            with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+            with library_output_beside(args.artifacts, "eval", args.verbose) as terminal:
                 say = lambda m: print(m, file=terminal, flush=True)  # noqa: E731
                 formats = tuple(args.formats or ())
                 results = evaluate_artifacts(args.artifacts, args.data, formats, args.limit, say)
-            if log_path is not None and not args.verbose:
-                print(f"library logs: {log_path}", file=sys.stderr)
         print(format_table(results))
         if args.json:
             write_json_atomic(args.json, [r.to_dict() for r in results])

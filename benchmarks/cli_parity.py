@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, library_output, require_path, run_cli, writable_log_beside
+from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
 
 from .arm64_options import add_arguments
 from .parity_defaults import (
@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_parity(args, thresholds, lambda m: print(m, file=sys.stderr, flush=True))
         # TensorFlow (loaded with coremltools) prints its start-up lines on file descriptor 2: into the log.
-        log_path = writable_log_beside(args.artifacts, "parity")
-        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+        with library_output_beside(args.artifacts, "parity", args.verbose) as terminal:
             report = run_parity(
                 args.artifacts,
                 images_dir=args.images,
@@ -125,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
                 max_layer_drop_db=args.max_layer_drop,
                 say=lambda m: print(m, file=terminal, flush=True),
             )
-        if log_path is not None and not args.verbose:
-            print(f"library logs: {log_path}", file=sys.stderr)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(args.json, report.to_json())

@@ -241,13 +241,6 @@ def log_file_beside(folder: Path, tool: str) -> Path:
     return out.with_name(f"{out.name}.{tool}.log")
 
 
-def writable_log_beside(folder: Path, tool: str) -> Path | None:
-    """``log_file_beside`` for a command that only reads ``folder``: None where its parent cannot be written (a
-    read-only copy of an export), and the libraries' lines then stay on the terminal."""
-    log = log_file_beside(folder, tool)
-    return log if os.access(log.parent, os.W_OK) and (not log.exists() or os.access(log, os.W_OK)) else None
-
-
 @contextmanager
 def library_output(
     log_path: Path | None, verbose: bool = False, discard_on: tuple[type[BaseException], ...] = ()
@@ -289,6 +282,19 @@ def library_output(
     except discard_on:
         _restore_log(log_path, earlier, made)
         raise
+
+
+@contextmanager
+def library_output_beside(folder: Path, tool: str, verbose: bool = False) -> Iterator[TextIO]:
+    """``library_output`` for a command that only reads ``folder`` (an export): the libraries' output goes to
+    ``log_file_beside(folder, tool)``, named on stderr at the end; it stays on the terminal where that file cannot
+    be written (a read-only copy of an export) or with ``verbose``. Yields the terminal stream for progress."""
+    log = log_file_beside(folder, tool)
+    writable = os.access(log.parent, os.W_OK) and (not log.exists() or os.access(log, os.W_OK))
+    with library_output(log if writable else None, verbose, discard_on=(ValueError, OSError)) as terminal:
+        yield terminal
+    if writable and not verbose:
+        print(f"library logs: {log}", file=sys.stderr)
 
 
 def _restore_log(log_path: Path, earlier: int | None, made: list[Path]) -> None:
