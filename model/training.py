@@ -183,7 +183,11 @@ def train(
             "pass --device cpu with --workers, or train on the GPU with one process"
         )
     if cfg.workers <= 1:
-        return _train_rank(0, 1, cfg, train_data, test_data, out, saved, progress)
+        threads = torch.get_num_threads()
+        try:
+            return _train_rank(0, 1, cfg, train_data, test_data, out, saved, progress)
+        finally:  # the run's --threads setting does not outlive it in the caller's process
+            torch.set_num_threads(threads)
     import socket
 
     import torch.multiprocessing as mp
@@ -198,9 +202,11 @@ def train(
     ]
     for pr in procs:
         pr.start()
+    threads = torch.get_num_threads()
     try:
         result = _train_rank(0, cfg.workers, cfg, train_data, test_data, out, saved, progress, port)
     finally:
+        torch.set_num_threads(threads)
         for pr in procs:
             pr.join(timeout=60)
             if pr.is_alive():

@@ -67,7 +67,14 @@ def test_a_folder_of_any_class_count_trains_a_classifier_of_its_own(
     checkpoint records the class names, which every loader then gives back."""
     data = load_image_folder(own_photos["train"], get_variant(ARCH).preprocessing, tmp_path / "cache")
     assert data.classes == ["bird", "deer", "ship"] and get_variant(ARCH).num_classes == 10
-    train(TrainConfig(arch=ARCH, epochs=1, max_steps=2, threads=1), data, None, tmp_path / "run.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(TrainConfig(arch=ARCH, epochs=1, max_steps=2, threads=1), data, None, tmp_path / "run.pt")
+        # the run's one thread is not left behind for whatever runs next in this process (numerics change with it)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     model, variant, ckpt = load_model(tmp_path / "run.pt")
     assert variant.name == ARCH and variant.num_classes == 3 and variant.class_names() == data.classes
     assert ckpt.meta["classes"] == data.classes
