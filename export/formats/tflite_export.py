@@ -4,7 +4,6 @@ TensorFlow's own converter. Also: reading a .tflite back (signature, op histogra
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 from shufflenet.export.context import ExportContext, manifest_entry
 from shufflenet.export.formats.delegation import DelegateCoverage, coverage_from_ops, gpu_compatibility
 from shufflenet.export.formats.onnx_to_tf import build_tf_function
+from shufflenet.export.formats.tflite_calibration import calibrate_and_quantize, layout_dataset
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,16 @@ def convert_tflite(
         if calibration_nhwc is None or len(calibration_nhwc) == 0:
             raise ValueError("int8 conversion needs calibration images")
 
-        def representative() -> Iterator[list[np.ndarray]]:
-            for x in calibration_nhwc:
-                yield [x[None].astype(np.float32)]
-
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
         # Builtin int8 kernels only: conversion fails rather than leaving a float op behind.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # The converter lays the calibration out; the ranges are measured host-independently (tflite_calibration).
+        converter.representative_dataset = layout_dataset(calibration_nhwc)
+        converter._experimental_calibrate_only = True
+        out_path.write_bytes(calibrate_and_quantize(converter.convert(), calibration_nhwc))
+        return out_path
     elif precision != "fp32":
         raise ValueError(f"unknown TFLite precision {precision!r}; choose fp32, fp16 or int8")
     data = converter.convert()
