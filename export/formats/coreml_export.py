@@ -7,7 +7,9 @@ logits out) for parity checks. ``torch.jit.trace`` fails on this stack (toolchai
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +104,26 @@ def convert_coreml(
         )
     mlmodel.short_description = f"ShuffleNet v1 ({kind} input, {precision})"
     mlmodel.save(str(out_path))
+    stable_package_ids(out_path)
     return out_path
+
+
+# Namespace of the item identifiers written into an .mlpackage's Manifest.json (uuid5 of each item's path in it).
+PACKAGE_ID_NAMESPACE = uuid.UUID("6f1d3b52-6c2e-5d43-9a57-2f0c8b1e4a10")
+
+
+def stable_package_ids(package: Path) -> None:
+    """Replace the random UUIDs coremltools gives the items of a saved .mlpackage (its Manifest.json) by ones derived
+    from each item's path, so that the same program gives the same package, byte for byte, every time and on every
+    host. Core ML only needs the identifiers to be unique within the package and to match rootModelIdentifier."""
+    manifest = package / "Manifest.json"
+    doc = json.loads(manifest.read_text())
+    ids = {old: str(uuid.uuid5(PACKAGE_ID_NAMESPACE, item["path"])) for old, item in doc["itemInfoEntries"].items()}
+    if len(set(ids.values())) != len(ids):
+        raise ValueError(f"{package}: two items of the package share a path; cannot derive their identifiers")
+    doc["itemInfoEntries"] = dict(sorted((ids[old], item) for old, item in doc["itemInfoEntries"].items()))
+    doc["rootModelIdentifier"] = ids[doc["rootModelIdentifier"]]
+    manifest.write_text(json.dumps(doc, indent=4) + "\n")
 
 
 def coreml_filename(arch: str, precision: str, kind: str) -> str:
