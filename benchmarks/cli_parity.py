@@ -18,11 +18,13 @@ from pathlib import Path
 from shufflenet.benchmarks.parity.arm64_options import add_arguments
 from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_IMAGE_LIMIT,
+    DEFAULT_INT8_MAX_RMS_STEPS,
     DEFAULT_MAX_DROP_DB,
     DEFAULT_MIN_PSNR,
     DEFAULT_MIN_TOP1,
     DEFAULT_NPU_MAX_REL,
     DEFAULT_NPU_MAX_STEPS,
+    INT8_FEW_IMAGES,
 )
 from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
 
@@ -57,15 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON (one object per file)")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
-    for prec in ("fp32", "fp16", "int8"):
+    for prec in ("fp32", "fp16"):
         p.add_argument(f"--min-psnr-{prec}", type=float, default=DEFAULT_MIN_PSNR[prec], metavar="DB",
                        help=f"PSNR bar for {prec} files (default {DEFAULT_MIN_PSNR[prec]:g} dB)")  # fmt: skip
+    p.add_argument("--min-psnr-int8", type=float, default=DEFAULT_MIN_PSNR["int8"], metavar="DB",
+                   help="a PSNR bar for int8 files too (default none: they are judged in quantized steps)")  # fmt: skip
+    p.add_argument("--max-rms-steps-int8", type=float, default=DEFAULT_INT8_MAX_RMS_STEPS, metavar="STEPS",
+                   help="int8 files: RMS difference from PyTorch in their own output quantization steps at most "
+                   f"STEPS x (1 + {INT8_FEW_IMAGES:g}/sqrt(images)) "
+                   f"(default {DEFAULT_INT8_MAX_RMS_STEPS:g})")  # fmt: skip
     for prec in ("fp32", "fp16", "int8"):
         p.add_argument(f"--min-top1-{prec}", type=_fraction, default=DEFAULT_MIN_TOP1[prec], metavar="FRAC",
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
     p.add_argument("--npu-max-steps", type=int, default=DEFAULT_NPU_MAX_STEPS, metavar="N",
                    help="an int8 NPU file (on the HTP emulator) may differ from its CPU .tflite by this many quantized "
-                   "steps (default: twice the steps the CPU file differs from PyTorch on the same images)")  # fmt: skip
+                   "steps at most (default: RMS within twice the int8 bar)")  # fmt: skip
     p.add_argument("--npu-max-rel", type=float, default=DEFAULT_NPU_MAX_REL, metavar="F",
                    help="a float NPU file may differ from its CPU .tflite by this fraction of the largest output "
                    f"(default {DEFAULT_NPU_MAX_REL:g})")  # fmt: skip
@@ -92,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         if args.limit < 1 or args.per_layer_images < 1:
             raise ValueError("--limit and --per-layer-images must be at least 1")
+        if not args.max_rms_steps_int8 > 0:
+            raise ValueError("--max-rms-steps-int8 must be positive (quantized steps)")
         require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
         require_path("--images", args.images, "folder", "pass a folder of image files")
         require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
@@ -101,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         thresholds = Thresholds(
             min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
             min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
+            int8_max_rms_steps=args.max_rms_steps_int8,
             npu_max_steps=args.npu_max_steps,
             npu_max_rel=args.npu_max_rel,
         )

@@ -19,6 +19,9 @@ class ParityMetrics:
     images: int
     # Outputs of the file that are inf or NaN (e.g. float16 overflow): the file fails whatever the other figures.
     nonfinite: int = 0
+    # A file with quantized (int8) outputs: the RMS difference in its own output quantization steps, the figure its
+    # verdict is judged on (it does not depend on how large the logits of the images happen to be, as PSNR does).
+    rms_steps: float | None = None
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -66,7 +69,15 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def compare(ref: np.ndarray, test: np.ndarray) -> ParityMetrics:
+def output_step(quantization: dict[str, float] | None) -> float | None:
+    """The quantization step (scale) of a file's quantized output, from its manifest/LiteRT ``quantization``."""
+    if not quantization or not quantization.get("scale"):
+        return None
+    return float(np.ravel(quantization["scale"])[0])
+
+
+def compare(ref: np.ndarray, test: np.ndarray, step: float | None = None) -> ParityMetrics:
+    """The figures of ``test`` against ``ref``; ``step``: the output quantization step of a quantized file."""
     if ref.shape != test.shape:
         raise ValueError(f"output shapes differ: reference {ref.shape}, file {test.shape}")
     finite = np.isfinite(np.asarray(test, np.float64))
@@ -78,6 +89,7 @@ def compare(ref: np.ndarray, test: np.ndarray) -> ParityMetrics:
                              top1_agreement=float((same & ~bad_rows).mean()), top5_agreement=0.0,
                              images=len(ref), nonfinite=int((~finite).sum()))  # fmt: skip
     diff = np.abs(np.asarray(ref, np.float64) - np.asarray(test, np.float64))
+    rms = math.sqrt(float(np.mean(diff**2)))
     return ParityMetrics(
         max_abs=float(diff.max()),
         mean_abs=float(diff.mean()),
@@ -87,4 +99,5 @@ def compare(ref: np.ndarray, test: np.ndarray) -> ParityMetrics:
         top5_agreement=topk_agreement(ref, test, 5),
         images=len(ref),
         nonfinite=0,
+        rms_steps=rms / step if step else None,
     )

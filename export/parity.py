@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from shufflenet.export.calibration import ImageSet
-from shufflenet.export.metrics import ParityMetrics, compare, softmax
+from shufflenet.export.metrics import ParityMetrics, compare, output_step, softmax
 from shufflenet.export.runtimes.base import Runner, dequantize
 from shufflenet.export.runtimes.loader import load_runner
 from shufflenet.model.cli_common import error_line
@@ -252,7 +252,8 @@ def measure_file_parity(
         path=entry["path"],
         output_kind=out_kind,
         evaluated_by=runner.evaluated_by,
-        metrics=compare(target, out),  # counts the file's inf/NaN outputs (a file giving any fails)
+        # counts the file's inf/NaN outputs (a file giving any fails)
+        metrics=compare(target, out, output_step(runner.output.get("quantization"))),
     )
     if entry.get("npu"):
         result.vs_cpu = npu_vs_cpu(Path(artifacts_dir), full, raw, images, target)

@@ -27,7 +27,7 @@ from shufflenet.benchmarks.parity.parity_report import (
     parity_images,
 )
 from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
-from shufflenet.export.metrics import compare, softmax
+from shufflenet.export.metrics import compare, output_step, softmax
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, check_signature, rebuild_reference
 from shufflenet.export.runtimes.base import dequantize
 from shufflenet.export.runtimes.litert import TfliteFileError
@@ -241,7 +241,7 @@ def run_arm64_parity(
             out = dequantize(raw, runner.output.get("quantization"))
             parity = ArtifactParity(e["format"], e["precision"], e.get("variant", ""), e["path"],
                                     e.get("output_kind", "logits"), runner.evaluated_by,
-                                    compare(target, out))  # fmt: skip
+                                    compare(target, out, output_step(runner.output.get("quantization"))))  # fmt: skip
             agreement = compare_x86(raw, x86_raw)
             info = runner.last.info if runner.last else {}
             report.files.append(Arm64FileResult(judge(parity, thresholds), cpu, agreement, bars.check(agreement), info))

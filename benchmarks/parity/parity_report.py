@@ -16,11 +16,17 @@ from typing import Any
 
 from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_IMAGE_LIMIT,
+    DEFAULT_INT8_MAX_RMS_STEPS,
     DEFAULT_MIN_PSNR,
     DEFAULT_MIN_TOP1,
     DEFAULT_NPU_MAX_REL,
     DEFAULT_NPU_MAX_STEPS,
+    INT8_FEW_IMAGES,
+    INT8_FLOAT_OUTPUT_MIN_PSNR,
     PRECISIONS,
+    PSNR_FEW_IMAGES_DB,
+    int8_rms_bar,
+    psnr_bar,
 )
 from shufflenet.benchmarks.parity.per_layer import PerLayerReport
 from shufflenet.export.calibration import CalibrationError, ImageSet, folder_images, install_photos
@@ -36,29 +42,42 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Thresholds:
-    """Pass/fail bars per precision: PSNR of the outputs (dB) and top-1 agreement with PyTorch (fraction)."""
+    """Pass/fail bars per precision: PSNR of the outputs (dB; None: not judged), top-1 agreement with PyTorch
+    (fraction), and for files with int8 outputs the RMS difference in their own quantized steps."""
 
-    min_psnr_db: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_PSNR))
+    min_psnr_db: dict[str, float | None] = field(default_factory=lambda: dict(DEFAULT_MIN_PSNR))
     min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
-    # NPU file vs its CPU file, int8 outputs; None: the CPU file's own largest gap to PyTorch in quantized steps
+    # int8 outputs: RMS steps at most this for many images (int8_rms_bar widens it for few)
+    int8_max_rms_steps: float = DEFAULT_INT8_MAX_RMS_STEPS
+    # NPU file vs its CPU file, int8 outputs, largest difference; None: RMS within twice the int8 bar
     npu_max_steps: int | None = DEFAULT_NPU_MAX_STEPS
     npu_max_rel: float = DEFAULT_NPU_MAX_REL  # NPU file vs its CPU file, float outputs
 
+    def int8_bar(self, images: int) -> float:
+        return int8_rms_bar(self.int8_max_rms_steps, images)
+
     def describe(self) -> str:
         steps = (
-            "twice as many quantized steps as the CPU file is from PyTorch"
+            "twice the int8 bar in RMS quantized steps"
             if self.npu_max_steps is None
             else f"{self.npu_max_steps} quantized steps"
         )
-        return ", ".join(
-            f"{p} PSNR >= {self.min_psnr_db[p]:g} dB"
-            + (f" and top-1 >= {self.min_top1[p] * 100:g} %" if self.min_top1[p] else "")
-            for p in PRECISIONS
-        ) + (f"; NPU files within {steps} (int8) or {self.npu_max_rel:g} of the largest output (float) of their CPU "
-             "file; no NaN or infinite output")  # fmt: skip
+        parts = []
+        few = f" - {PSNR_FEW_IMAGES_DB:g}/sqrt(images)"
+        for p in PRECISIONS:
+            bars = [f"PSNR >= {self.min_psnr_db[p]:g}{few} dB"] if self.min_psnr_db[p] is not None else []
+            if p == "int8":
+                rule = f"{self.int8_max_rms_steps:g} x (1 + {INT8_FEW_IMAGES:g}/sqrt(images))"
+                bars.insert(0, f"RMS difference <= {rule} of its own output quantization steps")
+            bars += [f"top-1 >= {self.min_top1[p] * 100:g} %"] if self.min_top1[p] else []
+            parts.append(f"{p} " + " and ".join(bars))
+        return ", ".join(parts) + (f"; NPU files within {steps} (int8) or {self.npu_max_rel:g} of the largest output "
+                                   "(float) of their CPU file; no NaN or infinite output")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {"min_psnr_db": dict(self.min_psnr_db), "min_top1_agreement": dict(self.min_top1),
+        return {"min_psnr_db": dict(self.min_psnr_db), "psnr_few_images_db": PSNR_FEW_IMAGES_DB,
+                "min_top1_agreement": dict(self.min_top1),
+                "int8_max_rms_quantized_steps": self.int8_max_rms_steps, "int8_few_images": INT8_FEW_IMAGES,
                 "npu_max_quantized_steps": self.npu_max_steps, "npu_max_rel": self.npu_max_rel}  # fmt: skip
 
 
@@ -84,6 +103,9 @@ class Shortfall:
         if self.metric.startswith("vs_cpu"):
             unit = "quantized step(s)" if self.metric.endswith("steps") else "of the largest CPU output"
             return f"{self.metric} {self.value:.3g} > {self.threshold:.3g} {unit}"
+        if self.metric == "rms_steps":
+            return (f"rms_steps {self.value:.1f} > {self.threshold:.1f} quantized steps (the int8 bar for these "
+                    f"images; over by {-self.short_by:.1f})")  # fmt: skip
         if self.metric == "psnr_db":
             short = "inf" if math.isinf(self.short_by) else f"{self.short_by:.1f}"
             return f"psnr_db {_fmt_db(self.value)} < {self.threshold:.1f} (short by {short} dB)"
@@ -167,8 +189,8 @@ class ParityReport:
             v = f.parity.vs_cpu
             if v is None:
                 continue
-            gap = (f"max {v['max_quantized_steps']} quantized step(s)" if "max_quantized_steps" in v else
-                   f"max {v['max_rel']:.2g} of the largest output")  # fmt: skip
+            gap = (f"max {v['max_quantized_steps']} quantized step(s) (RMS {v.get('rms_quantized_steps', 0):.1f})"
+                   if "max_quantized_steps" in v else f"max {v['max_rel']:.2g} of the largest output")  # fmt: skip
             lines.append(
                 f"{f.parity.path} ({f.parity.evaluated_by}) vs {v['compared_with']} ({v['evaluated_by']}): "
                 f"{gap}, {v['exact_share'] * 100:.1f} % identical, top-1 {v['top1_agreement'] * 100:.1f} %"
@@ -268,18 +290,26 @@ def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:
         if m.nonfinite:
             fails.append(Shortfall("nonfinite", m.nonfinite, 0, by))
             continue
-        if not m.psnr_db >= min_psnr:
-            fails.append(Shortfall("psnr_db", m.psnr_db, min_psnr, by))
+        if m.rms_steps is not None:  # int8 outputs: judged in the file's own quantized steps
+            bar = thresholds.int8_bar(m.images)
+            if not m.rms_steps <= bar:
+                fails.append(Shortfall("rms_steps", m.rms_steps, bar, by))
+        elif min_psnr is None and parity.precision == "int8":  # int8 inside, float outputs: no steps to count in
+            min_psnr = INT8_FLOAT_OUTPUT_MIN_PSNR
+        if min_psnr is not None and not m.psnr_db >= psnr_bar(min_psnr, m.images):
+            fails.append(Shortfall("psnr_db", m.psnr_db, psnr_bar(min_psnr, m.images), by))
         if not m.top1_agreement >= min_top1:
             fails.append(Shortfall("top1_agreement", m.top1_agreement, min_top1, by))
     v = parity.vs_cpu
-    limit = thresholds.npu_max_steps
-    if limit is None and v is not None and v.get("cpu_max_steps_vs_pytorch") is not None:
-        # Two int8 files each as close to PyTorch as the CPU one differ by at most twice its gap (triangle
-        # inequality): a larger gap means the NPU file is further from PyTorch than the CPU file is.
-        limit = 2 * v["cpu_max_steps_vs_pytorch"]
-    if v is not None and "max_quantized_steps" in v and limit is not None and v["max_quantized_steps"] > limit:
-        fails.append(Shortfall("vs_cpu_max_quantized_steps", v["max_quantized_steps"], limit, parity.evaluated_by))
+    if v is not None and thresholds.npu_max_steps is not None and "max_quantized_steps" in v:
+        if v["max_quantized_steps"] > thresholds.npu_max_steps:
+            fails.append(Shortfall("vs_cpu_max_quantized_steps", v["max_quantized_steps"], thresholds.npu_max_steps,
+                                   parity.evaluated_by))  # fmt: skip
+    elif v is not None and v.get("rms_quantized_steps") is not None:
+        # Two int8 files that each pass the bar differ by at most twice it (triangle inequality on the RMS).
+        limit = 2 * thresholds.int8_bar(parity.metrics.images)
+        if v["rms_quantized_steps"] > limit:
+            fails.append(Shortfall("vs_cpu_rms_quantized_steps", v["rms_quantized_steps"], limit, parity.evaluated_by))
     if v is not None and "max_rel" in v and not v["max_rel"] <= thresholds.npu_max_rel:
         fails.append(Shortfall("vs_cpu_max_rel", v["max_rel"], thresholds.npu_max_rel, parity.evaluated_by))
     return FileResult(parity, fails)

@@ -268,6 +268,7 @@ class X86Agreement:
     quantized: bool
     values: int
     peak: float = 0.0  # largest |x86 output|, the scale of a float difference
+    rms: float = 0.0  # RMS difference (in quantized steps for integer outputs)
 
     @property
     def max_rel(self) -> float:
@@ -287,13 +288,14 @@ class X86Agreement:
         d: dict[str, Any] = {"exact_share": self.exact_share, "values": self.values}
         if self.quantized:
             d["max_quantized_steps"] = self.max_steps
+            d["rms_quantized_steps"] = self.rms
         else:
             d.update(max_abs=self.max_abs, max_rel=self.max_rel)
         return d
 
 
 def compare_x86(arm: np.ndarray, x86: np.ndarray) -> X86Agreement:
-    """Exact-match share of raw outputs; integer outputs also give their largest gap in quantized steps."""
+    """Exact-match share of raw outputs; integer outputs also give their largest and RMS gap in quantized steps."""
     if arm.shape != x86.shape or arm.dtype != x86.dtype:
         raise ValueError(f"arm64 outputs {arm.dtype}{arm.shape} and x86 {x86.dtype}{x86.shape} differ in kind")
     quantized = np.issubdtype(arm.dtype, np.integer)
@@ -306,4 +308,5 @@ def compare_x86(arm: np.ndarray, x86: np.ndarray) -> X86Agreement:
         same = arm.view(width) == x86.view(width)
         gap = float(np.abs(arm.astype(np.float64) - x86.astype(np.float64)).max()) if arm.size else 0.0
     peak = float(np.abs(x86.astype(np.float64)).max()) if x86.size else 0.0
-    return X86Agreement(float(same.mean()) if same.size else 1.0, gap, quantized, int(same.size), peak)
+    rms = float(np.sqrt(np.mean((arm.astype(np.float64) - x86.astype(np.float64)) ** 2))) if arm.size else 0.0
+    return X86Agreement(float(same.mean()) if same.size else 1.0, gap, quantized, int(same.size), peak, rms)
