@@ -25,13 +25,27 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# After the whole suite, the tests that run TensorFlow itself once more without oneDNN: TensorFlow turns oneDNN on
-# by itself only on CPUs with AVX-512 VNNI/BF16 or AMX, so this is how an AVX2 machine runs them (about a minute).
+# After the whole suite, two more passes over the tests whose figures float kernels move:
+# - the tests that run TensorFlow itself once more without oneDNN: TensorFlow turns oneDNN on by itself only on CPUs
+#   with AVX-512 VNNI/BF16 or AMX, so this is how an AVX2 machine runs them (about a minute);
+# - the portability pass (marker `numerics`: export parity, per layer, arm64, accuracy, Core ML evaluator) under
+#   other kernels than this host picks: PyTorch's non-SIMD ATen kernels and oneDNN at SSE4.1, one intra-op thread,
+#   OpenBLAS's Sandy Bridge kernels (the Core ML evaluator's matrix products), in another test order.
+# Each pass records the figures its tests hold against a bar (tests/figures.py); figure_spread.py then fails any bar
+# whose margin is less than 3 times how far its figure moved between the passes (the table in docs/development.md).
+FIGURES := .cache/test-figures
+PORTABLE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1 OPENBLAS_CORETYPE=Sandybridge \
+	SHUFFLENET_TEST_ORDER=reverse
 test: lint
 	bash android_demo/scripts/setup_toolchain.sh
 	bash scripts/setup_arm64.sh
-	$(BIN)/pytest
-	TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/pytest -m tensorflow_graph
+	rm -rf $(FIGURES) && mkdir -p $(FIGURES)
+	SHUFFLENET_FIGURES=$(abspath $(FIGURES))/default.jsonl $(BIN)/pytest
+	TF_ENABLE_ONEDNN_OPTS=0 SHUFFLENET_NUMERICS=tensorflow-without-onednn \
+		SHUFFLENET_FIGURES=$(abspath $(FIGURES))/onednn-off.jsonl $(BIN)/pytest -m tensorflow_graph
+	$(PORTABLE) SHUFFLENET_NUMERICS=portable SHUFFLENET_FIGURES=$(abspath $(FIGURES))/portable.jsonl \
+		$(BIN)/pytest -m numerics
+	$(BIN)/python scripts/figure_spread.py $(FIGURES)/*.jsonl --markdown $(FIGURES)/spread.md
 
 # Host latency of every file `make demo` wrote (JSON + Markdown in results/).
 bench: $(STAMP)

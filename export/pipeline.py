@@ -21,6 +21,7 @@ from shufflenet.export import output_dir
 from shufflenet.export.arguments import FORMATS, check_input_paths
 from shufflenet.export.budget import available_memory, estimate, heartbeat
 from shufflenet.export.context import ExportContext
+from shufflenet.export.formats.tflite_calibration import RANGES_BY
 from shufflenet.export.manifest import SCHEMA, tool_versions
 from shufflenet.export.parity import annotate_parity
 from shufflenet.model import source as source_mod
@@ -268,6 +269,7 @@ def _run_export_locked(
                 raise ExportError(str(e)) from None
             for e in artifacts:
                 e["num_classes"] = variant.num_classes
+                e["reproducible"] = reproducibility(e)
         shutil.rmtree(work)
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n")
         prep_doc = {"arch": arch, "input_size": list(size), "num_classes": variant.num_classes, **prep.to_dict(),
@@ -298,7 +300,7 @@ def _run_export_locked(
             "preprocessing_file": "preprocessing.json",
             "labels_file": "labels.txt",
             "classes": labels,
-            "calibration": calib_set.describe() if calibrates else None,
+            "calibration": {**calib_set.describe(), "ranges": RANGES_BY} if calibrates else None,
             "parity_images": parity_set.describe() if cfg.parity else None,
             "tool_versions": tool_versions(),
             "dynamic_batch": cfg.dynamic_batch,
@@ -362,7 +364,16 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
             artifacts += module.export_entries(ctx, plan[fmt])
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes
+        e["reproducible"] = reproducibility(e)
     return artifacts
+
+
+def reproducibility(entry: dict[str, Any]) -> str:
+    """What the manifest says about where the file's bytes come out the same: "x86-64" (any x86-64 host, given the
+    same source, options, calibration images and tool versions: no float kernel of the host goes into the bytes),
+    or "this-host" for a file compiled for an NPU (Qualcomm's compiler gives the same bytes twice here; its output
+    on other hosts was not compared)."""
+    return "this-host" if entry.get("npu") else "x86-64"
 
 
 def precision_list(plan: dict[str, tuple[str, ...]]) -> str:

@@ -4,6 +4,7 @@ pytest-xdist workers: ``run_once``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,13 +131,30 @@ LONG_MODULES = (
 )
 
 
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0].removeprefix("tests/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     stale = [m for m in LONG_MODULES if not (ROOT / "tests" / m).is_file()]
     if stale:  # a renamed module would silently lose its place in the order
         raise pytest.UsageError(f"LONG_MODULES in tests/conftest.py names missing files: {', '.join(stale)}")
+    order = os.environ.get("SHUFFLENET_TEST_ORDER", "")
+    if order not in ("", "reverse"):
+        raise pytest.UsageError(f"SHUFFLENET_TEST_ORDER={order!r}: use 'reverse' or leave it unset")
 
     def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+        module = _module(item)
         return LONG_MODULES.index(module) if module in LONG_MODULES else len(LONG_MODULES)
 
     items.sort(key=rank)  # stable: the order inside each module is kept
+    if order == "reverse":
+        # Another order (make test's portability pass): the long modules still first, but each group of modules and
+        # the tests inside each module in reverse, so other tests make the shared exports, in other worker processes
+        # after other neighbours, and a test relying on what an earlier one left behind shows up.
+        modules: dict[str, list[pytest.Item]] = {}
+        for item in items:
+            modules.setdefault(_module(item), []).append(item)
+        long = [m for m in modules if m in LONG_MODULES][::-1]
+        rest = [m for m in modules if m not in LONG_MODULES][::-1]
+        items[:] = [item for m in long + rest for item in modules[m][::-1]]

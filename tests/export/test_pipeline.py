@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figures import same_bytes, verdict_figure
 from shufflenet.export.manifest import read_manifest, sha256_path, verify_artifact
 from shufflenet.export.pipeline import ExportResult
 from shufflenet.model import get_variant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.numerics]
 
 SMALL_ARCH = "shufflenet_v1_g3_0.25x_cifar"  # what the small_export fixture exports
 
@@ -69,10 +70,10 @@ def test_signatures(small_export: ExportResult) -> None:
 
 def test_parity_measured_right_after_export(small_export: ExportResult) -> None:
     for e in small_export.manifest["artifacts"]:
+        same_bytes(f"small export: {e['path']}", e["sha256"])  # the same bytes under every numeric configuration
         p = e["parity"]
         assert p["images"] >= 50
-        floor = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}[e["precision"]]
-        assert p["psnr_db"] >= floor, (e["path"], p)
+        assert verdict_figure("small export's own parity", {**p, "path": e["path"], "precision": e["precision"]}), p
         if e["precision"] == "fp32":
             assert p["top1_agreement"] == 1.0, e["path"]
         assert p["evaluated_by"] == {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}[e["format"]]

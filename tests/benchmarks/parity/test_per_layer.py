@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 pytest.register_assert_rewrite("parity_fixtures")  # helpers and fixtures, before their first import
+from figures import figure  # noqa: E402
 from parity_fixtures import entry, read_manifest, reseal, rewrite_weights  # noqa: E402
 from shufflenet.benchmarks.cli_parity import main  # noqa: E402
 from shufflenet.benchmarks.parity.per_layer import CONV_OPS, module_path, per_layer_parity  # noqa: E402
 
 pytest_plugins = ["parity_fixtures"]  # default_export, photo_dir, export_copy
+pytestmark = pytest.mark.numerics  # per-layer figures of the int8 file
 
 
 def test_module_path_from_onnx_node_names() -> None:
@@ -65,9 +67,12 @@ def test_per_layer_lists_every_conv(
     assert [n for n in named if n not in pools] == torch_layers  # network order, every conv named
     assert sorted(n for n in named if n in pools) == sorted(pools)
     assert [la["index"] for la in layers] == sorted(la["index"] for la in layers)
-    for la in layers:
-        assert la["psnr_db"] is not None and 25 < la["psnr_db"] < 100, la
-        assert 0.99 < la["cosine"] <= 1.0 + 1e-9
+    assert all(la["psnr_db"] is not None for la in layers)
+    psnrs, cosines = [la["psnr_db"] for la in layers], [la["cosine"] for la in layers]
+    assert figure("default int8 per layer on the 6 photos: lowest PSNR dB", min(psnrs), ">", 25), layers
+    assert figure("default int8 per layer on the 6 photos: highest PSNR dB", max(psnrs), "<", 100), layers
+    assert figure("default int8 per layer on the 6 photos: lowest cosine", min(cosines), ">", 0.99), layers
+    assert max(cosines) <= 1.0 + 1e-9
     table = out.split("per-layer: ", 1)[1].splitlines()
     for la in convs:
         (row,) = [ln for ln in table if ln.split()[:3] == [str(la["index"]), la["op"], la["module"]]]
@@ -91,9 +96,12 @@ def test_per_layer_points_at_the_broken_layer(default_export: Path, export_copy:
     first = rep.first_flagged
     assert first is not None and first.tensor == broken
     assert first.op == "DEPTHWISE_CONV_2D" and first.module == "features.5.branch_main_1.3"
-    assert first.drop_db >= bar and first.psnr_db < 25
+    assert figure("per layer, scrambled depthwise conv: its drop - bar dB", first.drop_db - bar, ">=", 0)
+    assert figure("per layer, scrambled depthwise conv: its PSNR dB", first.psnr_db, "<", 25)
     before = [la for la in rep.layers if la.index < first.index]
-    assert before and all(la.drop_db < bar and la.psnr_db > 35 for la in before)
+    assert before and all(la.drop_db < bar for la in before)
+    assert figure("per layer, layers before the scrambled one: lowest PSNR dB", min(la.psnr_db for la in before), ">",
+                  35)  # fmt: skip
     assert sum(la.flagged for la in rep.layers) == 1
     assert "error enters at" in rep.summary() and "features.5.branch_main_1.3" in rep.summary()
     assert not math.isinf(first.input_psnr_db)
