@@ -24,7 +24,10 @@
 #   host          host latency of every file, thread CPU clock (host_default_cpu.{json,md,...})
 #   profile       per-unit profile of the float32 and int8 .tflite files (profile_default.{json,md})
 #   arm64-bench   emulated evaluation time and the instruction classes per CPU model (arm64_bench.json)
-#   summary       default_model.{json,md}: the headline figures of all of the above, checked against targets
+#   npu           the .tflite files compiled for every Qualcomm SoC (`--npu qualcomm:all`) and their parity on the
+#                 HTP emulator against PyTorch and their CPU files (npu_default.json; about 30 min)
+#   summary       default_model.{json,md}: the headline figures of all of the above, checked against targets, and
+#                 measured_on.json: this machine and the sha256 of each file of the export they were measured on
 #
 # Needs: `make install` (.venv), ../shared/data (CIFAR-10 archive, ImageNet sample photos), for the arm64 steps
 # `bash scripts/setup_arm64.sh`, for android `bash android_demo/scripts/setup_toolchain.sh`.
@@ -41,7 +44,7 @@ shared=${SHARED:-../shared}
 data=${DATA:-.cache/cifar10}
 samples=$shared/data/imagenet/samples
 runs=runs/measure_default
-all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 android host profile arm64-bench summary)
+all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 android host profile arm64-bench npu summary)
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=("${all[@]}")
 for s in "${steps[@]}"; do
@@ -136,7 +139,36 @@ if want arm64-bench; then
   timed arm64-bench "$bin/python" -m shufflenet.benchmarks.host_latency.arm64_bench --artifacts "$artifacts" --images 16 \
     --kernels --json "$results/arm64_bench.json"
 fi
+if want npu; then
+  timed npu-export "$bin/shufflenet-export" --format tflite --npu qualcomm:all --output "$runs/npu"
+  timed npu-parity "$bin/shufflenet-parity" --artifacts "$runs/npu" --json "$runs/npu_parity.json" || true
+  # One object per file: the manifest's entry (size, sha256, the npu object) and its parity row.
+  "$bin/python" - "$runs/npu" "$runs/npu_parity.json" "$results/npu_default.json" <<'PY'
+import json, sys
+from shufflenet.export.manifest import read_manifest
+from shufflenet.model.files import write_json_atomic
+m = read_manifest(sys.argv[1])
+rows = {r["path"]: r for r in json.loads(open(sys.argv[2]).read())}
+files = [{k: e.get(k) for k in ("path", "precision", "size_bytes", "sha256", "npu")} | {"parity": rows[e["path"]]}
+         for e in m["artifacts"]]
+write_json_atomic(sys.argv[3], {"arch": m["arch"], "input_size": m["input_size"], "source": m["source"]["kind"],
+                                "command": "shufflenet-export --format tflite --npu qualcomm:all; shufflenet-parity --json",
+                                "tool_versions": m["tool_versions"], "files": files})
+PY
+fi
 if want summary; then
+  need_export
+  # Where and from what the figures were measured: this machine, and the export's files by sha256 (the model files
+  # are the same bytes on any x86-64 host: docs/export.md#reproducible-files).
+  "$bin/python" - "$artifacts" "$results/measured_on.json" <<'PY'
+import sys
+from shufflenet.benchmarks.host_latency.machine import machine_description
+from shufflenet.export.manifest import read_manifest
+from shufflenet.model.files import write_json_atomic
+m = read_manifest(sys.argv[1])
+write_json_atomic(sys.argv[2], {"machine": machine_description(), "tool_versions": m["tool_versions"],
+                                "files": {e["path"]: e["sha256"] for e in m["artifacts"]}})
+PY
   timed summary "$bin/python" -m shufflenet.benchmarks.reports.default_summary --results "$results"
 fi
 log "done in $(($(date +%s) - t_start)) s: ${timings[*]}"

@@ -36,6 +36,7 @@ PARITY_KEYS = ("path", "precision", "evaluated_by", "psnr_db", "cosine", "top1_a
 # not measured when absent, not as a failure.
 OPTIONAL_FILES = ("eval_default_arm64_fp32_cortex-a53_1000.json",)
 PARITY_FILES = ("parity_default.json", "parity_default_arm64.json")
+MEASURED_ON = "measured_on.json"  # written by measure_default.sh: the machine and the export's files
 # Targets of the int8 file against PyTorch float32 on the whole test set.
 INT8_MAX_DROP_POINTS = 0.3
 INT8_MIN_AGREEMENT = 0.98
@@ -51,6 +52,7 @@ class Summary:
     parity: list[dict[str, Any]] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # files that measured another model
     missing: list[str] = field(default_factory=list)  # result files not there (OPTIONAL_FILES may be)
+    measured_on: dict[str, Any] = field(default_factory=dict)  # MEASURED_ON: the machine, the export's sha256s
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,6 +96,8 @@ def summarize(results: Path) -> Summary:
                                "agreement_ok": r["top1_agreement"] >= INT8_MIN_AGREEMENT})  # fmt: skip
             if "x86_agreement" in r:
                 s.arm64.append({**row, **r["x86_agreement"]})
+    if (results / MEASURED_ON).is_file():
+        s.measured_on = json.loads((results / MEASURED_ON).read_text())
     for name in PARITY_FILES:
         path = results / name
         if not path.is_file():
@@ -113,6 +117,15 @@ def _pct(x: float) -> str:
     return f"{x * 100:.2f} %"
 
 
+def _measured_on(s: Summary) -> list[str]:
+    if not s.measured_on:
+        return []
+    int8 = next((h for p, h in s.measured_on.get("files", {}).items() if "int8" in p), None)
+    of = f" from one export (its int8 file: sha256 `{int8[:16]}...`; every file's in {MEASURED_ON})" if int8 else ""
+    return [f"Machine: {s.measured_on.get('machine', '?')}{of}. The model files are the same bytes on any x86-64 host "
+            "([export.md](../export.md#reproducible-files)); latencies are this machine's.", ""]  # fmt: skip
+
+
 def to_markdown(s: Summary) -> str:
     lines = [
         f"# The embedded default: `{s.arch}`",
@@ -120,6 +133,7 @@ def to_markdown(s: Summary) -> str:
         f"Every figure below was measured on the shipped weights (card top-1 {_pct(s.card_top1)}) by "
         "`scripts/measure_default.sh` (`make results`); the files it names hold the raw results.",
         "",
+        *_measured_on(s),
         "## Accuracy of every file (CIFAR-10 test images)",
         "",
         "| measured in | file | precision | evaluated by | images | top-1 | top-5 | top-1 agreement with PyTorch |",
