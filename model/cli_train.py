@@ -40,6 +40,7 @@ from .train_config import AUGMENTS, DATA_MODES, DEVICES, SCHEDULES, TrainConfig
 
 # torch and the model modules are imported inside main's body, after the paths are checked.
 IMAGE_FOLDER = "pass a folder laid out as <root>/<class>/*.jpg"
+USER_CPP_LOG_ENV = "SHUFFLENET_USER_CPP_LOG_LEVEL"
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -205,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--ema {args.ema}: the decay lies between 0 and 1 (e.g. 0.999), or 0 for none")
         if args.dist_timeout <= 0:
             raise ValueError("--dist-timeout takes a number of seconds > 0")
-        from .distributed import launched_by_torchrun
-        from .launch import LAUNCHED_ENV, LaunchSpec
+        from .launch import LAUNCHED_ENV, LaunchSpec, launched_by_torchrun
         from .train_guards import prepare_out
 
         spec = LaunchSpec(args.workers, args.nnodes, args.node_rank, args.master_addr, args.master_port,
@@ -229,13 +229,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def _front_end(spec: Any, argv: list[str], out: Path) -> int:
     """--workers/--nnodes: this command's processes started through torchrun's engine; its failures in one line."""
-    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # c10d's connection retries: the one line says it all
+    # c10d's connection retries and timeouts, with C++ stack traces: here the one line says it all. The training
+    # processes get the user's own setting back (``_train_process``).
+    os.environ[USER_CPP_LOG_ENV] = os.environ.get("TORCH_CPP_LOG_LEVEL", "")
+    os.environ["TORCH_CPP_LOG_LEVEL"] = "FATAL"
     from .cli_common import log_file_beside
+    from .files import missing_folders, remove_empty_folders
     from .launch import LaunchError, launch
 
+    made, log = missing_folders(out.parent), log_file_beside(out, "launch")
+    fresh_log = not log.exists()
     try:
-        launch(spec, sys.executable, ["-u", "-m", "shufflenet.model.cli_train", *argv], log_file_beside(out, "launch"))
+        launch(spec, sys.executable, ["-u", "-m", "shufflenet.model.cli_train", *argv], log)
     except LaunchError as e:
+        if e.exitcode is None:  # the run never started: the other machines, or machine 0, did not answer
+            if fresh_log:  # nothing ran: leave nothing behind
+                log.unlink(missing_ok=True)
+                remove_empty_folders(made)
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         if e.exitcode > 0:
             return e.exitcode  # the process that failed told its own error, in one line
         print(f"error: {e}; {_checkpoint_state(out)}", file=sys.stderr)
@@ -258,6 +270,12 @@ def _checkpoint_state(out: Path) -> str:
 
 def _train_process(args: argparse.Namespace, quiet_peer_errors: bool) -> int:
     """One training process: the whole run, or (under torchrun) one rank of it."""
+    if USER_CPP_LOG_ENV in os.environ:  # started by the front end, which silenced c10d for itself only
+        user = os.environ.pop(USER_CPP_LOG_ENV)
+        if user:
+            os.environ["TORCH_CPP_LOG_LEVEL"] = user
+        else:
+            os.environ.pop("TORCH_CPP_LOG_LEVEL", None)
     from .distributed import PeerLost, init_from_env, shutdown
     from .training import resolve_device
 

@@ -19,16 +19,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .launch import first_line, launched_by_torchrun
+
 DEFAULT_TIMEOUT_S = 1800.0  # torch's own default for a collective that waits for a process of the run
 
 
 class PeerLost(RuntimeError):
     """Another process of the run stopped (crashed, was killed, or its node went away); the message is one line."""
-
-
-def launched_by_torchrun() -> bool:
-    """Whether this process was started by torchrun (or ``launch``): its rank and world are in the environment."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 @dataclass(frozen=True)
@@ -120,14 +117,6 @@ def init_from_env(device_type: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Dis
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of an exception's message without the C++ source position gloo and NCCL put in front."""
-    text = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
-    if text.startswith("[") and "] " in text:
-        text = text.split("] ", 1)[1]
-    return text[:200]
 
 
 _PEER_SIGNS = ("connection closed by peer", "connection reset", "broken pipe", "gloo", "nccl", "timed out",

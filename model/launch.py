@@ -2,7 +2,8 @@
 engine (``torch.distributed.launcher.elastic_launch``, with the configuration ``torchrun`` builds from the same
 flags), not by a launcher of this project's. Each process runs the very code it runs under a plain ``torchrun``.
 
-What this front end adds to ``torchrun``: its failures in one line. A process that dies (killed, out of memory)
+Importable without torch (the front end silences c10d's own logging before torch loads). What this front end
+adds to ``torchrun``: its failures in one line. A process that dies (killed, out of memory)
 ends the run, naming its rank and how it died; a second node whose ``--master-addr`` cannot be reached within
 ``--connect-timeout`` seconds stops naming the address. torchrun's agent logs go to a file instead of the screen.
 """
@@ -16,18 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .distributed import first_line
-
 LAUNCHED_ENV = "SHUFFLENET_LAUNCHED"  # set in the processes this front end starts: their failures are told once
 DEFAULT_PORT = 29500  # torchrun's --master-port default
 SIGTERM_EXITS = (-15, 143)  # stopped by the agent because another process failed: not the cause
 
 
-class LaunchError(RuntimeError):
-    """The run could not start or a process of it failed; the message is one line. ``exitcode`` > 0: the process
-    that failed first exited with it (and, being this project's command, told its own error already)."""
+def launched_by_torchrun() -> bool:
+    """Whether this process was started by torchrun (or ``launch``): its rank and world are in the environment."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
-    def __init__(self, message: str, exitcode: int = 0) -> None:
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message without the C++ source position gloo and NCCL put in front."""
+    text = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    if text.startswith("[") and "] " in text:
+        text = text.split("] ", 1)[1]
+    return text[:200]
+
+
+class LaunchError(RuntimeError):
+    """The run could not start or a process of it failed; the message is one line. ``exitcode``: None when the
+    run never started (the nodes did not meet), else that of the process that failed first: negative when a
+    signal killed it, positive when it exited with an error (this project's command then told it already)."""
+
+    def __init__(self, message: str, exitcode: int | None = None) -> None:
         super().__init__(message)
         self.exitcode = exitcode
 
@@ -94,7 +107,7 @@ def launch(spec: LaunchSpec, entrypoint: Callable[..., Any] | str, args: list[An
         return elastic_launch(_config(spec), entrypoint)(*args)
     except ChildFailedError as e:
         message, exitcode = describe_failure(e)
-        raise LaunchError(message, max(exitcode, 0)) from None
+        raise LaunchError(message, exitcode) from None
     except Exception as e:  # rendezvous: the other nodes, or the master's address, never answered
         raise LaunchError(_rendezvous_error(spec, e)) from None
     finally:
