@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_common import CliParser, require_path, run_cli
+from .cli_common import CliParser, Terminated, check_output_file, require_path, run_cli
 from .train_config import AUGMENTS, DEVICES, TrainConfig
 
 # torch and the model modules are imported inside main's body, after the paths are checked.
@@ -29,7 +29,11 @@ IMAGE_FOLDER = "pass a folder laid out as <root>/<class>/*.jpg"
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description as written, every default shown."""
+    """The description as written, every default shown (not for on/off flags: ``--no-amp`` stores False, and its
+    default, True, would read as if the flag were on)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
 
 
 RECIPE_HELP = {
@@ -107,10 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--cutout and --time-budget take a number >= 0, --eval-every one >= 1")
         if args.ema and not 0 < args.ema < 1:
             raise ValueError(f"--ema {args.ema}: the decay lies between 0 and 1 (e.g. 0.999), or 0 for none")
-        from .train_guards import TrainingDiverged, prepare_out
+        from .train_guards import TrainingDiverged, check_resume_request, interrupted_message, prepare_out
 
+        check_resume_request(args.out, args.resume, args.force)
         if args.out.is_dir() or (args.out.exists() and not (args.resume or args.force)):
             prepare_out(args.out, args.resume, force=False)  # refused in one line before anything loads
+        check_output_file("--out", args.out)  # found now, not after the first epoch
+        check_output_file("--log-json", args.log_json)
         from tqdm import tqdm
 
         from .datasets import load_image_folder
@@ -119,14 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         from .registry import get_variant
         from .training import resolve_device, train
 
-        arch = args.arch or (_init_arch(args.init_from) if args.init_from else DEFAULT_ARCH)
+        if args.resume:  # the checkpoint's variant, and --epochs checked against the epochs done
+            from .checkpoint import read_training_state
+            from .train_guards import resumed_arch
+
+            arch = resumed_arch(read_training_state(args.out), args.arch, args.epochs, args.out)
+        else:
+            arch = args.arch or (_init_arch(args.init_from) if args.init_from else DEFAULT_ARCH)
         variant = get_variant(arch)
         resolve_device(args.device)  # a missing GPU is reported before any image is decoded
         prep = variant.preprocessing  # any image size: resized and centre-cropped to the variant's input
         train_data = load_image_folder(args.data, prep, args.cache, limit=args.limit)
-        val_data = load_image_folder(args.val, prep, args.cache, limit=args.limit) if args.val else None
-        if val_data is not None and val_data.classes != train_data.classes:
-            raise ValueError(f"{args.val} has classes {val_data.classes}, {args.data} has {train_data.classes}")
+        val_data = load_image_folder(args.val, prep, args.cache, min_classes=1, limit=args.limit) if args.val else None
+        if val_data is not None:
+            from .train_guards import val_classes_of
+
+            val_data = val_classes_of(train_data.classes, val_data, args.val)  # a subset of the classes is fine
         cfg = TrainConfig(
             arch=arch,
             epochs=args.epochs,
@@ -176,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
                 bar.close()
             print(f"error: {e}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (cli_common.Terminated): say what is kept
+            if bar is not None:
+                bar.close()
+            print(f"error: {interrupted_message(args.out)}", file=sys.stderr)
+            return 143 if isinstance(e, Terminated) else 130
         if bar is not None:
             bar.close()
         for e in result.history:
