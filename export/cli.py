@@ -127,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.calib_limit < 1:
             raise ValueError(f"--calib-limit {args.calib_limit}: pass a positive number of images")
         if args.npu is not None:
-            from shufflenet.export.formats.npu_qualcomm import (
-                parse_npu,  # no heavy import: the SoC list is checked here
-            )
+            # No heavy import: the SoC list, and what each SoC would get, are checked here.
+            from shufflenet.export.formats.npu_qualcomm import check_precisions, parse_npu
 
-            parse_npu(args.npu)
+            request = parse_npu(args.npu)
             if "all" not in args.format and "tflite" not in args.format:
                 raise ValueError(f"--npu {args.npu} compiles the .tflite files; add tflite to --format")
+            if args.precision:
+                check_precisions(request, tuple(p.strip() for p in args.precision.split(",") if p.strip()), args.npu)
         from shufflenet.export.pipeline import ExportConfig, run_export
 
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))

@@ -153,7 +153,7 @@ def npu_request(cfg: ExportConfig) -> Any:
     ``ExportError`` before anything heavy loads."""
     if cfg.npu is None:
         return None
-    from shufflenet.export.formats.npu_qualcomm import parse_npu
+    from shufflenet.export.formats.npu_qualcomm import check_precisions, parse_npu
 
     try:
         request = parse_npu(cfg.npu)
@@ -161,6 +161,10 @@ def npu_request(cfg: ExportConfig) -> Any:
         raise ExportError(str(e)) from None
     if "tflite" not in cfg.formats:
         raise ExportError(f"--npu {cfg.npu} compiles the .tflite files; add tflite to --format")
+    try:
+        check_precisions(request, plan_precisions(cfg)["tflite"], cfg.npu)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
     return request
 
 
