@@ -203,6 +203,11 @@ def positive_ints(text: str) -> list[int]:
     return vals
 
 
+def plural(n: int, word: str) -> str:
+    """``1 image``, ``2 images``: a count and its noun."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     """Plain-text table lines: the first row is the header, underlined; columns left-aligned."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
