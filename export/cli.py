@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output",
         type=Path,
-        default=Path("artifacts"),
         help="output folder; an existing one is replaced at the end only if it is a previous export of this tool "
-        "(else refused)",
+        "(else refused). Default: a new folder artifacts/NAME (NAME: --arch, the --weights file's name, or "
+        "'export'; NAME-2, NAME-3 ... where that one exists)",
     )
     p.add_argument(
         "--force",
@@ -108,15 +108,31 @@ def overflow_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
+DEFAULT_OUTPUT_ROOT = Path("artifacts")
+
+
+def default_output(arch: str | None, weights: Path | None) -> Path:
+    """A folder that does not exist yet: ``artifacts/NAME`` or ``artifacts/NAME-2`` ... (NAME: the variant asked
+    for, the weights file's name, or ``export``), so that an export without --output never meets, and is never
+    refused by, a folder that is already there (``make demo``'s artifacts/default, another export)."""
+    name = arch or (Path(weights).stem if weights else "export")
+    candidate, n = DEFAULT_OUTPUT_ROOT / name, 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate, n = DEFAULT_OUTPUT_ROOT / f"{name}-{n}", n + 1
+    return candidate
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.output is None:
+        args.output = default_output(args.arch, args.weights)
 
     made = missing_folders(args.output.absolute().parent)  # what a refused export must not leave behind
 
     def body() -> int:
         try:
             return export()
-        except (ValueError, OSError):
+        except (ValueError, OSError, KeyboardInterrupt):  # Ctrl-C and SIGTERM too: nothing was made
             remove_empty_folders(made)
             raise
 
@@ -157,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             npu=args.npu,
         )
         log_path = log_file_beside(args.output, "export")
-        # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
-        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+        # A refused or interrupted export (Ctrl-C, SIGTERM) leaves nothing, not even its log; a crash keeps the log.
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError, KeyboardInterrupt)) as terminal:
             progress = StepProgress(terminal)
             try:
                 result = run_export(cfg, progress=progress)

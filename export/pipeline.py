@@ -260,9 +260,6 @@ def _run_export_locked(
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir.make_temp_dir(cfg.output)
-    work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
-    work.mkdir()
     done = 0
     total = count_steps(plan) + (1 if cfg.parity else 0) + (len(npu.socs) if npu is not None else 0)
 
@@ -271,7 +268,14 @@ def _run_export_locked(
         done += 1
         say(f"[{done}/{total}] {msg}")
 
-    ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    tmp = output_dir.make_temp_dir(cfg.output)
+    try:  # Ctrl-C or SIGTERM before the export's own clean-up below takes over must not leave the folder either
+        work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
+        work.mkdir()
+        ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     steps = ctx.step_seconds
     try:
         artifacts = _export_files(ctx, plan)
