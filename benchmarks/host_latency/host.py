@@ -358,11 +358,19 @@ def run_host(
     for entry in entries:
         runtime = entry.get("runtime", "")
         if runtime not in cfg.runtimes:
-            why = (
-                "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
-                if entry.get("format") == "coreml"
-                else f"runtime {runtime} not selected"
-            )
+            if entry.get("npu"):  # no --runtimes value times it: only the phone's NPU runs it
+                why = (
+                    f"compiled for the {entry['npu'].get('soc')} NPU, which only the phone runs: time it with "
+                    "shufflenet-bench android --npu-libs DIR (its parity on the HTP emulator: shufflenet-parity)"
+                )
+            elif entry.get("format") == "coreml":
+                why = (
+                    "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
+                )
+            elif runtime in HOST_RUNTIMES:
+                why = f"runtime {runtime} not selected (--runtimes)"
+            else:
+                why = f"runtime {runtime} does not run on this host"
             skipped.append({"path": entry["path"], "runtime": runtime, "reason": why})
             continue
         for threads in cfg.threads:
