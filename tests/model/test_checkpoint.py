@@ -188,3 +188,9 @@ def test_an_arch_contradicting_the_recorded_variant_is_refused_naming_both(
     with pytest.raises(CheckpointError, match=f"--arch {recorded}$"):
         load_model(own_checkpoint, "shufflenet_v1_g8_0.5x_cifar")
     assert load_model(own_checkpoint, recorded)[1].name == recorded
+    # Fine-tuning starts a network from weights of the same shapes: the other stem may take the backbone
+    from shufflenet.model.finetune import init_from_checkpoint
+    from shufflenet.model.registry import get_variant
+
+    model = get_variant(other).with_classes(["bird", "deer", "ship"]).build()
+    assert not init_from_checkpoint(model, own_checkpoint, other, ["bird", "deer", "ship"]).replaced_classifier
