@@ -3,7 +3,7 @@
 ``python -m shufflenet.benchmarks.host_latency.side_by_side [--variants ...] [--threads 1,2]
 [--output docs/results/side_by_side]``
 exports each variant at 224x224 (random init: latency does not depend on the values) with ``shufflenet-export``'s
-pipeline to ONNX and TFLite float32 + int8, converts the same network with litert-torch (``benchmarks.peer``, in
+pipeline to ONNX and TFLite float32 + int8, converts the same network with litert-torch (``host_latency.peer``, in
 the Python given by ``--peer-python``), and times the four files with the project's timing function
 (``host.measure``) through the same runners as ``shufflenet-bench host``. For each thread count the four files
 are timed in turns, ``--rounds`` times, and each keeps the median of its rounds, so a slow spell of the shared
