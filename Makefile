@@ -42,7 +42,7 @@ bench: $(STAMP)
 
 # Export every official variant to every format and time it and its files (about 30 min on 2 cores).
 export-bench: $(STAMP)
-	$(BIN)/python -m shufflenet.benchmarks.export_bench --output results/export_bench --resume
+	$(BIN)/python -m shufflenet.benchmarks.host_latency.export_bench --output results/export_bench --resume
 
 # litert-torch (the peer converter) in an environment of its own that also sees .venv (its typing-extensions pin
 # conflicts with requirements.lock; see requirements-peer.lock), then the side-by-side benchmark (~20 min).
@@ -55,7 +55,7 @@ peer-env: $(STAMP)
 
 side-by-side: $(STAMP)
 	test -x $(VENV)-peer/bin/python || $(MAKE) peer-env
-	$(BIN)/python -m shufflenet.benchmarks.side_by_side --peer-python $(VENV)-peer/bin/python \
+	$(BIN)/python -m shufflenet.benchmarks.host_latency.side_by_side --peer-python $(VENV)-peer/bin/python \
 		--output results/side_by_side
 
 # The aarch64 emulator and userland of `--runtime litert-arm64` (pinned downloads, cached in .cache/arm64).
@@ -65,7 +65,7 @@ arm64:
 # Set-up time (cold and cached), emulated evaluation time per image and the instructions each CPU model runs.
 arm64-bench: $(STAMP) arm64
 	test -f artifacts/default/manifest.json || $(MAKE) demo
-	$(BIN)/python -m shufflenet.benchmarks.arm64_bench --artifacts artifacts/default --cold --kernels \
+	$(BIN)/python -m shufflenet.benchmarks.host_latency.arm64_bench --artifacts artifacts/default --cold --kernels \
 		--json results/arm64_bench.json
 
 # Re-measure every figure of docs/results/ that depends on the embedded default (accuracy of every exported file,

@@ -17,11 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from shufflenet.benchmarks.phone_latency.adb import BenchError
+from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, write_csv, write_json
 from shufflenet.model.cli_common import CliParser, positive_ints, require_path, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
-
-from .adb import BenchError
-from .results import BenchReport, BenchResult, write_csv, write_json
 
 OUT_DIR = Path("runs/bench")
 
@@ -172,8 +171,8 @@ def output_paths(json_path: Path) -> dict[str, Path]:
 
 
 def report_markdown(report: BenchReport, title: str) -> str:
-    from .results import to_markdown
-    from .table8 import table8_markdown
+    from shufflenet.benchmarks.host_latency.table8 import table8_markdown
+    from shufflenet.benchmarks.reports.results import to_markdown
 
     parts = []
     if report.kind.startswith("table8"):
@@ -181,7 +180,7 @@ def report_markdown(report: BenchReport, title: str) -> str:
     parts.append(to_markdown(report.results, title=title, environment=report.environment))
     covered = {r.path: r.details["delegate_coverage"] for r in report.results if r.details.get("delegate_coverage")}
     if covered:
-        from shufflenet.export.delegation import coverage_cell
+        from shufflenet.export.formats.delegation import coverage_cell
 
         lines = [f"- {p}: {coverage_cell(c)}" for p, c in covered.items()]
         parts.append("XNNPACK coverage (nodes taken / model nodes, partitions; read after delegation):\n\n"
@@ -204,7 +203,7 @@ def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, 
 
 
 def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
-    from .plots import plot_latency, plot_latency_vs_macs
+    from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_vs_macs
 
     paths = write_tables(report, json_path, title)
     plot_latency(report.results, paths["latency_png"], title=title)
@@ -223,7 +222,7 @@ def _finish(report: BenchReport, paths: dict[str, Path], title: str) -> int:
 
 # --- commands -----------------------------------------------------------------------------------------------
 def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
-    from .android import AndroidConfig
+    from shufflenet.benchmarks.phone_latency.android import AndroidConfig
 
     return AndroidConfig(
         benchmark_model=args.benchmark_model,
@@ -265,14 +264,14 @@ def _run_with_partial(run, json_path: Path, title: str) -> int:
 
 
 def cmd_android(args: argparse.Namespace) -> int:
-    from .android import run_android
+    from shufflenet.benchmarks.phone_latency.android import run_android
 
     cfg = _android_config(args)
     return _run_with_partial(lambda save: run_android(cfg, save=save), args.json, "Android benchmark_model latency")
 
 
 def cmd_host(args: argparse.Namespace) -> int:
-    from .host import HostConfig, run_host
+    from shufflenet.benchmarks.host_latency.host import HostConfig, run_host
 
     cfg = HostConfig(
         artifacts=args.artifacts,
@@ -296,7 +295,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if args.tflite is not None and not args.tflite.is_file():
         raise ValueError(f"{args.tflite} is not a file; pass a .tflite file")
 
-    from .profile import profile_export, profile_tflite, profiles_markdown
+    from shufflenet.benchmarks.host_latency.profile import profile_export, profile_tflite, profiles_markdown
 
     opts = dict(threads=args.threads, granularity=args.granularity, warmup=args.warmup, runs=args.runs,
                 repeats=args.repeats, rounds=args.rounds, clock=args.clock)  # fmt: skip
@@ -321,7 +320,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _table8_config(args: argparse.Namespace):
-    from .table8 import MODEL_LABELS, SIZES, Table8Config, table8_size
+    from shufflenet.benchmarks.host_latency.table8 import MODEL_LABELS, SIZES, Table8Config, table8_size
 
     cfg = Table8Config(
         models=args.models or list(MODEL_LABELS),
@@ -339,7 +338,7 @@ def _table8_config(args: argparse.Namespace):
 
 
 def cmd_table8(args: argparse.Namespace) -> int:
-    from .table8 import run_table8_android, run_table8_host
+    from shufflenet.benchmarks.host_latency.table8 import run_table8_android, run_table8_host
 
     cfg = _table8_config(args)
     if args.where == "host":
@@ -352,9 +351,9 @@ def cmd_table8(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     for p in args.results:
         require_path("results file", p, "file", "pass a JSON file written by shufflenet-bench")
-    from .plots import plot_latency, plot_latency_vs_macs
-    from .results import compare_runs, comparison_markdown, read_json, to_markdown
-    from .table8 import table8_markdown
+    from shufflenet.benchmarks.host_latency.table8 import table8_markdown
+    from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_vs_macs
+    from shufflenet.benchmarks.reports.results import compare_runs, comparison_markdown, read_json, to_markdown
 
     reports = [read_json(p) for p in args.results]
     out: Path = args.out
@@ -375,7 +374,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         parts.append("## Comparison\n\n" + cmp_md)
     text = "\n".join(parts)
     write_text_atomic(out / "report.md", text)
-    from .results import write_csv as _csv
+    from shufflenet.benchmarks.reports.results import write_csv as _csv
 
     _csv(results, out / "report.csv")
     plot_latency(results, out / "report_latency.png", title="Latency")

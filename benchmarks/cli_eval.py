@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from shufflenet.benchmarks.parity.arm64_options import add_arguments
 from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
-
-from .arm64_options import add_arguments
 
 # The evaluation modules (torch, runtimes) are imported in main's body, after the arguments are checked.
 
@@ -43,12 +42,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.runtime == "litert-arm64":
             if not args.artifacts:
                 raise ValueError("--runtime litert-arm64 evaluates an export; pass --artifacts DIR")
-            from .arm64_accuracy import main_eval
+            from shufflenet.benchmarks.accuracy.arm64_accuracy import main_eval
 
             return main_eval(args)
+        from shufflenet.benchmarks.accuracy.evaluate import (
+            evaluate_artifacts,
+            evaluate_checkpoint,
+            format_table,
+        )
         from shufflenet.model.files import write_json_atomic
-
-        from .accuracy import evaluate_artifacts, evaluate_checkpoint, format_table
 
         if args.checkpoint:
             results = [evaluate_checkpoint(args.checkpoint, args.data, args.arch, args.limit)]

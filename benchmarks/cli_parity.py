@@ -15,10 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
-
-from .arm64_options import add_arguments
-from .parity_defaults import (
+from shufflenet.benchmarks.parity.arm64_options import add_arguments
+from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_IMAGE_LIMIT,
     DEFAULT_MAX_DROP_DB,
     DEFAULT_MIN_PSNR,
@@ -26,6 +24,7 @@ from .parity_defaults import (
     DEFAULT_NPU_MAX_REL,
     DEFAULT_NPU_MAX_STEPS,
 )
+from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
 
 # The parity modules (torch, TensorFlow, the runtimes) are imported in main's body, after the arguments are checked.
 
@@ -96,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
         require_path("--images", args.images, "folder", "pass a folder of image files")
         require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
+        from shufflenet.benchmarks.parity.parity_report import Thresholds, run_parity
         from shufflenet.model.files import write_json_atomic, write_text_atomic
-
-        from .parity_report import Thresholds, run_parity
 
         thresholds = Thresholds(
             min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
@@ -107,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             npu_max_rel=args.npu_max_rel,
         )
         if args.runtime == "litert-arm64":
-            from .arm64_parity import main_parity
+            from shufflenet.benchmarks.parity.arm64_parity import main_parity
 
             return main_parity(args, thresholds, lambda m: print(m, file=sys.stderr, flush=True))
         # TensorFlow (loaded with coremltools) prints its start-up lines on file descriptor 2: into the log.

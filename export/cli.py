@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from shufflenet.export.arguments import FORMATS, check_input_paths
+from shufflenet.export.output_dir import check_output
 from shufflenet.model.cli_common import (
     CliParser,
     StepProgress,
@@ -17,9 +19,6 @@ from shufflenet.model.cli_common import (
     text_table,
 )
 from shufflenet.model.files import missing_folders, remove_empty_folders
-
-from .arguments import FORMATS, check_input_paths
-from .output_dir import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +73,8 @@ def _sig(ios: list[dict[str, Any]]) -> str:
 
 
 def summary_table(manifest: dict[str, Any]) -> str:
-    from .delegation import coverage_cell
-    from .npu_qualcomm import ops_cell
+    from shufflenet.export.formats.delegation import coverage_cell
+    from shufflenet.export.formats.npu_qualcomm import ops_cell
 
     rows = [("file", "format", "precision", "size", "input", "output", "parity vs PyTorch", "XNNPACK nodes", "NPU")]
     for e in manifest["artifacts"]:
@@ -128,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.calib_limit < 1:
             raise ValueError(f"--calib-limit {args.calib_limit}: pass a positive number of images")
         if args.npu is not None:
-            from .npu_qualcomm import parse_npu  # no heavy import: the SoC list is checked here
+            from shufflenet.export.formats.npu_qualcomm import (
+                parse_npu,  # no heavy import: the SoC list is checked here
+            )
 
             parse_npu(args.npu)
             if "all" not in args.format and "tflite" not in args.format:
                 raise ValueError(f"--npu {args.npu} compiles the .tflite files; add tflite to --format")
-        from .pipeline import ExportConfig, run_export
+        from shufflenet.export.pipeline import ExportConfig, run_export
 
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
         precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip()) if args.precision else None

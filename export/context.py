@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from shufflenet.export.calibration import ImageSet
 from shufflenet.model.files import sha256_path, size_bytes
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.registry import Variant
-
-from .calibration import ImageSet
 
 
 @dataclass

@@ -31,9 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shufflenet.export.manifest import SCHEMA
 from shufflenet.model.files import backup_name, dir_mode, file_mode
-
-from .manifest import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -21,15 +21,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from shufflenet.export.calibration import ImageSet
+from shufflenet.export.metrics import ParityMetrics, compare, softmax
+from shufflenet.export.runtimes.base import Runner, dequantize
+from shufflenet.export.runtimes.loader import load_runner
 from shufflenet.model.cli_common import error_line
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.registry import Variant
 from shufflenet.model.source import SourceError, logits, model_from_source
-
-from .calibration import ImageSet
-from .metrics import ParityMetrics, compare, softmax
-from .runners import load_runner
-from .runtime import Runner, dequantize
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +139,10 @@ def _same_io(declared: dict[str, Any], actual: dict[str, Any], keys: tuple[str, 
 def file_signature(runner: Runner) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The inputs and outputs the loaded file itself declares, in manifest terms (name, shape, dtype,
     quantisation; ``kind`` for Core ML)."""
-    from .npu_qualcomm import QnnHtpRunner
-    from .runtime import CoremlRunner, OnnxRunner, TfliteRunner
+    from shufflenet.export.runtimes.coreml import CoremlRunner
+    from shufflenet.export.runtimes.litert import TfliteRunner
+    from shufflenet.export.runtimes.onnx_runtime import OnnxRunner
+    from shufflenet.export.runtimes.qnn_htp import QnnHtpRunner
 
     if isinstance(runner, QnnHtpRunner):  # the compiled .tflite's own tensors (the NPU graph has the same names)
         return runner.signature()
@@ -165,7 +166,7 @@ def file_signature(runner: Runner) -> tuple[list[dict[str, Any]], list[dict[str,
         interp = runner.interp
         return [tfl_io(d) for d in interp.get_input_details()], [tfl_io(d) for d in interp.get_output_details()]
     if isinstance(runner, CoremlRunner):
-        from .coreml_export import coreml_signature
+        from shufflenet.export.formats.coreml_export import coreml_signature
 
         return coreml_signature(runner.path)
     raise ParityError(f"no signature reader for {type(runner).__name__}")
@@ -269,8 +270,8 @@ def npu_vs_cpu(
     the same inputs: the share of identical values, the largest gap (quantized steps for int8 outputs, else relative
     to the largest CPU output) and top-1 agreement. For int8 outputs also the CPU file's own largest gap to PyTorch
     (``target``) in quantized steps, which sets the NPU file's bar by default."""
-    from .arm64 import compare_x86
-    from .metrics import topk_agreement
+    from shufflenet.export.metrics import topk_agreement
+    from shufflenet.export.runtimes.litert_arm64 import compare_x86
 
     source = entry["npu"].get("compiled_from")
     if not source or not (Path(artifacts_dir) / source).is_file():
@@ -307,7 +308,7 @@ def measure_parity(
     declares for the files (default: ``ref_prep``). ``macos=None`` uses Core ML's own runtime as a cross-check
     wherever it exists.
     """
-    from .coreml_eval import on_macos
+    from shufflenet.export.runtimes.coreml_eval import on_macos
 
     say = say or (lambda msg: log.info("%s", msg))
     macos = on_macos() if macos is None else macos

@@ -16,19 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from shufflenet.export import calibration as calib_mod
+from shufflenet.export import output_dir
+from shufflenet.export.arguments import FORMATS, check_input_paths
+from shufflenet.export.budget import available_memory, estimate, heartbeat
+from shufflenet.export.context import ExportContext
+from shufflenet.export.manifest import SCHEMA, tool_versions
+from shufflenet.export.parity import annotate_parity
 from shufflenet.model import source as source_mod
 from shufflenet.model.checkpoint import CheckpointError
 from shufflenet.model.complexity import count_complexity
 from shufflenet.model.files import sha256_path, size_bytes, write_json_atomic
 from shufflenet.model.registry import Variant
-
-from . import calibration as calib_mod
-from . import output_dir
-from .arguments import FORMATS, check_input_paths
-from .budget import available_memory, estimate, heartbeat
-from .context import ExportContext
-from .manifest import SCHEMA, tool_versions
-from .parity import annotate_parity
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ def npu_request(cfg: ExportConfig) -> Any:
     ``ExportError`` before anything heavy loads."""
     if cfg.npu is None:
         return None
-    from .npu_qualcomm import parse_npu
+    from shufflenet.export.formats.npu_qualcomm import parse_npu
 
     try:
         request = parse_npu(cfg.npu)
@@ -231,7 +230,8 @@ def _run_export_locked(
     check_dependencies(tuple(plan))
     npu = npu_request(cfg)
     if npu is not None:
-        from .npu_qualcomm import NpuUnavailable, QnnCompiler
+        from shufflenet.export.formats.npu_qualcomm import QnnCompiler
+        from shufflenet.export.runtimes.qnn_htp import NpuUnavailable
 
         try:  # the libraries are there before anything is converted
             QnnCompiler.check()
@@ -260,7 +260,7 @@ def _run_export_locked(
     try:
         artifacts = _export_files(ctx, plan)
         if npu is not None:
-            from . import npu_qualcomm
+            from shufflenet.export.formats import npu_qualcomm
 
             try:
                 artifacts += npu_qualcomm.export_entries(ctx, artifacts, npu)
@@ -358,7 +358,7 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
     artifacts: list[dict[str, Any]] = []
     for fmt in FORMATS:
         if fmt in plan:
-            module = importlib.import_module(f".{EXPORTERS[fmt]}", __package__)
+            module = importlib.import_module(f"shufflenet.export.formats.{EXPORTERS[fmt]}")
             artifacts += module.export_entries(ctx, plan[fmt])
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes

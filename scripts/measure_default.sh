@@ -133,10 +133,10 @@ if want profile; then
 fi
 if want arm64-bench; then
   need_export
-  timed arm64-bench "$bin/python" -m shufflenet.benchmarks.arm64_bench --artifacts "$artifacts" --images 16 \
+  timed arm64-bench "$bin/python" -m shufflenet.benchmarks.host_latency.arm64_bench --artifacts "$artifacts" --images 16 \
     --kernels --json "$results/arm64_bench.json"
 fi
 if want summary; then
-  timed summary "$bin/python" -m shufflenet.benchmarks.default_summary --results "$results"
+  timed summary "$bin/python" -m shufflenet.benchmarks.reports.default_summary --results "$results"
 fi
 log "done in $(($(date +%s) - t_start)) s: ${timings[*]}"

@@ -63,7 +63,7 @@ def arm64_env(tmp_path_factory: pytest.TempPathFactory) -> object:
     script (idempotent: a cached install returns at once, a first run downloads its pinned files), once a run."""
     import subprocess
 
-    from shufflenet.export.arm64 import Arm64Env
+    from shufflenet.export.runtimes.litert_arm64 import Arm64Env
 
     def make(_: Path) -> None:
         res = subprocess.run(["bash", str(ROOT / "scripts" / "setup_arm64.sh")], capture_output=True, text=True)
@@ -82,7 +82,7 @@ def own_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A user's photo folder made from real CIFAR-10 test images: 3 classes, every image its own size (enlarged,
     3:4 to 4:3), JPEG, PNG and WebP, some stored sideways with an EXIF orientation; ``train`` (16 per class) and a
     disjoint ``test`` (8 per class)."""
-    from shufflenet.benchmarks.own_data import build_photo_folder
+    from shufflenet.benchmarks.accuracy.own_data import build_photo_folder
 
     archive = shared_path("data", "cifar10-jpeg.tar.gz")
 
@@ -116,16 +116,16 @@ def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[st
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
     "test_own_data_e2e.py",
-    "benchmarks/test_parity_224.py",
-    "export/test_npu_qualcomm.py",
-    "benchmarks/test_arm64_parity.py",
-    "export/test_coreml_eval.py",
+    "benchmarks/parity/test_parity_224.py",
+    "export/formats/test_npu_qualcomm.py",
+    "benchmarks/parity/test_arm64_parity.py",
+    "export/runtimes/test_coreml_eval.py",
     "export/test_output_safety.py",
     "export/test_export_cli.py",
-    "benchmarks/test_parity.py",
-    "benchmarks/test_android.py",
-    "export/test_arm64.py",
-    "benchmarks/test_parity_overflow.py",
+    "benchmarks/parity/test_parity.py",
+    "benchmarks/phone_latency/test_android.py",
+    "export/runtimes/test_litert_arm64.py",
+    "benchmarks/parity/test_parity_overflow.py",
     "model/test_train_guards.py",
 )
 

@@ -52,7 +52,7 @@ def journey(own_photos: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 
 
 def test_checkpoints_and_export_carry_the_folders_classes(journey: dict[str, Path]) -> None:
-    from shufflenet.export.coreml_eval import load_program
+    from shufflenet.export.runtimes.coreml_eval import load_program
     from shufflenet.model import load_model
 
     for name in ("scratch", "tuned"):
@@ -89,7 +89,7 @@ def test_eval_of_checkpoints_and_every_exported_file(journey: dict[str, Path], o
 def test_parity_on_x86_and_arm64(journey: dict[str, Path], own_photos: dict[str, Path]) -> None:
     proc = cli("shufflenet.benchmarks.cli_parity", "--artifacts", journey["export"], "--images", own_photos["test"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    from shufflenet.export.arm64 import Arm64Env, Arm64Unavailable
+    from shufflenet.export.runtimes.litert_arm64 import Arm64Env, Arm64Unavailable
 
     try:
         Arm64Env.find()

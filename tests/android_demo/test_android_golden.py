@@ -18,16 +18,8 @@ import pytest
 import skimage
 from android_demo_helpers import run, tflite_entries
 from PIL import Image
-from shufflenet.export.runtime import dequantize, quantize
-from shufflenet.model.preprocessing import (
-    Preprocessing,
-    decode_min_short_side,
-    decode_sample_size,
-    load_rgb,
-    normalize_hwc,
-    resize_and_crop,
-    subsample,
-)
+from shufflenet.export.runtimes.base import dequantize, quantize
+from shufflenet.model.preprocessing import Preprocessing, decode_min_short_side, decode_sample_size, load_rgb, normalize_hwc, resize_and_crop, subsample
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Fixtures for shufflenet.benchmarks tests.
 
-The only stand-in used anywhere is the TEST DOUBLE of adb (``tests/benchmarks/adb_double/adb``): a fake device kept in
-a temp folder that replays the real, verbatim ``benchmark_model`` outputs of ``../shared/fixtures``.
+The only stand-in used anywhere is the TEST DOUBLE of adb (``tests/benchmarks/phone_latency/adb_double/adb``): a
+fake device kept in a temp folder that replays the real, verbatim ``benchmark_model`` outputs of ``../shared/fixtures``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).parents[2]
 SHARED = REPO.parent / "shared"
 BM_FIXTURES = SHARED / "fixtures" / "benchmark_model"
-ADB_DOUBLE = Path(__file__).parent / "adb_double" / "adb"
+ADB_DOUBLE = Path(__file__).parent / "phone_latency" / "adb_double" / "adb"
 FIXTURE_NAMES = ("linux_42507.txt", "android_logcat_56301.txt", "legacy_r1.13_25904.txt", "percentiles_line.txt")
 
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from shufflenet.export.coreml_eval import load_program
 from shufflenet.export.pipeline import ExportConfig, ExportError, run_export
+from shufflenet.export.runtimes.coreml_eval import load_program
 
 CLASSES = ["bird", "deer", "ship"]
 

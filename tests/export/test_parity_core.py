@@ -2,7 +2,7 @@
 
 Metrics: small arrays whose answers are worked out by hand. Core: the reference model rebuilt from a manifest's
 ``source`` (random init, checkpoint, embedded). The core on real export folders (signature check, the manifest's
-figures re-computed) is tested in ``tests/benchmarks/test_parity.py``, beside the shared export fixture.
+figures re-computed) is tested in ``tests/benchmarks/parity/test_parity.py``, beside the shared export fixture.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def cifar_subset(tmp_path_factory: pytest.TempPathFactory, shared: Callable[...,
 def own_photos_300(tmp_path_factory: pytest.TempPathFactory, shared: Callable[..., Path]) -> Path:
     """A few hundred photos of 3 classes (real CIFAR-10 training images, each enlarged to its own size, JPEG,
     PNG and WebP): the size of folder a user fine-tunes or trains on."""
-    from shufflenet.benchmarks.own_data import build_photo_folder
+    from shufflenet.benchmarks.accuracy.own_data import build_photo_folder
 
     root = tmp_path_factory.mktemp("own300") / "photos"
     build_photo_folder(shared("data", "cifar10-jpeg.tar.gz"), root, ("bird", "cat", "dog"), 100, split="train")

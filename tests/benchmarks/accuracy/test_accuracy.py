@@ -1,0 +1,107 @@
+"""`shufflenet-eval` computes the right accuracy on a labelled folder whose answers are known."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from shufflenet.benchmarks.accuracy.evaluate import evaluate_artifacts, evaluate_checkpoint, topk_accuracy
+from shufflenet.export.pipeline import ExportConfig, run_export
+from shufflenet.model import build_model
+from shufflenet.model.datasets import DatasetError
+from shufflenet.model.registry import CIFAR10, CIFAR10_CLASSES
+from shufflenet.model.source import logits
+
+ARCH = "shufflenet_v1_g3_0.25x_cifar"
+
+
+def test_topk_accuracy_known_answers() -> None:
+    logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.15, 0.05], [0.2, 0.3, 0.5], [0.5, 0.3, 0.2]])
+    labels = np.array([1, 1, 2, 2])
+    assert topk_accuracy(logits, labels, 1) == 0.5
+    assert topk_accuracy(logits, labels, 2) == 0.75
+    assert topk_accuracy(logits, labels, 5) == 1.0
+
+
+@pytest.fixture(scope="module")
+def known_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, float]:
+    """Images filed under the class the network predicts for 7 of 10, under another class for 3."""
+    d = tmp_path_factory.mktemp("known")
+    torch.manual_seed(11)
+    model = build_model(ARCH).eval()
+    ckpt = d / "model.pt"
+    torch.save({"format": "shufflenet-mobile", "arch": ARCH, "state_dict": model.state_dict()}, ckpt)
+    images = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
+    pred = logits(model, images, CIFAR10).argmax(1)
+    root = d / "data"
+    for i, img in enumerate(images):
+        label = pred[i] if i < 7 else (pred[i] + 1) % 10
+        dest = root / CIFAR10_CLASSES[label] / f"{i}.png"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(dest)
+    return ckpt, root, 0.7
+
+
+def test_checkpoint_accuracy_is_exact(known_folder: tuple[Path, Path, float]) -> None:
+    ckpt, root, expected = known_folder
+    r = evaluate_checkpoint(ckpt, root)
+    assert (r.format, r.images, r.top1, r.top1_agreement) == ("pytorch", 10, expected, 1.0)
+
+
+@pytest.mark.slow
+def test_every_exported_file_evaluated(known_folder: tuple[Path, Path, float], tmp_path: Path) -> None:
+    ckpt, root, expected = known_folder
+    out = tmp_path / "export"
+    run_export(ExportConfig(output=out, weights=ckpt, formats=("onnx", "tflite"), precisions=("fp32", "int8")))
+    json_path = tmp_path / "eval.json"
+    proc = subprocess.run([sys.executable, "-m", "shufflenet.benchmarks.cli_eval", "--artifacts", str(out),
+                           "--data", str(root), "--json", str(json_path)], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(json_path.read_text())
+    assert [r["format"] for r in rows] == ["pytorch", "onnx", "onnx", "tflite", "tflite"]
+    for r in rows:
+        assert {"format", "precision", "path", "images", "top1", "top5", "top1_agreement"} <= set(r)
+        assert r["images"] == 10
+        if r["precision"] == "fp32":
+            assert r["top1"] == expected and r["top1_agreement"] == 1.0
+    assert evaluate_artifacts(out, root, ("onnx",))[1].top1 == expected
+    # Run 4 images at a time, each chunk told: the same answers as one call.
+    said: list[str] = []
+    chunked = evaluate_artifacts(out, root, ("tflite",), progress=said.append, chunk=4)
+    assert [r.top1 for r in chunked[1:]] == [r["top1"] for r in rows[3:]]
+    counts = [ln.rsplit(": ", 1)[1] for ln in said if ln.startswith("  ") and ln.endswith(" images")]
+    assert counts == ["4/10 images", "8/10 images", "10/10 images"] * 2, said
+
+
+def test_unknown_class_folder(known_folder: tuple[Path, Path, float], tmp_path: Path) -> None:
+    ckpt, _, _ = known_folder
+    (tmp_path / "zebra").mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "zebra" / "z.png")
+    with pytest.raises(DatasetError, match=r"zebra of .* are not among the model.s labels"):
+        evaluate_checkpoint(ckpt, tmp_path)
+
+
+def test_checkpoint_eval_uses_the_checkpoints_own_classes(own_checkpoint: Path, own_photos: dict, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    """A checkpoint trained on bird/deer/ship evaluates on a held-out folder of those classes; a folder with a
+    class the checkpoint does not know is refused, naming it and the checkpoint's classes."""
+    import shutil
+
+    from shufflenet.benchmarks.cli_eval import main as eval_main
+
+    r = evaluate_checkpoint(own_checkpoint, own_photos["test"])
+    assert r.images == 24 and 0.0 <= r.top1 <= 1.0
+    assert eval_main(["--checkpoint", str(own_checkpoint), "--data", str(own_photos["test"])]) == 0
+    assert "24" in capsys.readouterr().out
+    other = tmp_path / "other"
+    shutil.copytree(own_photos["test"], other)
+    (other / "ship").rename(other / "jet")
+    assert eval_main(["--checkpoint", str(own_checkpoint), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "class folder(s) jet" in err and "(bird, deer, ship" in err
