@@ -1,7 +1,7 @@
 """`shufflenet-bench`: latency on an Android device (benchmark_model over adb) or on this host, reports, Table 8.
 
   shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
-  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,pytorch] ...
+  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,executorch,pytorch] ...
   shufflenet-bench profile [--artifacts DIR | --tflite FILE] [--threads 1] [--granularity unit|op] ...
   shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
   shufflenet-bench table8 host|android [...]
@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument(
         "--runtimes",
         type=_words,
-        default=["onnxruntime", "litert", "pytorch"],
-        help="comma list of onnxruntime,litert,pytorch (default all)",
+        default=["onnxruntime", "litert", "executorch", "pytorch"],
+        help="comma list of onnxruntime,litert,executorch,pytorch (default all)",
     )
     h.add_argument("--threads", type=positive_ints, default=[1], help="comma list of thread counts (default 1)")
     _timing_args(h, 10, 50, 3)

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--artifacts", type=Path, help="an export folder (every file in its manifest)")
     p.add_argument("--arch", help="with --checkpoint: the variant it must load into")
     p.add_argument("--data", type=Path, required=True, help="labelled images, <root>/<class>/*.jpg")
-    p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
+    formats = ["onnx", "tflite", "coreml", "executorch"]
+    p.add_argument("--formats", nargs="+", choices=formats, help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
     p.add_argument("--verbose", action="store_true",
