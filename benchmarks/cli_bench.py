@@ -39,9 +39,17 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     p.add_argument(
         "--benchmark-model",
         type=Path,
-        required=True,
+        required=table8,
         help="TensorFlow Lite benchmark_model binary for the device (e.g. android_aarch64_benchmark_model)",
     )
+    if not table8:
+        p.add_argument(
+            "--pte-runner",
+            type=Path,
+            metavar="PATH",
+            help="ExecuTorch's executor_runner built for the device with the XNNPACK backend (none ships prebuilt: "
+            "see docs/benchmarks.md); the export's .pte files are timed with it",
+        )
     p.add_argument("--serial", help="device serial (needed when several are attached)")
     if not table8:
         p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
@@ -241,6 +249,7 @@ def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
         adb=args.adb,
         keep_remote_files=args.keep_remote_files,
         npu_libs=getattr(args, "npu_libs", None),
+        pte_runner=getattr(args, "pte_runner", None),
     )
 
 
