@@ -407,7 +407,7 @@ def _session(
         pushed: list[str] = []
         try:
             with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
-                pushed = run_pte_files(cfg, adb, info.serial, mask, cores, report, persist, sleep, Path(tmp))
+                pushed = run_pte_files(cfg, adb, info.serial, mask, cores, report, persist, sleep, Path(tmp), warming)
         finally:
             if not cfg.keep_remote_files and pushed:
                 _clean_up(adb, pushed)

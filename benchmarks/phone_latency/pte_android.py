@@ -88,11 +88,10 @@ def run_pte_files(
     persist: Callable[[], None],
     sleep: Callable[[float], None] = time.sleep,
     tmp: Path | None = None,
+    warming: Callable[[dict[str, float], dict[str, float]], float | None] = lambda a, b: None,
 ) -> list[str]:
     """Time every .pte file of ``cfg.artifacts`` with ``cfg.pte_runner``; results go into ``report``. Returns the
-    device paths it pushed (for the session's clean-up)."""
-    from shufflenet.benchmarks.phone_latency.android import warming  # the one warming rule
-
+    device paths it pushed (for the session's clean-up). ``warming``: the session's rule for a thermal rise."""
     files = pte_files(Path(cfg.artifacts), [f for f in cfg.files or [] if f.endswith(".pte")] or None)
     runner = f"{cfg.remote_dir}/executor_runner"
     adb.push(Path(cfg.pte_runner), runner)
