@@ -45,8 +45,10 @@ def load_runner(
     if fmt == "tflite":
         return TfliteRunner(path, entry, prep, threads)
     if fmt == "executorch":
-        from shufflenet.export.runtimes.executorch_pte import ExecutorchRunner  # the optional extra, loaded when used
+        from shufflenet.export.runtimes.executorch_pte import INSTALL, ExecutorchRunner, executorch_available
 
+        if not executorch_available():  # a usage problem of this machine: one line naming the fix
+            raise ValueError(f"{entry['path']} is an ExecuTorch program and ExecuTorch is not installed; run {INSTALL}")
         return ExecutorchRunner(path, entry, prep, threads)
     if fmt == "coreml":
         if macos:
