@@ -53,6 +53,36 @@ def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
         raise ValueError(f"{flag} {path} is a file, not a folder; {fix}")
 
 
+def check_output_file(flag: str, path: Path | None) -> None:
+    """Check, before any long work, that a file can be written at ``path`` (a result, a checkpoint, a log): a
+    real probe, a temporary file made and removed in the nearest existing folder on its way (root ignores
+    permission bits, so asking is not enough), and an existing file opened for appending. Nothing is left
+    behind, no folder is made; a path that cannot be written is one line naming ``flag``."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; pass a file path")
+    folder = path.absolute().parent
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{flag} {path} cannot be written: {folder} is a file, not a folder; pass another path")
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        if path.exists():
+            with open(path, "ab"):
+                pass
+    except OSError as e:
+        raise ValueError(
+            f"{flag} {path} is not writable ({e.strerror or e}); pass a path in a folder you can write"
+        ) from None
+
+
 class KnownLibraryNoise(logging.Filter):
     """Drops, from the terminal, coremltools' lines that say nothing about this run: that its macOS-only runtime
     could not load ("Failed to load _MLModelProxy: ...", a fact of every Linux host) and that the pinned torch
@@ -171,6 +201,11 @@ def positive_ints(text: str) -> list[int]:
     if not vals or min(vals) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return vals
+
+
+def plural(n: int, word: str) -> str:
+    """``1 image``, ``2 images``: a count and its noun."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:

@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_common import CliParser, Terminated, require_path, run_cli
+from .cli_common import CliParser, Terminated, check_output_file, require_path, run_cli
 from .recipe import IMAGENET_OFFICIAL, PRESETS, preset
 from .train_config import AUGMENTS, DATA_MODES, DEVICES, SCHEDULES, TrainConfig
 
@@ -44,7 +44,11 @@ USER_CPP_LOG_ENV = "SHUFFLENET_USER_CPP_LOG_LEVEL"
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description as written, every default shown."""
+    """The description as written, every default shown (not for on/off flags: ``--no-amp`` stores False, and its
+    default, True, would read as if the flag were on)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
 
 
 RECIPE_HELP = {
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dist_timeout <= 0:
             raise ValueError("--dist-timeout takes a number of seconds > 0")
         from .launch import LAUNCHED_ENV, LaunchSpec, launched_by_torchrun
-        from .train_guards import prepare_out
+        from .train_guards import check_resume_request, prepare_out
 
         spec = LaunchSpec(args.workers, args.nnodes, args.node_rank, args.master_addr, args.master_port,
                           args.connect_timeout)  # fmt: skip
@@ -218,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                 "--workers/--nnodes start the processes themselves; under torchrun give --nproc-per-node and "
                 "--nnodes to torchrun instead"
             )
+        check_resume_request(args.out, args.resume, args.force)
         if args.out.is_dir() or (args.out.exists() and not (args.resume or args.force)):
             prepare_out(args.out, args.resume, force=False)  # refused in one line before anything loads
+        check_output_file("--out", args.out)  # found now, not after the first epoch
+        check_output_file("--log-json", args.log_json)
         if (args.workers > 1 or args.nnodes > 1) and not launched_by_torchrun():
             return _front_end(spec, argv, args.out)
         return _train_process(args, quiet_peer_errors=launched)
@@ -241,6 +248,11 @@ def _front_end(spec: Any, argv: list[str], out: Path) -> int:
     fresh_log = not log.exists()
     try:
         launch(spec, sys.executable, ["-u", "-m", "shufflenet.model.cli_train", *argv], log)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: every process was stopped; say what is kept
+        from .train_guards import interrupted_message
+
+        print(f"error: {interrupted_message(out)}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except LaunchError as e:
         if e.exitcode is None:  # the run never started: the other machines, or machine 0, did not answer
             if fresh_log:  # nothing ran: leave nothing behind
@@ -283,21 +295,18 @@ def _train_process(args: argparse.Namespace, quiet_peer_errors: bool) -> int:
     ctx = init_from_env(device.type, args.dist_timeout)
     if not ctx.is_main:
         logging.getLogger().setLevel(logging.WARNING)  # logs and progress from rank 0 only
+    tell = ctx.is_main and not quiet_peer_errors  # under --workers the front end tells how the run ended
     try:
-        return _train_rank(args, ctx)
+        return _train_rank(args, ctx, tell)
     except PeerLost as e:
-        if not quiet_peer_errors:  # under --workers the front end names the process that failed
+        if ctx.is_main and not quiet_peer_errors:  # under --workers the front end names the process that failed
             print(f"error: {e}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, Terminated):
-        if quiet_peer_errors or not ctx.is_main:
-            return 143
-        raise
     finally:
         shutdown()
 
 
-def _train_rank(args: argparse.Namespace, ctx: Any) -> int:
+def _train_rank(args: argparse.Namespace, ctx: Any, tell: bool) -> int:
     from tqdm import tqdm
 
     from .datasets import load_image_folder
@@ -305,23 +314,32 @@ def _train_rank(args: argparse.Namespace, ctx: Any) -> int:
     from .pretrained import DEFAULT_ARCH
     from .registry import get_variant
     from .streaming import choose_data_mode, index_image_folder
-    from .train_guards import TrainingDiverged, prepare_out
+    from .train_guards import TrainingDiverged, interrupted_message, prepare_out, val_classes_of
     from .training import train
 
-    arch = args.arch or (_init_arch(args.init_from) if args.init_from else DEFAULT_ARCH)
+    if args.resume:  # the checkpoint's variant, and --epochs checked against the epochs done
+        from .checkpoint import read_training_state
+        from .train_guards import resumed_arch
+
+        # A run counted in steps (--steps) has as many epochs as they take: --epochs is not checked then.
+        epochs = sys.maxsize if args.steps else args.epochs
+        arch = resumed_arch(read_training_state(args.out), args.arch, epochs, args.out)
+    else:
+        arch = args.arch or (_init_arch(args.init_from) if args.init_from else DEFAULT_ARCH)
     variant = get_variant(arch)
     prep = variant.preprocessing  # any image size: resized and centre-cropped to the variant's input
     index = index_image_folder(args.data, limit=args.limit)
     mode = choose_data_mode(args.data_mode, len(index), prep)
     if mode == "stream":
         train_data: Any = index
-        val_data: Any = index_image_folder(args.val, limit=args.limit) if args.val else None
+        val_data: Any = index_image_folder(args.val, min_classes=1, limit=args.limit) if args.val else None
     else:
         with ctx.main_first():  # rank 0 decodes into the cache, the others read it
             train_data = load_image_folder(args.data, prep, args.cache, limit=args.limit)
-            val_data = load_image_folder(args.val, prep, args.cache, limit=args.limit) if args.val else None
-    if val_data is not None and val_data.classes != train_data.classes:
-        raise ValueError(f"{args.val} has classes {val_data.classes}, {args.data} has {train_data.classes}")
+            val_data = (load_image_folder(args.val, prep, args.cache, min_classes=1, limit=args.limit)
+                        if args.val else None)  # fmt: skip
+    if val_data is not None:
+        val_data = val_classes_of(train_data.classes, val_data, args.val)  # a subset of the classes is fine
     cfg = TrainConfig(
         arch=arch,
         epochs=args.epochs,
@@ -381,6 +399,12 @@ def _train_rank(args: argparse.Namespace, ctx: Any) -> int:
         if ctx.is_main:  # every process saw the same loss: one of them says so
             print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (cli_common.Terminated): say what is kept
+        if bar is not None:
+            bar.close()
+        if tell:
+            print(f"error: {interrupted_message(args.out)}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     if bar is not None:
         bar.close()
     if not ctx.is_main:

@@ -100,11 +100,18 @@ def launch(spec: LaunchSpec, entrypoint: Callable[..., Any] | str, args: list[An
         os.environ.setdefault("OMP_NUM_THREADS", "1")  # as torchrun does: N processes do not share all cores
     os.environ[LAUNCHED_ENV] = "1"
     _agent_logs_to(log_file)
+    from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
     try:
         return elastic_launch(_config(spec), entrypoint)(*args)
+    except SignalException as e:  # Ctrl-C or SIGTERM: the agent has stopped every process
+        import signal
+
+        from .cli_common import Terminated
+
+        raise (Terminated() if e.sigval == signal.SIGTERM else KeyboardInterrupt()) from None
     except ChildFailedError as e:
         message, exitcode = describe_failure(e)
         raise LaunchError(message, exitcode) from None

@@ -17,6 +17,7 @@ run is the model, the loader's few batches in flight and the file list: it does 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .preprocessing import Preprocessing, load_rgb, resize_and_crop
 from .stream_transforms import official_train_transform
 from .train_config import DATA_MODES
 
+log = logging.getLogger(__name__)
 # auto: the in-memory array while the decoded images take at most this much (14,000 images at 224 x 224, every
 # CIFAR-size folder); a bigger folder streams.
 MEMORY_MODE_MAX_BYTES = 2 * 1024**3
@@ -86,9 +88,12 @@ def choose_data_mode(mode: str, n_images: int, prep: Preprocessing) -> str:
 
 @dataclass
 class StreamItem:
-    image: torch.Tensor  # H x W x 3 uint8 (empty where the file could not be read)
-    label: int
-    error: str = ""  # the one-line reason a file could not be read
+    image: torch.Tensor  # H x W x 3 uint8 (empty where no file could be read)
+    label: int  # -1: no image (an unreadable file in evaluation, dropped from its batch)
+    skipped: tuple[str, ...] = ()  # one line per unreadable file met on the way (the file and why)
+
+
+SUBSTITUTE_TRIES = 16  # training: an unreadable file is replaced by the next readable one of the folder
 
 
 class StreamingFolder(torch.utils.data.Dataset):
@@ -108,26 +113,36 @@ class StreamingFolder(torch.utils.data.Dataset):
         return len(self.index)
 
     def __getitem__(self, key: tuple[int, int] | int) -> StreamItem:
+        """The image ``key`` (``(epoch, index)`` or ``index``). An unreadable file is skipped and named: in
+        training the next readable image of the folder takes its place (every process keeps its batch size, so
+        the processes stay in step), in evaluation the item is empty and dropped from its batch."""
         epoch, i = key if isinstance(key, tuple) else (0, key)
-        label = int(self.index.labels[i])
-        try:
-            image = load_rgb(self.index.path(i))
-        except ValueError as e:
-            return StreamItem(torch.empty(0, dtype=torch.uint8), label, f"{e}; remove or replace the file")
-        if self.train:
-            rng = np.random.default_rng((self.seed, epoch, i))
-            out = official_train_transform(image, rng, self.size)
-        else:
-            out = resize_and_crop(image, self.prep)
-        return StreamItem(torch.from_numpy(np.ascontiguousarray(out)), label)
+        skipped: list[str] = []
+        for j in range(SUBSTITUTE_TRIES if self.train else 1):
+            k = (i + j) % len(self.index)
+            try:
+                image = load_rgb(self.index.path(k))
+            except ValueError as e:
+                skipped.append(str(e))
+                continue
+            if self.train:
+                rng = np.random.default_rng((self.seed, epoch, i))
+                out = official_train_transform(image, rng, self.size)
+            else:
+                out = resize_and_crop(image, self.prep)
+            return StreamItem(torch.from_numpy(np.ascontiguousarray(out)), int(self.index.labels[k]), tuple(skipped))
+        return StreamItem(torch.empty(0, dtype=torch.uint8), -1, tuple(skipped))
 
 
-def collate(items: Sequence[StreamItem]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """A batch: B x H x W x 3 uint8 images, B labels, and the errors of unreadable files (none, normally)."""
-    errors = [it.error for it in items if it.error]
-    if errors:
-        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), errors
-    return torch.stack([it.image for it in items]), torch.tensor([it.label for it in items]), []
+def collate(items: Sequence[StreamItem]) -> tuple[torch.Tensor, torch.Tensor, list[str], int]:
+    """A batch: B x H x W x 3 uint8 images, B labels, a line for every unreadable file met (none, normally) and
+    how many items had no image at all (left out)."""
+    kept = [it for it in items if it.label >= 0]
+    skipped = [line for it in items for line in it.skipped]
+    dropped = len(items) - len(kept)
+    if not kept:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64), skipped, dropped
+    return torch.stack([it.image for it in kept]), torch.tensor([it.label for it in kept]), skipped, dropped
 
 
 class EpochSampler(torch.utils.data.Sampler[tuple[int, int]]):
@@ -171,6 +186,7 @@ class StreamBatches:
                 f"multiple of {world}"
             )
         self.dataset = StreamingFolder(index, prep, train, seed)
+        self.warned: set[str] = set()
         self.local_batch = batch_size // world if train else batch_size
         sampler: Any
         if train:
@@ -190,10 +206,17 @@ class StreamBatches:
         return len(self.loader)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The epoch's batches (uint8 images on the host, labels); an unreadable file stops it in one line."""
+        """The epoch's batches (uint8 images on the host, labels). An unreadable file is named in a warning, once
+        a run; a training batch whose files are all unreadable (no substitute found) stops it in one line."""
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
-        for images, labels, errors in self.loader:
-            if errors:
-                raise DatasetError(errors[0])
-            yield images, labels
+        for images, labels, skipped, dropped in self.loader:
+            if self.sampler is not None and dropped:  # training: no readable file among SUBSTITUTE_TRIES
+                raise DatasetError(f"{skipped[0]}, and the {SUBSTITUTE_TRIES - 1} files after it are unreadable too; "
+                                   "check the folder")  # fmt: skip
+            for line in skipped:
+                if line not in self.warned:
+                    self.warned.add(line)
+                    log.warning("warning: %s; skipped (remove or replace the file)", line)
+            if len(labels):
+                yield images, labels

@@ -195,6 +195,9 @@ def train(
     get_variant(cfg.arch)  # an unknown name fails here, with a suggestion
     cfg = resolve_recipe(cfg, len(train_data))
     cfg = replace(cfg, data_mode="stream" if isinstance(train_data, FolderIndex) else "memory")
+    if cfg.total_steps:  # a run counted in steps has the epochs they take (the last one may end early)
+        per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
+        cfg = replace(cfg, epochs=math.ceil(cfg.total_steps / max(1, per_epoch)))
     device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
     ctx = distributed.current()
     if ctx.world == 1 and cfg.workers > 1:

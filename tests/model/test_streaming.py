@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from shufflenet.model.datasets import DatasetError, load_image_folder, scan_image_folder
+from shufflenet.model.datasets import load_image_folder, scan_image_folder
 from shufflenet.model.registry import get_variant
 from shufflenet.model.streaming import (
     MEMORY_MODE_MAX_BYTES,
@@ -50,7 +50,7 @@ def test_streamed_evaluation_images_are_the_in_memory_pixels(own_photos: dict[st
     assert len(stream) == len(memory)
     for i in range(len(stream)):
         item = stream[i]
-        assert item.error == "" and item.label == memory.labels[i]
+        assert item.skipped == () and item.label == memory.labels[i]
         assert np.array_equal(item.image.numpy(), memory.images[i])
 
 
@@ -80,16 +80,25 @@ def test_the_global_batch_must_split_over_the_processes(photo_folder: Path) -> N
         StreamBatches(index_image_folder(photo_folder), IMAGENET, 6, 0, 4, seed=0, workers=0)
 
 
-def test_an_unreadable_file_stops_the_stream_in_one_line(photo_folder: Path, tmp_path: Path) -> None:
+def test_an_unreadable_file_is_skipped_and_named_once(
+    photo_folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Training: the next readable photo takes its place (every process keeps its batch size); evaluation: it is
+    left out. Either way one warning names it."""
     root = tmp_path / "photos"
     for f in photo_folder.rglob("*.JPEG"):
         (root / f.parent.name).mkdir(parents=True, exist_ok=True)
         (root / f.parent.name / f.name).hardlink_to(f)
     (root / "c1" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    batches = StreamBatches(index_image_folder(root), IMAGENET, 13, 0, 1, seed=0, workers=1)
-    with pytest.raises(DatasetError) as e:
-        list(batches.epoch(0))
-    assert "\n" not in str(e.value) and "broken.jpg" in str(e.value) and "remove or replace the file" in str(e.value)
+    index = index_image_folder(root)
+    train_batches = StreamBatches(index, IMAGENET, 13, 0, 1, seed=0, workers=1)
+    with caplog.at_level("WARNING"):
+        sizes = [len(labels) for _, labels in train_batches.epoch(0)] + [len(y) for _, y in train_batches.epoch(1)]
+    assert sizes == [13, 13]
+    warned = [r.getMessage() for r in caplog.records if "broken.jpg" in r.getMessage()]
+    assert len(warned) == 1 and "\n" not in warned[0] and "skipped (remove or replace the file)" in warned[0]
+    test_batches = StreamBatches(index, IMAGENET, 5, 0, 1, seed=0, workers=0, train=False)
+    assert sum(len(labels) for _, labels in test_batches.epoch(0)) == 12
 
 
 def test_auto_mode_keeps_small_folders_in_memory() -> None:
