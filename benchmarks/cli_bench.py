@@ -1,7 +1,7 @@
 """`shufflenet-bench`: latency on an Android device (benchmark_model over adb) or on this host, reports, Table 8.
 
   shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
-  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,pytorch] ...
+  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,executorch,pytorch] ...
   shufflenet-bench profile [--artifacts DIR | --tflite FILE] [--threads 1] [--granularity unit|op] ...
   shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
   shufflenet-bench table8 host|android [...]
@@ -48,9 +48,17 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     p.add_argument(
         "--benchmark-model",
         type=Path,
-        required=True,
+        required=table8,
         help="TensorFlow Lite benchmark_model binary for the device (e.g. android_aarch64_benchmark_model)",
     )
+    if not table8:
+        p.add_argument(
+            "--pte-runner",
+            type=Path,
+            metavar="PATH",
+            help="ExecuTorch's executor_runner built for the device with the XNNPACK backend (none ships prebuilt: "
+            "see docs/benchmarks.md); the export's .pte files are timed with it",
+        )
     p.add_argument("--serial", help="device serial (needed when several are attached)")
     if not table8:
         p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
@@ -95,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument(
         "--runtimes",
         type=_words,
-        default=["onnxruntime", "litert", "pytorch"],
-        help="comma list of onnxruntime,litert,pytorch (default all)",
+        default=["onnxruntime", "litert", "executorch", "pytorch"],
+        help="comma list of onnxruntime,litert,executorch,pytorch (default all)",
     )
     h.add_argument("--threads", type=positive_ints, default=[1], help="comma list of thread counts (default 1)")
     _timing_args(h, 10, 50, 3)
@@ -252,6 +260,7 @@ def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
         adb=args.adb,
         keep_remote_files=args.keep_remote_files,
         npu_libs=getattr(args, "npu_libs", None),
+        pte_runner=getattr(args, "pte_runner", None),
     )
 
 

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path,
                    help="with --artifacts: the export's checkpoint, when its recorded path is gone")  # fmt: skip
     p.add_argument("--data", type=Path, required=True, help="labelled images, <root>/<class>/*.jpg")
-    p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
+    formats = ["onnx", "tflite", "coreml", "executorch"]
+    p.add_argument("--formats", nargs="+", choices=formats, help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
     p.add_argument("--verbose", action="store_true",

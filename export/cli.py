@@ -88,7 +88,7 @@ def summary_table(manifest: dict[str, Any]) -> str:
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps,
-                     coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-",
+                     coverage_cell(e.get("delegate_coverage")) if e["format"] in ("tflite", "executorch") else "-",
                      ops_cell(e["npu"]) if e.get("npu") else "-"))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
@@ -151,6 +151,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--npu {args.npu} compiles the .tflite files; add tflite to --format")
             if args.precision:
                 check_precisions(request, tuple(p.strip() for p in args.precision.split(",") if p.strip()), args.npu)
+        if "executorch" in args.format:  # asked for by name: stop now, before torch loads, when it is not installed
+            import importlib.util
+
+            if importlib.util.find_spec("executorch") is None:
+                raise ValueError(
+                    "--format executorch needs ExecuTorch, which is not installed; run "
+                    "`pip install 'shufflenet-mobile[executorch]'` (hash-locked in requirements-executorch.lock; "
+                    "`make install` does it)"
+                )
         from shufflenet.export.pipeline import ExportConfig, run_export
 
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))

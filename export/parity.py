@@ -146,6 +146,8 @@ def file_signature(runner: Runner) -> tuple[list[dict[str, Any]], list[dict[str,
 
     if isinstance(runner, QnnHtpRunner):  # the compiled .tflite's own tensors (the NPU graph has the same names)
         return runner.signature()
+    if runner.entry.get("format") == "executorch":  # the .pte method's own tensor metadata
+        return runner.signature()
     if isinstance(runner, OnnxRunner):
         ort_types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
                      "tensor(uint8)": "uint8", "tensor(int64)": "int64"}  # fmt: skip

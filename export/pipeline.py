@@ -36,12 +36,17 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
 # Fewer --calib images than this get a warning: int8 ranges fitted to a handful of photos clip other ones.
 MIN_CALIB_IMAGES = 8
-FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
-DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32")}
+FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32"),
+                     "executorch": ("fp32", "int8")}  # fmt: skip
+DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32"),
+                      "executorch": ("fp32", "int8")}  # fmt: skip
+# Formats whose libraries are an optional extra of their own (the rest come with `export`).
+FORMAT_EXTRAS = {"executorch": "executorch"}
 FORMAT_DEPENDENCIES = {
     "onnx": ("onnx", "onnxsim", "onnxruntime"),
     "tflite": ("onnx", "onnxsim", "tensorflow", "ai_edge_litert"),
     "coreml": ("coremltools",),
+    "executorch": ("executorch",),
 }
 
 
@@ -102,6 +107,20 @@ def plan_precisions(cfg: ExportConfig) -> dict[str, tuple[str, ...]]:
     return plan
 
 
+def install_hint(fmt: str) -> str:
+    """The command that installs what ``fmt`` needs."""
+    extra = FORMAT_EXTRAS.get(fmt, "export")
+    locked = " (hash-locked in requirements-executorch.lock; `make install` does it)" if extra == "executorch" else ""
+    return f"`pip install 'shufflenet-mobile[{extra}]'`{locked}" + (" (or `make demo`)" if extra == "export" else "")
+
+
+def missing_modules(fmt: str) -> list[str]:
+    """The libraries of ``fmt`` that are not installed (looked up, not imported: no start-up cost)."""
+    import importlib.util
+
+    return [m for m in FORMAT_DEPENDENCIES[fmt] if importlib.util.find_spec(m) is None]
+
+
 def check_dependencies(formats: tuple[str, ...]) -> None:
     import importlib
 
@@ -113,10 +132,18 @@ def check_dependencies(formats: tuple[str, ...]) -> None:
             except ImportError:
                 missing.append(mod)
         if missing:
-            raise ExportError(
-                f"format {f} needs {', '.join(missing)}, which is not installed; "
-                "run `pip install 'shufflenet-mobile[export]'` (or `make demo`)"
-            )
+            raise ExportError(f"format {f} needs {', '.join(missing)}, which is not installed; run {install_hint(f)}")
+
+
+def drop_missing_extras(cfg: ExportConfig, plan: dict[str, tuple[str, ...]], say: Progress) -> None:
+    """``--format all`` without an optional extra installed: that format is left out, and the export says so;
+    a format asked for by name still stops in ``check_dependencies``."""
+    if set(cfg.formats) != set(FORMATS):
+        return
+    for fmt in FORMAT_EXTRAS:
+        if fmt in plan and missing_modules(fmt):
+            del plan[fmt]
+            say(f"{fmt}: not installed, left out of --format all; run {install_hint(fmt)}")
 
 
 def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str, Any]]:
@@ -179,6 +206,7 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
     say = progress or (lambda msg: log.info("%s", msg))
     t_start = time.time()
     plan = plan_precisions(cfg)
+    drop_missing_extras(cfg, plan, say)
     npu_request(cfg)
     check_input_paths(cfg.weights, cfg.calib, cfg.labels)  # before any heavy import
     try:
@@ -199,11 +227,12 @@ def _check_budget(model_builder: Callable[[], Any], size: tuple[int, int], plan:
     n_parity = len(calib_mod.INSTALL_PHOTOS) * 8 if cfg.parity else 0
     est = estimate(model_builder, size, plan, n_calib, n_parity)
     avail = available_memory()
+    calibrated = "int8" in (*plan.get("tflite", ()), *plan.get("executorch", ()))
     if avail is not None and est.peak_bytes > avail:
         raise ExportError(
             f"an export at {size[0]}x{size[1]} needs {est.describe().removeprefix('about ')}, but only "
             f"{avail / 1e9:.1f} GB is free; choose a smaller --input-size"
-            + (" or fewer --calib-limit images" if "int8" in plan.get("tflite", ()) else "")
+            + (" or fewer --calib-limit images" if calibrated else "")
         )
     say(f"estimate: {est.describe()} at {size[0]}x{size[1]}")
 
@@ -227,7 +256,7 @@ def _run_export_locked(
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    calibrates = "int8" in plan.get("tflite", ())
+    calibrates = any("int8" in plan.get(f, ()) for f in ("tflite", "executorch"))  # both calibrate on one set
     if cfg.calib is not None and not calibrates:
         say(f"--calib {cfg.calib} is not used: no int8 file is written (precisions {precision_list(plan)})")
     elif cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
@@ -368,7 +397,8 @@ def _support_files(tmp: Path, artifacts: list[dict[str, Any]], names: tuple[str,
     return [{"path": n, "size_bytes": size_bytes(tmp / n), "sha256": sha256_path(tmp / n)} for n in names]
 
 
-EXPORTERS = {"onnx": "onnx_export", "tflite": "tflite_export", "coreml": "coreml_export"}
+EXPORTERS = {"onnx": "onnx_export", "tflite": "tflite_export", "coreml": "coreml_export",
+             "executorch": "executorch_export"}  # fmt: skip
 
 
 def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
@@ -391,7 +421,7 @@ def precision_list(plan: dict[str, tuple[str, ...]]) -> str:
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:
-    """Numbered steps that write files: the ONNX graph (which TFLite starts from too) and one per TFLite or
-    Core ML precision (the caller adds the parity check when it runs)."""
+    """Numbered steps that write files: the ONNX graph (which TFLite starts from too) and one per TFLite, Core ML
+    or ExecuTorch precision (the caller adds the parity check when it runs)."""
     onnx = 1 if {"onnx", "tflite"} & set(plan) else 0
-    return onnx + len(plan.get("tflite", ())) + len(plan.get("coreml", ()))
+    return onnx + sum(len(plan.get(f, ())) for f in ("tflite", "coreml", "executorch"))

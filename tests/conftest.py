@@ -130,6 +130,7 @@ def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[st
 # start first and the short modules fill in around them; left to the default order, the 224x224 export module
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
+    "export/formats/test_executorch_export.py",
     "test_own_data_e2e.py",
     "benchmarks/parity/test_parity_224.py",
     "export/formats/test_npu_qualcomm.py",

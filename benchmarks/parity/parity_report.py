@@ -153,7 +153,7 @@ class ParityReport:
     files: list[FileResult]
     notes: list[str] = field(default_factory=list)
     per_layer: PerLayerReport | None = None
-    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tflite path -> delegate coverage
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tflite/.pte path -> delegate coverage
 
     def coverage_lines(self) -> list[str]:
         from shufflenet.export.formats.delegation import coverage_cell
@@ -358,6 +358,10 @@ def run_parity(
     for e in manifest["artifacts"]:
         if is_cpu_tflite(e):  # from a fresh interpreter after delegation, not the manifest
             report.coverage[e["path"]] = tflite_coverage(d / e["path"]).to_dict()
+        elif e["format"] == "executorch" and e.get("delegate_coverage"):  # the export's count, with what the file calls
+            from shufflenet.export.runtimes.executorch_pte import pte_delegate_calls
+
+            report.coverage[e["path"]] = {**e["delegate_coverage"], "file": pte_delegate_calls(d / e["path"])}
     if per_layer:
         from shufflenet.benchmarks.parity.per_layer import DEFAULT_MAX_DROP_DB, per_layer_parity
 

@@ -111,8 +111,12 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
     for r in rep.results:
         _consistent(r)
         assert r.runs == 10 and r.target == "host" and r.macs == manifest["complexity"]["macs"]
-    assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "pytorch"}
-    assert {r.delegate for r in rep.results if r.runtime == "litert"} == {"xnnpack"}
+    assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "executorch", "pytorch"}
+    assert {r.delegate for r in rep.results if r.runtime in ("litert", "executorch")} == {"xnnpack"}
+    for r in rep.results:  # .pte files at 1 then 2 threads in one process: ExecuTorch's pool resized in between
+        if r.runtime == "executorch":
+            calls = r.details["delegate_coverage"]["file"]
+            assert calls["delegate_calls"] == 1 and calls["kernel_calls"] == 0
     assert {r.precision for r in rep.results if r.runtime == "litert"} == {e["precision"] for e in timed
                                                                           if e["format"] == "tflite"}  # fmt: skip
     for r in rep.results:  # XNNPACK coverage read from each LiteRT runner's interpreter; the int8 file is one partition
