@@ -55,7 +55,7 @@ def test_rewrites_compute_the_same_numbers(arch: str) -> None:
 
 def _calib(size: tuple[int, int], n: int = 8) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return [torch.randn(1, 3, *size, generator=g) for _ in range(n)]
+    return [torch.randn(n, 3, *size, generator=g)]
 
 
 @pytest.mark.slow
