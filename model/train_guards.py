@@ -16,7 +16,8 @@ from .train_config import TrainConfig
 # may change them (more --epochs continue a finished run further). Every other TrainConfig field is the recipe
 # and must match the checkpoint's.
 RUNTIME_FIELDS = frozenset({"epochs", "max_steps", "threads", "workers", "device", "amp", "channels_last",
-                            "init_from", "compile", "compile_backend", "eval_every", "time_budget"})  # fmt: skip
+                            "init_from", "compile", "compile_backend", "eval_every", "time_budget",
+                            "total_steps", "sync_bn", "loader_workers", "dist_timeout"})  # fmt: skip
 
 
 class OutputExists(ValueError):
@@ -179,10 +180,11 @@ class DivergenceGuard:
         if loss > ceiling:
             self._stop(f"the training loss exploded to {loss:.3g} at {where} (it started at {self.start:.3g})")
 
+    def kept(self) -> str:
+        """What a run stopped now leaves behind, for its one-line message."""
+        if self.last_saved:
+            return f"the checkpoint of epoch {self.last_saved} is kept at {self.out}"
+        return "no checkpoint was written"
+
     def _stop(self, what: str) -> None:
-        kept = (
-            f"the checkpoint of epoch {self.last_saved} is kept at {self.out}"
-            if self.last_saved
-            else "no checkpoint was written"
-        )
-        raise TrainingDiverged(f"{what}; stopped, {kept}; lower the learning rate (--lr, was {self.lr:g})")
+        raise TrainingDiverged(f"{what}; stopped, {self.kept()}; lower the learning rate (--lr, was {self.lr:g})")
