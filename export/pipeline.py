@@ -31,9 +31,11 @@ from shufflenet.model.registry import Variant
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "int8")
-FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32")}
-DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32")}
+# fp16: float16 weights computed in float32 (TFLite) or float16 arithmetic (Core ML); fp16-arith: the TFLite file
+# that XNNPACK computes in float16 on ARM cores with FP16 arithmetic (float32 elsewhere).
+PRECISIONS = ("fp32", "fp16", "fp16-arith", "int8")
+FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "fp16-arith", "int8"), "coreml": ("fp16", "fp32")}
+DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16-arith", "int8"), "coreml": ("fp16", "fp32")}
 FORMAT_DEPENDENCIES = {
     "onnx": ("onnx", "onnxsim", "onnxruntime"),
     "tflite": ("onnx", "onnxsim", "tensorflow", "ai_edge_litert"),
