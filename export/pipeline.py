@@ -25,16 +25,22 @@ from shufflenet.export.manifest import SCHEMA, tool_versions
 from shufflenet.export.parity import annotate_parity
 from shufflenet.model import source as source_mod
 from shufflenet.model.checkpoint import CheckpointError
+from shufflenet.model.cli_common import plural
 from shufflenet.model.complexity import count_complexity
+from shufflenet.model.datasets import class_name
 from shufflenet.model.files import sha256_path, size_bytes, write_json_atomic
 from shufflenet.model.registry import Variant
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "int8")
-FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32"),
+# fp16: float16 weights computed in float32 (TFLite) or float16 arithmetic (Core ML); fp16-arith: the TFLite file
+# that XNNPACK computes in float16 on ARM cores with FP16 arithmetic (float32 elsewhere).
+PRECISIONS = ("fp32", "fp16", "fp16-arith", "int8")
+# Fewer --calib images than this get a warning: int8 ranges fitted to a handful of photos clip other ones.
+MIN_CALIB_IMAGES = 8
+FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
                      "executorch": ("fp32", "int8")}  # fmt: skip
-DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32"),
+DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
                       "executorch": ("fp32", "int8")}  # fmt: skip
 # Formats whose libraries are an optional extra of their own (the rest come with `export`).
 FORMAT_EXTRAS = {"executorch": "executorch"}
@@ -161,7 +167,10 @@ def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if labels_file is None:
         return variant.class_names()
     try:
-        lines = [ln.rstrip("\n") for ln in labels_file.read_text().splitlines() if ln.strip()]
+        # utf-8-sig: a byte-order mark (what Windows editors write first) is not part of the first name; NFC: the
+        # names compare equal to class folders however the system spelled their accents (macOS: NFD).
+        text = labels_file.read_text(encoding="utf-8-sig")
+        lines = [class_name(ln.strip()) for ln in text.splitlines() if ln.strip()]
     except (OSError, UnicodeDecodeError) as e:
         raise ExportError(f"cannot read labels file {labels_file}: {e}") from None
     if lines and "\t" in lines[0] and lines[0].split("\t")[0] == "index":  # a classes.tsv: index, synset, names
@@ -180,7 +189,7 @@ def npu_request(cfg: ExportConfig) -> Any:
     ``ExportError`` before anything heavy loads."""
     if cfg.npu is None:
         return None
-    from shufflenet.export.formats.npu_qualcomm import parse_npu
+    from shufflenet.export.formats.npu_qualcomm import check_precisions, parse_npu
 
     try:
         request = parse_npu(cfg.npu)
@@ -188,6 +197,10 @@ def npu_request(cfg: ExportConfig) -> Any:
         raise ExportError(str(e)) from None
     if "tflite" not in cfg.formats:
         raise ExportError(f"--npu {cfg.npu} compiles the .tflite files; add tflite to --format")
+    try:
+        check_precisions(request, plan_precisions(cfg)["tflite"], cfg.npu)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
     return request
 
 
@@ -253,9 +266,14 @@ def _run_export_locked(
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
-        if calib_set.skipped:
-            seen = calib_set.skipped + len(calib_set.images)
-            say(f"{calib_set.skipped} of {seen} calibration images unreadable, skipped (their names are in the log)")
+        if calib_set.skipped_line:
+            say(f"calibration: {calib_set.skipped_line}")
+        if len(calib_set.images) < MIN_CALIB_IMAGES:
+            say(
+                f"warning: int8 calibration on {plural(len(calib_set.images), 'image')} of {cfg.calib}: the int8 "
+                f"ranges fit {'it' if len(calib_set.images) == 1 else 'them'} alone and may clip other photos; pass "
+                f"--calib a folder of at least {MIN_CALIB_IMAGES} photos like the ones the app will see"
+            )
     check_dependencies(tuple(plan))
     npu = npu_request(cfg)
     if npu is not None:
@@ -273,9 +291,6 @@ def _run_export_locked(
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir.make_temp_dir(cfg.output)
-    work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
-    work.mkdir()
     done = 0
     total = count_steps(plan) + (1 if cfg.parity else 0) + (len(npu.socs) if npu is not None else 0)
 
@@ -284,7 +299,14 @@ def _run_export_locked(
         done += 1
         say(f"[{done}/{total}] {msg}")
 
-    ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    tmp = output_dir.make_temp_dir(cfg.output)
+    try:  # Ctrl-C or SIGTERM before the export's own clean-up below takes over must not leave the folder either
+        work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
+        work.mkdir()
+        ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     steps = ctx.step_seconds
     try:
         artifacts = _export_files(ctx, plan)
@@ -304,7 +326,7 @@ def _run_export_locked(
         write_json_atomic(tmp / "preprocessing.json", prep_doc)
         if cfg.parity:
             t = time.time()
-            step(f"parity against PyTorch on {len(parity_set.images)} real images")
+            step(f"parity against PyTorch on {plural(len(parity_set.images), 'real image')}")
             annotate_parity(model, prep, artifacts, parity_set, tmp)
             steps["parity"] = time.time() - t
         cx = count_complexity(model, size)

@@ -339,6 +339,13 @@ def time_file(
     coverage = runner_coverage(runner, entry)
     if coverage:
         result.details["delegate_coverage"] = coverage
+    arithmetic = getattr(runner, "arithmetic", None)
+    if arithmetic is not None:  # a file that allows float16 arithmetic: say what this host computed it in
+        result.details["arithmetic"] = {"file_allows": "fp16", "used": arithmetic.arithmetic,
+                                        "reason": arithmetic.reason}  # fmt: skip
+        result.details["arithmetic_note"] = f"{arithmetic.arithmetic} arithmetic: {arithmetic.reason}"
+        if arithmetic.arithmetic != "fp16":
+            log.warning("%s allows float16 arithmetic, but %s", entry["path"], arithmetic.reason)
     return result
 
 
@@ -374,11 +381,21 @@ def run_host(
     for entry in entries:
         runtime = entry.get("runtime", "")
         if runtime not in cfg.runtimes or runtime in absent:
-            why = (
-                "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
-                if entry.get("format") == "coreml"
-                else absent.get(runtime) or f"runtime {runtime} not selected"
-            )
+            if entry.get("npu"):  # no --runtimes value times it: only the phone's NPU runs it
+                why = (
+                    f"compiled for the {entry['npu'].get('soc')} NPU, which only the phone runs: time it with "
+                    "shufflenet-bench android --npu-libs DIR (its parity on the HTP emulator: shufflenet-parity)"
+                )
+            elif entry.get("format") == "coreml":
+                why = (
+                    "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
+                )
+            elif runtime in absent:
+                why = absent[runtime]
+            elif runtime in HOST_RUNTIMES:
+                why = f"runtime {runtime} not selected (--runtimes)"
+            else:
+                why = f"runtime {runtime} does not run on this host"
             skipped.append({"path": entry["path"], "runtime": runtime, "reason": why})
             continue
         for threads in cfg.threads:

@@ -3,7 +3,7 @@
 ``python -m shufflenet.benchmarks.host_latency.side_by_side [--variants ...] [--threads 1,2] [--output
 docs/results/side_by_side]`` exports each variant at 224x224 (random init: latency does not depend on the values)
 with ``shufflenet-export``'s pipeline to ONNX and TFLite float32 + int8, converts the same network with litert-torch
-(``benchmarks.peer``, in the Python given by ``--peer-python``), and times the files with the project's timing
+(``host_latency.peer``, in the Python given by ``--peer-python``), and times the files with the project's timing
 function (``host.measure``) through the same runners as ``shufflenet-bench host``. With the ``executorch`` extra
 installed it adds the export's ExecuTorch .pte files (float32 and int8, rewritten: one XNNPACK subgraph) and the
 float32 .pte a user gets from ``torch.export`` + the XNNPACK partitioner without the rewrites (``as exported``), so
@@ -12,7 +12,7 @@ times, and each keeps the median of its rounds, so a slow spell of the shared ma
 One thread is timed on the thread's CPU clock (the machine is shared; see ``host``), two threads on the wall clock.
 Results (JSON and Markdown) are written after every variant; ``--resume`` keeps the variants already measured.
 
-Targets (issue 14): int8 / float32 <= 1.0 at one thread, TFLite float32 / ONNX Runtime <= 1.0, and this project's
+Targets: int8 / float32 <= 1.0 at one thread, TFLite float32 / ONNX Runtime <= 1.0, and this project's
 files faster than litert-torch's on every row."""
 
 from __future__ import annotations
