@@ -5,9 +5,9 @@ images the export holds (calibration and parity sets, uint8 plus their float32 c
 intermediate tensor of the float graph alive (TFLite's calibrator records each one), so with int8 the peak is the
 sum of all activations; otherwise runtimes reuse buffers and a few of the largest ones dominate. ExecuTorch files
 add the library's memory, a fixed time per .pte lowering (it hardly depends on the input size) and, for int8, PT2E
-calibration: one observed eager forward pass per image (min/max observers keep no tensors). The figures are
-deliberately rough (a factor of two either way); they exist to refuse what cannot possibly fit, e.g. ``--input-size
-5000``, before minutes of work, not to predict the last megabyte.
+calibration: observed eager forward passes over batches of images (the histogram observers keep no tensors). The
+figures are deliberately rough (a factor of two either way); they exist to refuse what cannot possibly fit, e.g.
+``--input-size 5000``, before minutes of work, not to predict the last megabyte.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ SECONDS_PER_CONVERSION = 20.0  # fixed cost of one converter run (ONNX->TF->TFLi
 # serialisation), which hardly depends on the input size: 60-90 s a file for ShuffleNet on the 2 shared cores here.
 EXECUTORCH_BYTES = 0.6e9
 SECONDS_PER_PTE = 75.0
+PT2E_SECONDS_PER_BATCH = 4.0  # one observed forward pass of a calibration batch (histogram observers, in Python)
+PT2E_BATCH = 32  # executorch_export.CALIB_BATCH
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,15 @@ def estimate(
     pte = plan.get("executorch", ())
     pte_int8 = "int8" in pte
     graph = total if int8 else 4 * largest
+    if pte_int8:  # a calibration batch in eager PyTorch: a few of the largest activations per image
+        graph = max(graph, PT2E_BATCH * 4 * largest)
     pixels = size[0] * size[1] * 3
     images = (calib_images if int8 or pte_int8 else 0) + parity_images
     peak = BASELINE_BYTES + (EXECUTORCH_BYTES if pte else 0) + graph + images * pixels * 5  # uint8 + float32 copy
     files = sum(len(v) for f, v in plan.items() if f != "executorch")
     runs = (calib_images if int8 else 0) + (calib_images if pte_int8 else 0) + parity_images * (files + len(pte))
-    seconds = (files * SECONDS_PER_CONVERSION * max(1.0, total / 1e9) + len(pte) * SECONDS_PER_PTE
+    pt2e = -(-calib_images // PT2E_BATCH) * PT2E_SECONDS_PER_BATCH if pte_int8 else 0.0
+    seconds = (files * SECONDS_PER_CONVERSION * max(1.0, total / 1e9) + len(pte) * SECONDS_PER_PTE + pt2e
                + runs * macs / MACS_PER_SECOND)  # fmt: skip
     return Estimate(peak, seconds, total, largest, macs)
 

@@ -102,7 +102,7 @@ def evaluate_artifacts_arm64(
                     x86_raw = runner.predict_x86_raw(data.images)
                     x86 = dequantize(x86_raw, runner.output.get("quantization"))
                     out.results.append(_result(e["format"], e["precision"], e["path"], top_classes(x86), ref,
-                                               data.labels, "litert", variant.name))  # fmt: skip
+                                               data.labels, runner.host_evaluated_by, variant.name))  # fmt: skip
                 raw = runner.predict_raw(data.images)
             except Arm64RunError as err:
                 out.errors.append(f"FAIL {e['path']} on {cpu}: {err}")
