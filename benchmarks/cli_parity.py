@@ -25,8 +25,15 @@ from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_NPU_MAX_REL,
     DEFAULT_NPU_MAX_STEPS,
     INT8_FEW_IMAGES,
+    PRECISIONS,
 )
-from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
+from shufflenet.model.cli_common import (
+    CliParser,
+    check_output_file,
+    library_output_beside,
+    require_path,
+    run_cli,
+)
 
 # The parity modules (torch, TensorFlow, the runtimes) are imported in main's body, after the arguments are checked.
 
@@ -53,13 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", type=Path, metavar="DIR", help="folder of images (default: the install's own sample photos)"
     )
     p.add_argument("--limit", type=int, default=DEFAULT_IMAGE_LIMIT, metavar="N",
-                   help=f"at most N images of --images (default {DEFAULT_IMAGE_LIMIT})")  # fmt: skip
+                   help=f"at most N images of --images, or of the install's photos (default {DEFAULT_IMAGE_LIMIT})"
+                   )  # fmt: skip
     p.add_argument(
         "--weights", type=Path, metavar="PATH", help="the export's checkpoint, when its recorded path is gone"
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON (one object per file)")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
-    for prec in ("fp32", "fp16"):
+    for prec in ("fp32", "fp16", "fp16-arith"):
         p.add_argument(f"--min-psnr-{prec}", type=float, default=DEFAULT_MIN_PSNR[prec], metavar="DB",
                        help=f"PSNR bar for {prec} files (default {DEFAULT_MIN_PSNR[prec]:g} dB)")  # fmt: skip
     p.add_argument("--min-psnr-int8", type=float, default=DEFAULT_MIN_PSNR["int8"], metavar="DB",
@@ -68,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8 files: RMS difference from PyTorch in their own output quantization steps at most "
                    f"STEPS x (1 + {INT8_FEW_IMAGES:g}/sqrt(images)) "
                    f"(default {DEFAULT_INT8_MAX_RMS_STEPS:g})")  # fmt: skip
-    for prec in ("fp32", "fp16", "int8"):
+    for prec in PRECISIONS:
         p.add_argument(f"--min-top1-{prec}", type=_fraction, default=DEFAULT_MIN_TOP1[prec], metavar="FRAC",
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
     p.add_argument("--npu-max-steps", type=int, default=DEFAULT_NPU_MAX_STEPS, metavar="N",
@@ -88,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.add_argument("--x86-max-rel", type=float, default=1e-5, metavar="F",
                    help="litert-arm64: float gap to x86 LiteRT over the largest output (default 1e-5)")  # fmt: skip
+    p.add_argument("--x86-max-rel-fp16", type=float, default=0.02, metavar="F",
+                   help="litert-arm64: the same gap where a CPU model computes a float16-arithmetic file in float16 "
+                   "(default 0.02)")  # fmt: skip
     p.add_argument("--x86-max-steps", type=int, default=0, metavar="N",
                    help="litert-arm64: largest int8 output gap to x86 LiteRT, quantized steps (default 0)")  # fmt: skip
     return p
@@ -105,12 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
         require_path("--images", args.images, "folder", "pass a folder of image files")
         require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
+        check_output_file("--json", args.json)  # found now, not after every file was run
+        check_output_file("--markdown", args.markdown)
         from shufflenet.benchmarks.parity.parity_report import Thresholds, run_parity
         from shufflenet.model.files import write_json_atomic, write_text_atomic
 
         thresholds = Thresholds(
-            min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
-            min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
+            min_psnr_db={p: getattr(args, f"min_psnr_{p.replace('-', '_')}") for p in PRECISIONS},
+            min_top1={p: getattr(args, f"min_top1_{p.replace('-', '_')}") for p in PRECISIONS},
             int8_max_rms_steps=args.max_rms_steps_int8,
             npu_max_steps=args.npu_max_steps,
             npu_max_rel=args.npu_max_rel,

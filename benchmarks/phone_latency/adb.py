@@ -324,6 +324,16 @@ def parse_battery(text: str) -> dict[str, float]:
     return out
 
 
+def parse_cpu_features(text: str) -> list[str]:
+    """The CPU features every core lists in ``/proc/cpuinfo`` (its ``Features`` lines, one per core on arm64; the
+    kernel reports the hwcaps the whole system has), in the order of the first line; [] when there is none."""
+    lines = [ln.partition(":")[2].split() for ln in text.splitlines() if ln.split(":")[0].strip() == "Features"]
+    if not lines:
+        return []
+    common = set.intersection(*(set(ln) for ln in lines))
+    return [f for f in lines[0] if f in common]
+
+
 CPU_FREQ_GLOB = "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_max_freq"
 THERMAL_GLOBS = "/sys/class/thermal/thermal_zone*/type /sys/class/thermal/thermal_zone*/temp"
 
@@ -335,6 +345,12 @@ def read_props(adb: Adb) -> dict[str, str]:
 
 def read_cpu_max_freqs(adb: Adb) -> dict[int, int]:
     return parse_cpu_max_freqs(adb.shell(f"grep -H . {CPU_FREQ_GLOB}", what="reading CPU frequencies").stdout)
+
+
+def read_cpu_features(adb: Adb) -> list[str]:
+    """The device CPU's features (hwcaps) from ``/proc/cpuinfo``; [] when it cannot be read."""
+    r = adb.shell("cat /proc/cpuinfo", what="reading the CPU features")
+    return parse_cpu_features(r.stdout) if r.returncode == 0 else []
 
 
 def read_thermal(adb: Adb) -> dict[str, float]:

@@ -65,7 +65,7 @@ class DelegateUnavailable(BenchError):
 
 @dataclass
 class AndroidConfig:
-    benchmark_model: Path
+    benchmark_model: Path | None  # None: only the .pte files, with pte_runner
     artifacts: Path
     files: list[str] | None = None
     serial: str | None = None
@@ -84,14 +84,20 @@ class AndroidConfig:
     run_timeout_s: float = 900.0
     keep_remote_files: bool = False
     npu_libs: Path | None = None  # the phone's NPU runtime libraries; NPU files run only with them
+    pte_runner: Path | None = None  # the user's ExecuTorch executor_runner build: the .pte files run with it
 
     @property
     def remote_npu_dir(self) -> str:
         return f"{self.remote_dir}/npu"
 
     def validate(self) -> None:
-        if not Path(self.benchmark_model).is_file():
+        if self.benchmark_model is None and self.pte_runner is None:
+            raise ValueError("pass --benchmark-model (for the .tflite files) or --pte-runner (for the .pte files)")
+        if self.benchmark_model is not None and not Path(self.benchmark_model).is_file():
             raise ValueError(f"benchmark_model not found: {self.benchmark_model}")
+        if self.pte_runner is not None and not Path(self.pte_runner).is_file():
+            raise ValueError(f"--pte-runner {self.pte_runner} not found; pass the executor_runner you built for the "
+                             "phone (see docs/benchmarks.md)")  # fmt: skip
         if not Path(self.artifacts).is_dir():
             raise ValueError(f"artifacts folder not found: {self.artifacts}")
         bad = [d for d in self.delegates if d not in DELEGATES]
@@ -128,6 +134,14 @@ class DeviceInfo:
     cpu_max_freq_khz: dict[int, int] = field(default_factory=dict)
     thermal_c: dict[str, float] = field(default_factory=dict)
     battery: dict[str, float] = field(default_factory=dict)
+    cpu_features: list[str] = field(default_factory=list)  # /proc/cpuinfo Features common to every core
+
+    @property
+    def fp16_arithmetic(self) -> bool | None:
+        """Whether the CPU has the ARMv8.2 FP16 arithmetic XNNPACK's float16 kernels need; None when unknown."""
+        from shufflenet.export.runtimes.litert import cpu_has_fp16_arithmetic
+
+        return cpu_has_fp16_arithmetic(" ".join(self.cpu_features)) if self.cpu_features else None
 
     @property
     def description(self) -> str:
@@ -174,6 +188,7 @@ def device_info(adb: Adb) -> DeviceInfo:
         cpu_max_freq_khz=adbm.read_cpu_max_freqs(adb),
         thermal_c=adbm.read_thermal(adb),
         battery=adbm.read_battery(adb),
+        cpu_features=adbm.read_cpu_features(adb),
     )
 
 
@@ -198,6 +213,7 @@ class ModelFile:
     input_size: list[int] | None = None
     macs: int | None = None
     npu: dict[str, Any] | None = None  # the manifest's npu object of a file compiled for an NPU
+    fp16_allowed: bool = False  # its metadata lets XNNPACK compute it in float16 (the float16-arithmetic file)
 
 
 def _precision_from_name(name: str) -> str:
@@ -252,11 +268,64 @@ def tflite_files(artifacts: Path, only: list[str] | None = None, npu: bool = Fal
     for f in found:
         if not f.path.is_file():
             raise ValueError(f"listed in the manifest but missing: {f.path}")
+        f.fp16_allowed = _allows_fp16(f.path)
     return found
 
 
+def _allows_fp16(path: Path) -> bool:
+    """From the file itself (a file of a folder without manifest too): its reduced_precision_support metadata."""
+    from shufflenet.export.runtimes.litert import allows_fp16_arithmetic, reduced_precision_support
+
+    try:
+        return allows_fp16_arithmetic(reduced_precision_support(path))
+    except Exception:  # not a readable flatbuffer: benchmark_model will say so on the phone
+        return False
+
+
+FORCE_FP16_FLAG = "--xnnpack_force_fp16=true"
+
+
+@dataclass
+class ArithmeticPlan:
+    """What one run of a file asks of XNNPACK: float16 arithmetic (with ``--xnnpack_force_fp16``) or not, and why."""
+
+    arithmetic: str  # fp16, fp32, int8, or "delegate's own" (GPU, NNAPI, NPU)
+    flag: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arithmetic": self.arithmetic, "flag": self.flag, "reason": self.reason}
+
+
+def arithmetic_plan(f: ModelFile, delegate: str, info: DeviceInfo) -> ArithmeticPlan:
+    """A float16-arithmetic file on XNNPACK runs with ``--xnnpack_force_fp16=true`` on a phone whose CPU has FP16
+    arithmetic (the flag makes benchmark_model compute in float16 whatever its build does with the file's metadata),
+    and without it elsewhere: XNNPACK then computes the file in float32, while forcing would make the run fail."""
+    if delegate in ("gpu", "nnapi", "npu"):
+        return ArithmeticPlan("delegate's own", None, f"the {delegate} delegate chooses its own precision")
+    if f.precision == "int8":
+        return ArithmeticPlan("int8", None, "a full-integer file")
+    if not f.fp16_allowed:
+        return ArithmeticPlan("fp32", None, "the file does not allow float16 arithmetic")
+    if delegate == "cpu":
+        return ArithmeticPlan("fp32", None, "LiteRT's builtin kernels compute in float32 (XNNPACK off)")
+    features = " ".join(info.cpu_features) or "unknown"
+    if info.fp16_arithmetic:
+        return ArithmeticPlan("fp16", FORCE_FP16_FLAG, "the CPU has FP16 arithmetic (fphp, asimdhp)")
+    if info.fp16_arithmetic is None:
+        return ArithmeticPlan("fp32", None, "the CPU's features could not be read (/proc/cpuinfo): not forced")
+    return ArithmeticPlan("fp32", None, f"the CPU has no FP16 arithmetic (Features: {features}): XNNPACK computes "
+                                        "the file in float32")  # fmt: skip
+
+
 def benchmark_command(
-    cfg: AndroidConfig, mask: str | None, remote_model: str, threads: int, delegate: str, remote_out: str
+    cfg: AndroidConfig,
+    mask: str | None,
+    remote_model: str,
+    threads: int,
+    delegate: str,
+    remote_out: str,
+    extra_flags: tuple[str, ...] = (),
 ) -> str:
     """The device shell line for one ``benchmark_model`` run (output redirected to a file)."""
     argv = [
@@ -268,6 +337,7 @@ def benchmark_command(
         "--warmup_min_secs=0",
         "--min_secs=0",
         *DELEGATE_FLAGS[delegate],
+        *extra_flags,
     ]
     if cfg.op_profiling:
         argv.append("--enable_op_profiling=true")
@@ -354,7 +424,8 @@ def run_android(
 
 def _config_dict(cfg: AndroidConfig) -> dict[str, Any]:
     d = asdict(cfg)
-    d["benchmark_model"] = str(cfg.benchmark_model)
+    d["benchmark_model"] = str(cfg.benchmark_model) if cfg.benchmark_model else None
+    d["pte_runner"] = str(cfg.pte_runner) if cfg.pte_runner else None
     d["artifacts"] = str(cfg.artifacts)
     return d
 
@@ -366,29 +437,46 @@ def _session(
     sleep: Callable[[float], None],
     adb: Adb | None,
 ) -> None:
-    files = tflite_files(cfg.artifacts, cfg.files, npu=cfg.npu_libs is not None)
+    tflite_only = [f for f in cfg.files or [] if not f.endswith(".pte")] or None
+    files = tflite_files(cfg.artifacts, tflite_only, npu=cfg.npu_libs is not None) if cfg.benchmark_model else []
     adb = adb or Adb(cfg.adb)
     adb.select(cfg.serial)
     info = device_info(adb)
-    binary = Path(cfg.benchmark_model)
+    binary = Path(cfg.benchmark_model or cfg.pte_runner)  # type: ignore[arg-type]  (validate: one is set)
     report.environment = {
         "device": info.to_dict(),
         "machine": info.description,
         "adb": adb.path,
-        "benchmark_model": {"path": str(binary), "sha256": sha256_path(binary), "abi": adbm.elf_abi(binary)},
     }
+    for key, tool in (("benchmark_model", cfg.benchmark_model), ("pte_runner", cfg.pte_runner)):
+        if tool is not None:
+            report.environment[key] = {"path": str(tool), "sha256": sha256_path(tool), "abi": adbm.elf_abi(tool)}
     log.info("device %s: %s", info.serial, info.description)
-    local_abi = adbm.elf_abi(binary)
-    if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
-        raise BinaryNotRunnable(
-            f"{binary.name} is built for {local_abi} but device {info.serial} runs {', '.join(info.abilist)}: "
-            f"use the android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
-        )
+    for tool in (t for t in (cfg.benchmark_model, cfg.pte_runner) if t is not None):
+        local_abi = adbm.elf_abi(Path(tool))
+        if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
+            raise BinaryNotRunnable(
+                f"{Path(tool).name} is built for {local_abi} but device {info.serial} runs "
+                f"{', '.join(info.abilist)}: use the "
+                f"android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
+            )
     mask, cores = adbm.cores_mask(cfg.cores, info.cpu_max_freq_khz)
     report.environment["cores"] = {"choice": cfg.cores, "mask": mask, "cores": cores}
     if max(cfg.threads) > len(cores):
         log.warning("%d threads on %d pinned cores: threads will share cores", max(cfg.threads), len(cores))
 
+    if cfg.pte_runner is not None:
+        from shufflenet.benchmarks.phone_latency.pte_android import run_pte_files
+
+        pushed: list[str] = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
+                pushed = run_pte_files(cfg, adb, info.serial, mask, cores, report, persist, sleep, Path(tmp), warming)
+        finally:
+            if not cfg.keep_remote_files and pushed:
+                _clean_up(adb, pushed)
+    if not files:
+        return
     remote_bin = f"{cfg.remote_dir}/benchmark_model"
     adb.push(binary, remote_bin)
     r = adb.shell(f"chmod 755 {shlex.quote(remote_bin)}", what="chmod of benchmark_model")
@@ -427,6 +515,9 @@ def _session(
                             variant=f.variant,
                         )
                         what = f"{f.name} threads={threads} delegate={delegate}"
+                        plan = arithmetic_plan(f, delegate, info)
+                        if f.fp16_allowed and plan.arithmetic == "fp32" and delegate == "xnnpack":
+                            log.warning("%s: %s", what, plan.reason)
                         runs: list[_Run] = []
                         failure: tuple[str, str] | None = None  # (status, message)
                         other_soc = _other_soc(f, info)
@@ -440,7 +531,8 @@ def _session(
                             if not first and cfg.cooldown_s > 0:
                                 sleep(cfg.cooldown_s)
                             first = False
-                            cmd = benchmark_command(cfg, mask, remote_models[f.name], threads, delegate, remote_out)
+                            cmd = benchmark_command(cfg, mask, remote_models[f.name], threads, delegate, remote_out,
+                                                    (plan.flag,) if plan.flag else ())  # fmt: skip
                             run = _one_run(adb, cmd, remote_out, Path(tmp) / "out.txt", info, binary, what, cfg)
                             runs.append(run)
                             since_start = warming(baseline, run.thermal_after)
@@ -459,6 +551,8 @@ def _session(
                             if failure is not None:
                                 break
                         result = _result(runs, failure, ident, cfg, mask, cores, baseline)
+                        if f.fp16_allowed:
+                            _record_arithmetic(result, plan, runs, what)
                         report.results.append(result)
                         if result.status != "ok":
                             report.errors.append(f"{what}: {result.error}")
@@ -469,6 +563,23 @@ def _session(
     finally:
         if not cfg.keep_remote_files:
             _clean_up(adb, [remote_out, remote_bin, *remote_models.values(), *remote_libs])
+
+
+def _record_arithmetic(result: BenchResult, plan: ArithmeticPlan, runs: list[_Run], what: str) -> None:
+    """The arithmetic a float16-arithmetic file ran in, with the result; whether benchmark_model echoed the flag
+    (it logs every parameter it was given, ``xnnpack_force_fp16: [1]``; an old build that does not know the flag
+    says nothing of it, and the run is then not known to be float16)."""
+    d = plan.to_dict()
+    if plan.flag:
+        echoed = [bool(re.search(r"xnnpack_force_fp16:\s*\[(1|true)\]", r.parsed.raw)) for r in runs]
+        d["flag_acknowledged"] = bool(echoed) and all(echoed)
+        if not d["flag_acknowledged"]:
+            d["reason"] += "; benchmark_model did not echo xnnpack_force_fp16 (an older build ignores the flag)"
+            log.warning("%s: benchmark_model did not echo xnnpack_force_fp16: float16 not confirmed", what)
+    result.details["arithmetic"] = d
+    acknowledged = d.get("flag_acknowledged", True)
+    used = plan.arithmetic if acknowledged else "fp16 not confirmed"
+    result.details["arithmetic_note"] = f"{used} arithmetic" + (f" ({plan.flag})" if plan.flag else f": {plan.reason}")
 
 
 def _push_npu_libs(adb: Adb, cfg: AndroidConfig) -> list[str]:

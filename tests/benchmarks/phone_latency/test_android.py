@@ -398,3 +398,116 @@ def test_table8_on_the_device_through_the_double(fake_devices, make_binary, tmp_
     md = table8_markdown(rep)
     assert "| ShuffleNet 0.5x | 43.2 | 38 | 37.6 | 15.2 | 141.3 |" in md
     assert "Pixel Double" in md
+
+
+# /proc/cpuinfo of two phones as they print it (first cores shown): a Pixel 3 (Snapdragon 845, Cortex-A75/A55
+# cores, ARMv8.2 with FP16 arithmetic) and an Alcatel 3T (MediaTek MT6735P, Cortex-A53 cores, ARMv8.0: none).
+PIXEL3_CPUINFO = """Processor\t: AArch64 Processor rev 12 (aarch64)
+processor\t: 0
+BogoMIPS\t: 38.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp
+CPU implementer\t: 0x51
+CPU architecture: 8
+CPU variant\t: 0x7
+CPU part\t: 0x803
+CPU revision\t: 12
+
+processor\t: 4
+BogoMIPS\t: 38.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp
+CPU implementer\t: 0x51
+CPU architecture: 8
+CPU variant\t: 0x6
+CPU part\t: 0x802
+CPU revision\t: 13
+"""
+A53_CPUINFO = """Processor\t: AArch64 Processor rev 4 (aarch64)
+processor\t: 0
+model name\t: AArch64 Processor rev 4 (aarch64)
+BogoMIPS\t: 26.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd03
+CPU revision\t: 4
+
+Hardware\t: MT6735P
+"""
+
+
+def _float16_runs(rep) -> dict[str, object]:
+    return {r.delegate: r for r in rep.results if r.precision == "fp16-arith"}
+
+
+@pytest.mark.slow
+def test_float16_arithmetic_file_is_forced_to_fp16_on_a_phone_with_fp16(
+    fake_devices, make_binary, small_export: Path
+) -> None:
+    """On a phone whose CPU has FP16 arithmetic, the float16-arithmetic file runs on XNNPACK with
+    --xnnpack_force_fp16=true (and only that file, only on XNNPACK), and the result records it; benchmark_model's
+    echo of the flag confirms it took it."""
+    fake_devices.add(cpuinfo=PIXEL3_CPUINFO, outputs=[str(BM_FIXTURES / "android_logcat_56301.txt")])
+    rep = run_android(_cfg(fake_devices, make_binary(), small_export, delegates=["cpu", "xnnpack"]))
+    assert rep.errors == [] and rep.environment["device"]["cpu_features"][-2:] == ["fphp", "asimdhp"]
+    runs = [ln for ln in fake_devices.shell_lines() if "benchmark_model --graph" in ln]
+    forced = [ln for ln in runs if "--xnnpack_force_fp16=true" in ln]
+    assert len(runs) == 8 and len(forced) == 1
+    assert "float16_arithmetic" in forced[0] and "--use_xnnpack=true" in forced[0]
+    xnn, cpu = _float16_runs(rep)["xnnpack"], _float16_runs(rep)["cpu"]
+    assert xnn.status == "ok" and xnn.details["arithmetic"] == {
+        "arithmetic": "fp16", "flag": "--xnnpack_force_fp16=true", "flag_acknowledged": True,
+        "reason": "the CPU has FP16 arithmetic (fphp, asimdhp)"}  # fmt: skip
+    assert cpu.details["arithmetic"]["arithmetic"] == "fp32" and cpu.details["arithmetic"]["flag"] is None
+    assert all("arithmetic" not in r.details for r in rep.results if r.precision != "fp16-arith")
+    from shufflenet.benchmarks.reports.results import to_markdown
+
+    assert "fp16 arithmetic (--xnnpack_force_fp16=true)" in to_markdown(rep.results)
+
+
+@pytest.mark.slow
+def test_float16_arithmetic_file_runs_unforced_on_a_cortex_a53_phone(
+    fake_devices, make_binary, small_export: Path, caplog
+) -> None:
+    """On a Cortex-A53 phone (no FP16 arithmetic) forcing float16 would make XNNPACK fail: the file runs without
+    the flag, and the result says it was computed in float32 and why."""
+    fake_devices.add(cpuinfo=A53_CPUINFO, outputs=[str(BM_FIXTURES / "android_logcat_56301.txt")])
+    with caplog.at_level(logging.WARNING):
+        rep = run_android(_cfg(fake_devices, make_binary(), small_export))
+    assert rep.errors == [] and all(r.status == "ok" for r in rep.results)
+    assert not [ln for ln in fake_devices.shell_lines() if "--xnnpack_force_fp16" in ln]
+    plan = _float16_runs(rep)["xnnpack"].details["arithmetic"]
+    assert plan["arithmetic"] == "fp32" and plan["flag"] is None
+    assert "no FP16 arithmetic (Features: fp asimd evtstrm aes pmull sha1 sha2 crc32)" in plan["reason"]
+    assert "no FP16 arithmetic" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_benchmark_model_that_ignores_the_flag_is_not_taken_for_fp16(
+    fake_devices, make_binary, small_export: Path
+) -> None:
+    fake_devices.add(cpuinfo=PIXEL3_CPUINFO, ignores_force_fp16=True,
+                     outputs=[str(BM_FIXTURES / "android_logcat_56301.txt")])  # fmt: skip
+    rep = run_android(_cfg(fake_devices, make_binary(), small_export))
+    xnn = _float16_runs(rep)["xnnpack"]
+    assert xnn.status == "ok" and xnn.details["arithmetic"]["flag_acknowledged"] is False
+    assert xnn.details["arithmetic_note"].startswith("fp16 not confirmed arithmetic")
+
+
+def test_forcing_fp16_on_a_phone_without_it_fails_in_the_double_as_on_a_phone(
+    fake_devices, make_binary, payload_models: Path
+) -> None:
+    """The double's rule the tests above rely on: --xnnpack_force_fp16 on a CPU without FP16 fails the run."""
+    from shufflenet.benchmarks.phone_latency.android import benchmark_command
+
+    fake_devices.add(cpuinfo=A53_CPUINFO)
+    cfg = _cfg(fake_devices, make_binary(), payload_models)
+    adb = Adb(str(fake_devices.adb))
+    adb.select(None)
+    adb.push(cfg.benchmark_model, "/data/local/tmp/benchmark_model")
+    adb.push(payload_models / "net_float32.tflite", "/data/local/tmp/net_float32.tflite")
+    cmd = benchmark_command(cfg, None, "/data/local/tmp/net_float32.tflite", 1, "xnnpack", "/data/local/tmp/o.txt",
+                            ("--xnnpack_force_fp16=true",))  # fmt: skip
+    assert adb.shell(cmd).returncode == 1
+    out = fake_devices.device_file("FAKE0001", "/data/local/tmp/o.txt").read_text()
+    assert "xnnpack_force_fp16: [1]" in out and "Failed to apply XNNPACK delegate." in out
