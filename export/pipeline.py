@@ -358,7 +358,7 @@ def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[
     artifacts: list[dict[str, Any]] = []
     for fmt in FORMATS:
         if fmt in plan:
-            module = importlib.import_module(f".{EXPORTERS[fmt]}", __package__)
+            module = importlib.import_module(f"shufflenet.export.formats.{EXPORTERS[fmt]}")
             artifacts += module.export_entries(ctx, plan[fmt])
     for e in artifacts:
         e["num_classes"] = ctx.variant.num_classes
