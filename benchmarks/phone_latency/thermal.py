@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shufflenet.benchmarks.phone_latency.adb import Adb
-from shufflenet.benchmarks.phone_latency.device import CpuState, read_battery, read_cpu, read_thermal
+from shufflenet.benchmarks.phone_latency.device import CPU_FILES, THERMAL_GLOBS, CpuState, parse_thermal, read_battery
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ class Reading:
 
 
 def read_state(adb: Adb) -> Reading:
-    return Reading(read_thermal(adb), read_battery(adb), CpuState.parse(read_cpu(adb)))
+    """Thermal zones and cpufreq in one ``grep``, then the battery."""
+    text = adb.shell(f"grep -H . {THERMAL_GLOBS} {CPU_FILES}", what="reading the thermal zones").stdout
+    return Reading(parse_thermal(text), read_battery(adb), CpuState.parse(text))
 
 
 def throttled_cores(start: CpuState, now: CpuState) -> list[int]:

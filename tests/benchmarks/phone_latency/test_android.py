@@ -387,19 +387,24 @@ def test_android_real_export(lab, android_cfg, small_export: Path) -> None:
 
 
 @pytest.mark.slow
-def test_table8_on_the_device_through_the_double(lab, android_cfg, tmp_path: Path) -> None:
-    """`table8 android`: TFLite files per model and size (from the export library), one thread, annotated."""
+def test_table8_on_the_phones_through_the_double(lab, android_cfg, tmp_path: Path) -> None:
+    """`table8 android` over the phones of two servers: TFLite files per model and size (from the export
+    library), one thread, annotated; one Table 8 per phone."""
     pytest.importorskip("shufflenet.export.formats.tflite_export", reason="the export library is not available")
     from shufflenet.benchmarks.host_latency.table8 import Table8Config, run_table8_android, table8_markdown
 
-    lab.phone(outputs=["percentiles_line.txt"])
+    a = lab.phone("xiaomi_12s", outputs=["percentiles_line.txt"])
+    b = lab.phone("poco_f6", server=1, outputs=["linux_42507.txt"])
     t8 = Table8Config(models=["ShuffleNet 0.5x"], sizes=[(224, 224)], cache=tmp_path / "cache")
-    rep = run_table8_android(t8, android_cfg(artifacts=tmp_path, threads=[4]))
-    (r,) = rep.results
-    assert rep.kind == "table8-android" and r.status == "ok"
-    assert (r.label, r.input_size, r.threads) == ("ShuffleNet 0.5x", [224, 224], 1)
-    assert r.path == "shufflenet_v1_g3_0.5x_224x224_float32.tflite" and r.macs == 37_589_856
-    assert r.median_ms == pytest.approx(141.253)
+    servers = [s.address for s in lab.servers]
+    rep = run_table8_android(t8, android_cfg(artifacts=tmp_path, threads=[4], serial="all", adb_servers=servers))
+    assert rep.kind == "table8-android" and [r.target for r in rep.results] == [a.serial, b.serial]
+    for r in rep.results:
+        assert r.status == "ok"
+        assert (r.label, r.input_size, r.threads) == ("ShuffleNet 0.5x", [224, 224], 1)
+        assert r.path == "shufflenet_v1_g3_0.5x_224x224_float32.tflite" and r.macs == 37_589_856
+    assert rep.results[0].median_ms == pytest.approx(141.253)
     md = table8_markdown(rep)
+    assert md.count("### Table 8 reproduced on") == 2
+    assert f"### Table 8 reproduced on {a.serial}: Xiaomi 12S" in md and f"on {b.serial}: POCO F6" in md
     assert "| ShuffleNet 0.5x | 43.2 | 38 | 37.6 | 15.2 | 141.3 |" in md
-    assert "Xiaomi 12S" in md

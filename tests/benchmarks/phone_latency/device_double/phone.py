@@ -140,6 +140,16 @@ class Phone:
 
     stop = vanish
 
+    def replug(self, **behaviour) -> None:
+        """Back on the same port (a rebooted phone, a cable plugged in again), with new behaviour; the adb server
+        reconnects to it by itself."""
+        for k, v in behaviour.items():
+            setattr(self.behaviour, k, v)
+        self._gone.clear()
+        b = self.behaviour
+        self.listener = Listener(lambda sock: Connection(sock, self.banner, self.serve, b.unauthorized, b.silent),
+                                 port=self.listener.port)  # fmt: skip
+
     def revoke(self) -> None:
         """The user revokes the computer's key: the link drops and the phone asks for a key again."""
         self.behaviour.unauthorized = True

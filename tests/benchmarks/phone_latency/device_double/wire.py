@@ -203,11 +203,11 @@ class Connection(threading.Thread):
 class Listener:
     """The phone's adbd port on 127.0.0.1; ``stop`` drops every connection (the phone is unplugged)."""
 
-    def __init__(self, make_connection: Callable[[socket.socket], Connection]) -> None:
+    def __init__(self, make_connection: Callable[[socket.socket], Connection], port: int = 0) -> None:
         self._make = make_connection
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         while 5555 <= self._sock.getsockname()[1] <= 5585:  # adb servers scan that range for emulators
             self._sock.close()
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
