@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,21 +112,30 @@ def run_fleet(
     done: set[tuple[str, str, int, str]] = set()
     if previous is not None:
         done = _keep_previous(previous, files, cells, targets, sink, report)
-    sessions = [
-        DeviceSession(cfg, c.entry, c.target, [x for x in cells if x.key(c.target) not in done], sink, sleep, clock)
-        for c in selection.chosen
-    ]
-    todo = sum(len(s.cells) for s in sessions)
+    stop = threading.Event()
+    sessions = []
+    for c in selection.chosen:
+        todo = [x for x in cells if x.key(c.target) not in done]
+        sessions.append(DeviceSession(cfg, c.entry, c.target, todo, sink, sleep, clock, stop))
     workers = max(1, min(len(sessions), cfg.max_parallel or len(sessions)))
-    log.info("%d device(s), %d at a time, %d cell(s) to time: %s", len(sessions), workers, todo, ", ".join(targets))
+    log.info("%d device(s), %d at a time, %d cell(s) to time: %s", len(sessions), workers,
+             sum(len(s.cells) for s in sessions), ", ".join(targets))  # fmt: skip
     persist()
     if workers == 1:
         for s in sessions:
             s.run()
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="device") as pool:
-        for future in [pool.submit(s.run) for s in sessions]:
-            future.result()  # a bug in a worker surfaces here; a phone's own failures never raise
+        futures = [pool.submit(s.run) for s in sessions]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in [*done, *futures]:
+                future.result()  # a bug in a worker surfaces here; a phone's own failures never raise
+        except BaseException:  # Ctrl-C, SIGTERM: the phones at work stop at their next run, the rest never start
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _keep_previous(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import shlex
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +24,7 @@ from shufflenet.benchmarks.phone_latency import adb as adbm
 from shufflenet.benchmarks.phone_latency.adb import Adb, BenchError, DeviceEntry, first_line
 from shufflenet.benchmarks.phone_latency.bm_run import (
     BinaryNotRunnable,
+    RemotePaths,
     Run,
     benchmark_command,
     cell_result,
@@ -98,6 +100,7 @@ class DeviceSession:
     sink: Sink
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    stop: threading.Event = field(default_factory=threading.Event)  # set: end at the next run (Ctrl-C, SIGTERM)
 
     def __post_init__(self) -> None:
         self._done = 0
@@ -204,12 +207,14 @@ class DeviceSession:
             self._push(adb, lib, f"{cfg.remote_npu_dir}/{lib.name}", pushed)
 
     def _repeats(
-        self, adb: Adb, cell: Cell, mask: str, remote: dict[str, str], paths: Any, local_out: Path, info: DeviceInfo,
-        first: bool,
+        self, adb: Adb, cell: Cell, mask: str, remote: dict[str, str], paths: RemotePaths, local_out: Path,
+        info: DeviceInfo, first: bool,
     ) -> tuple[list[Run], tuple[str, str] | None]:  # fmt: skip
         cfg = self.cfg
         runs: list[Run] = []
         for k in range(cfg.repeats):
+            if self.stop.is_set():
+                raise BenchError("interrupted")
             if not (first and k == 0) and cfg.cooldown_s > 0:
                 self.sleep(cfg.cooldown_s)
             cmd = benchmark_command(cfg, mask, remote[cell.file.name], cell.threads, cell.delegate, paths)

@@ -246,3 +246,26 @@ def test_the_lab_listens_on_loopback_only(lab) -> None:
     for port in ports:
         assert listening.get(port), f"nothing listens on {port}"
         assert all(a.startswith("127.") or a in ("::1", "::ffff:127.0.0.1") for a in listening[port]), listening[port]
+
+
+def test_ctrl_c_stops_every_phone_at_its_next_run(lab, android_cfg) -> None:
+    """Ctrl-C while several phones are at work: the run ends soon, no phone starts another run, what was done is
+    saved and the cells left are marked interrupted."""
+    phones = [lab.phone(server=i % 2, run_s=0.3) for i in range(3)]
+    pauses: list[float] = []
+    saved: list[dict] = []
+
+    def sleep(seconds: float) -> None:  # the pause between two runs; the first one is where Ctrl-C lands
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+
+    cfg = android_cfg(serial="all", adb_servers=[s.address for s in lab.servers], cooldown_s=1.0, repeats=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_android(cfg, save=lambda rep: saved.append(rep.to_dict()), sleep=sleep)
+    assert all(len(runs_of(p)) < 6 for p in phones)  # 2 files x 3 repeats each, had nobody pressed Ctrl-C
+    last = saved[-1]
+    stopped = [e for e in last["errors"] if ": interrupted; " in e]
+    assert len(stopped) == 2  # the two phones whose worker was not the one Ctrl-C landed in
+    assert any(r["error"] == "not run: interrupted" for r in last["results"])
