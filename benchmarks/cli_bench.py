@@ -17,8 +17,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from shufflenet.benchmarks.cli_outputs import (
+    PHONE_KINDS,
+    phone_markdown,
+    plot_report,
+    report_markdown,
+    write_all,
+    write_tables,
+)
 from shufflenet.benchmarks.phone_latency.adb import BenchError, parse_servers
-from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, write_csv, write_json
+from shufflenet.benchmarks.reports.results import BenchReport, BenchResult
 from shufflenet.model.cli_common import CliParser, positive_ints, require_path, run_cli
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
@@ -199,80 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# --- writing outputs ----------------------------------------------------------------------------------------
-def output_paths(json_path: Path) -> dict[str, Path]:
-    stem = json_path.with_suffix("")
-    return {
-        "json": json_path,
-        "md": stem.with_suffix(".md"),
-        "csv": stem.with_suffix(".csv"),
-        "latency_png": stem.parent / f"{stem.name}_latency.png",
-        "macs_png": stem.parent / f"{stem.name}_latency_vs_macs.png",
-    }
-
-
-def report_markdown(report: BenchReport, title: str) -> str:
-    from shufflenet.benchmarks.host_latency.table8 import table8_markdown
-    from shufflenet.benchmarks.reports.results import to_markdown
-
-    parts = []
-    if report.kind.startswith("table8"):
-        parts.append(table8_markdown(report))
-    if report.kind in PHONE_KINDS:
-        parts.append(phone_markdown(report))
-    parts.append(to_markdown(report.results, title=title, environment=report.environment))
-    covered = {r.path: r.details["delegate_coverage"] for r in report.results if r.details.get("delegate_coverage")}
-    if covered:
-        from shufflenet.export.formats.delegation import coverage_cell
-
-        lines = [f"- {p}: {coverage_cell(c)}" for p, c in covered.items()]
-        parts.append("XNNPACK coverage (nodes taken / model nodes, partitions; read after delegation):\n\n"
-                     + "\n".join(lines) + "\n")  # fmt: skip
-    skipped = report.config.get("skipped") or []
-    if skipped:
-        parts.append("Not timed:\n\n" + "\n".join(f"- {s['path']}: {s['reason']}" for s in skipped) + "\n")
-    if report.errors:
-        parts.append("Errors:\n\n" + "\n".join(f"- {e}" for e in report.errors) + "\n")
-    return "\n".join(parts)
-
-
-PHONE_KINDS = ("android", "table8-android")
-
-
-def phone_markdown(report: BenchReport) -> str:
-    """The phones, then the file x device table."""
-    from shufflenet.benchmarks.reports.fleet_table import devices_markdown, fleet_markdown
-
-    return "\n".join(x for x in (devices_markdown(report.environment),
-                                 fleet_markdown(report.results, report.environment)) if x)  # fmt: skip
-
-
-def plot_report(results: list[BenchResult], kinds: set[str], path: Path, title: str) -> None:
-    """Phone results: one series per phone; others: one series per thread count (or runtime)."""
-    from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_by_device
-
-    phones = kinds <= set(PHONE_KINDS) and any(r.runtime == "benchmark_model" for r in results)
-    (plot_latency_by_device if phones else plot_latency)(results, path, title=title)
-
-
-def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
-    """JSON, Markdown and CSV (cheap: written after every measurement)."""
-    paths = output_paths(json_path)
-    write_json(report, paths["json"])
-    write_text_atomic(paths["md"], report_markdown(report, title))
-    write_csv(report.results, paths["csv"])
-    return paths
-
-
-def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
-    from shufflenet.benchmarks.reports.plots import plot_latency_vs_macs
-
-    paths = write_tables(report, json_path, title)
-    plot_report(report.results, {report.kind}, paths["latency_png"], title)
-    plot_latency_vs_macs(report.results, paths["macs_png"], title=f"{title}: latency against multiply-adds")
-    return paths
-
-
+# --- writing outputs: cli_outputs -------------------------------------------------------------------------
 def _finish(report: BenchReport, paths: dict[str, Path], title: str) -> int:
     print(report_markdown(report, title))
     for kind, path in paths.items():

@@ -200,7 +200,7 @@ def test_report_table_plot_and_device_by_device_comparison(lab, android_cfg, tmp
     before, after = tmp_path / "before.json", tmp_path / "after.json"
     for path in (before, after):
         cfg = android_cfg(serial="all", adb_servers=servers, repeats=2)
-        from shufflenet.benchmarks.cli_bench import write_all
+        from shufflenet.benchmarks.cli_outputs import write_all
 
         write_all(run_android(cfg), path, "fleet")
     capsys.readouterr()
