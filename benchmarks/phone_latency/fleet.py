@@ -52,7 +52,9 @@ class FleetSink:
 
     def device(self, target: str, info: dict[str, Any]) -> None:
         with self._lock:
-            self.report.environment.setdefault("devices", {})[target] = info
+            devices = {**self.report.environment.get("devices", {}), target: info}
+            rank = lambda t: self._rank.get(t, len(self._rank))  # noqa: E731
+            self.report.environment["devices"] = {t: devices[t] for t in sorted(devices, key=rank)}
             self._persist()
 
     def result(self, target: str, order: int, result: BenchResult) -> None:

@@ -269,3 +269,32 @@ def test_ctrl_c_stops_every_phone_at_its_next_run(lab, android_cfg) -> None:
     stopped = [e for e in last["errors"] if ": interrupted; " in e]
     assert len(stopped) == 2  # the two phones whose worker was not the one Ctrl-C landed in
     assert any(r["error"] == "not run: interrupted" for r in last["results"])
+
+
+@pytest.mark.slow
+def test_one_command_times_a_real_export_on_every_phone_of_two_servers(
+    lab, android_cfg, small_export: Path, tmp_path: Path, capsys
+) -> None:
+    """The whole path in one command: a real export folder (its manifest and hashes), every phone of two adb
+    servers at once, one of them lost on the way; one file x device table on the screen, one plot, exit 1."""
+    manifest_files = sorted(p.name for p in small_export.glob("*.tflite"))
+    phones = [lab.phone("xiaomi_12s", server=0, outputs=["percentiles_line.txt"]),
+              lab.phone("poco_f6", server=1, outputs=["android_logcat_56301.txt"]),
+              lab.phone("poco_f6", server=1, vanish_on_run=2)]  # fmt: skip
+    cfg = android_cfg()
+    out = tmp_path / "fleet.json"
+    rc = main(["android", "--adb", cfg.adb, "--benchmark-model", str(cfg.benchmark_model), "--artifacts",
+               str(small_export), "--serial", "all", "--adb-server", ",".join(s.address for s in lab.servers),
+               "--cooldown", "0", "--repeats", "2", "--json", str(out)])  # fmt: skip
+    stdout = capsys.readouterr().out
+    assert rc == 1
+    rep = read_json(out)
+    order = list(rep.environment["devices"])  # the order the servers listed them in
+    assert sorted(order) == sorted(p.serial for p in phones)
+    assert "| file | precision | threads | delegate | " + " | ".join(order) + " |" in stdout
+    rows = [ln for ln in stdout.splitlines() if ln.startswith("| shufflenet_")]
+    assert {ln.split(" | ")[0].removeprefix("| ") for ln in rows} >= set(manifest_files)
+    status = {t: {r.status for r in rep.results if r.target == t} for t in order}
+    assert status == {phones[0].serial: {"ok"}, phones[1].serial: {"ok"}, phones[2].serial: {"failed"}}
+    assert len(rep.results) == 3 * len(manifest_files)
+    assert (tmp_path / "fleet_latency.png").stat().st_size > 10_000
