@@ -406,5 +406,8 @@ def test_table8_on_the_phones_through_the_double(lab, android_cfg, tmp_path: Pat
     assert rep.results[0].median_ms == pytest.approx(141.253)
     md = table8_markdown(rep)
     assert md.count("### Table 8 reproduced on") == 2
-    assert f"### Table 8 reproduced on {a.serial}: Xiaomi 12S" in md and f"on {b.serial}: POCO F6" in md
+    assert (
+        f"### Table 8 reproduced on {a.serial}: Xiaomi 12S" in md
+        and f"on {b.serial}: Xiaomi POCO F6 (24069PC21I)" in md
+    )
     assert "| ShuffleNet 0.5x | 43.2 | 38 | 37.6 | 15.2 | 141.3 |" in md
