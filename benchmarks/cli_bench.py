@@ -393,10 +393,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     _csv(results, out / "report.csv")
     kinds = {rep.kind for rep in reports}
+    devices = {t: d for rep in reports for t, d in (rep.environment.get("devices") or {}).items()}
     if len(reports) > 1 and kinds <= set(PHONE_KINDS):  # the same phone in two runs: two series
         results = [dataclasses.replace(r, target=f"{r.target} ({path.stem})")
                    for path, rep in zip(args.results, reports, strict=True) for r in rep.results]  # fmt: skip
-    plot_report(results, kinds, out / "report_latency.png", "Latency")
+        devices = {f"{t} ({path.stem})": d for path, rep in zip(args.results, reports, strict=True)
+                   for t, d in (rep.environment.get("devices") or {}).items()}  # fmt: skip
+    plot_report(results, kinds, out / "report_latency.png", "Latency", devices)
     plot_latency_vs_macs(results, out / "report_latency_vs_macs.png")
     print(text)
     print(

@@ -5,6 +5,7 @@ Phone runs lead with the phones and the file x device table, and plot one series
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, write_csv, write_json
 from shufflenet.model.files import write_text_atomic
@@ -57,12 +58,18 @@ def phone_markdown(report: BenchReport) -> str:
                                  fleet_markdown(report.results, report.environment)) if x)  # fmt: skip
 
 
-def plot_report(results: list[BenchResult], kinds: set[str], path: Path, title: str) -> None:
-    """Phone results: one series per phone; others: one series per thread count (or runtime)."""
+def plot_report(
+    results: list[BenchResult], kinds: set[str], path: Path, title: str, devices: dict[str, Any] | None = None
+) -> None:
+    """Phone results: one series per phone (named from ``devices``); others: one series per thread count (or
+    runtime)."""
     from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_by_device
 
-    phones = kinds <= set(PHONE_KINDS) and any(r.runtime == "benchmark_model" for r in results)
-    (plot_latency_by_device if phones else plot_latency)(results, path, title=title)
+    if kinds <= set(PHONE_KINDS) and any(r.runtime == "benchmark_model" for r in results):
+        names = {t: d.get("name", "") for t, d in (devices or {}).items()}
+        plot_latency_by_device(results, path, title=title, names=names)
+    else:
+        plot_latency(results, path, title=title)
 
 
 def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
@@ -78,6 +85,6 @@ def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Pat
     from shufflenet.benchmarks.reports.plots import plot_latency_vs_macs
 
     paths = write_tables(report, json_path, title)
-    plot_report(report.results, {report.kind}, paths["latency_png"], title)
+    plot_report(report.results, {report.kind}, paths["latency_png"], title, report.environment.get("devices"))
     plot_latency_vs_macs(report.results, paths["macs_png"], title=f"{title}: latency against multiply-adds")
     return paths

@@ -204,9 +204,12 @@ def _empty(path: Path, title: str, message: str) -> None:
     _save(fig, path)
 
 
-def plot_latency_by_device(results: list[BenchResult], path: Path, title: str = "Latency on each phone") -> None:
-    """Phones side by side: one row per file / precision / threads / delegate, one bar colour per phone; the bar
-    is the cell's median (of its repeats), the whisker the fastest to the slowest run."""
+def plot_latency_by_device(
+    results: list[BenchResult], path: Path, title: str = "Latency on each phone", names: dict[str, str] | None = None
+) -> None:
+    """Phones side by side: one row per file / precision / threads / delegate, one bar colour per phone (labelled
+    with ``names``' model name where given); the bar is the cell's median (of its repeats), the whisker the
+    fastest to the slowest run."""
     from shufflenet.benchmarks.reports.fleet_table import cell_median_ms, row_key, targets_of
 
     ok = [r for r in results if r.status == "ok" and _finite(cell_median_ms(r))]
@@ -231,7 +234,8 @@ def plot_latency_by_device(results: list[BenchResult], path: Path, title: str = 
             xs.append(v)
             lo.append(max(v - float(low), 0.0))  # type: ignore[arg-type]
             hi.append(max(float(high) - v, 0.0))  # type: ignore[arg-type]
-        ax.barh(ys, xs, height=height * 0.9, color=_COLOURS[ti % len(_COLOURS)], label=target, xerr=[lo, hi],
+        label = f"{target} ({names[target]})" if names and names.get(target) else target
+        ax.barh(ys, xs, height=height * 0.9, color=_COLOURS[ti % len(_COLOURS)], label=label, xerr=[lo, hi],
                 error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.3"})  # fmt: skip
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{name} · {precision} · {threads} thr · {delegate}" for name, precision, threads, delegate
