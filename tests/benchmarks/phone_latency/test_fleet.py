@@ -76,7 +76,7 @@ def test_a_lab_with_failures_finishes_the_healthy_phones(lab, android_cfg, tmp_p
     servers = ",".join([*(s.address for s in lab.servers), nowhere.label])
     rc = main(["android", "--adb", cfg.adb, "--benchmark-model", str(cfg.benchmark_model), "--artifacts",
                str(cfg.artifacts), "--serial", "all", "--adb-server", servers, "--cooldown", "0", "--repeats", "1",
-               "--run-timeout", "3", "--json", str(out)])  # fmt: skip
+               "--run-timeout", "5", "--json", str(out)])  # fmt: skip
     captured = capsys.readouterr()
     assert rc == 1 and "Traceback" not in captured.err
     rep = read_json(out)
@@ -90,7 +90,7 @@ def test_a_lab_with_failures_finishes_the_healthy_phones(lab, android_cfg, tmp_p
     assert status[(hung.serial, "net_int8_full_integer_int8_io.tflite")] == "ok"  # ... and the phone went on
     assert all(r.target != locked.serial for r in rep.results)
     hung_result = next(r for r in rep.results if r.target == hung.serial and r.status == "failed")
-    assert hung_result.error == "benchmark_model hung: killed after 3 s (--run-timeout)"
+    assert hung_result.error == "benchmark_model hung: killed after 5 s (--run-timeout)"
     assert "kill -9 4001" in hung.shell_lines  # killed by its process id on the phone
     errors = [ln.removeprefix("error: ") for ln in captured.err.splitlines() if ln.startswith("error: ")]
     assert sorted(errors) == sorted(rep.errors) and len(errors) == 4
@@ -135,9 +135,10 @@ def test_resume_reruns_only_the_missing_or_failed_cells(lab, android_cfg, tmp_pa
 
 
 def test_cooling_waits_until_the_phone_is_cool_and_records_it(lab, android_cfg) -> None:
-    """A phone that starts 6 °C warm and cools 4 °C/s: the run waits before each file until its SoC zones and
-    battery are at most 34 °C (the recorded zones read up to 32.2 °C cold), and records the wait and the reading."""
-    phone = lab.phone(start_heat_c=6.0, cool_c_per_s=4.0)
+    """A phone that starts 30 °C warm and cools 3 °C/s (about 9 s to go): the run waits before the file until its
+    SoC zones and battery are at most 34 °C (the recorded zones read up to 32.2 °C cold), and records the wait
+    and the reading."""
+    phone = lab.phone(start_heat_c=30.0, cool_c_per_s=3.0)
     slept: list[float] = []
 
     def sleep(s: float) -> None:
@@ -150,7 +151,7 @@ def test_cooling_waits_until_the_phone_is_cool_and_records_it(lab, android_cfg) 
     assert r.status == "ok" and not cooling["stayed_hot"] and cooling["threshold_c"] == 34.0
     assert cooling["waited_s"] > 0 and slept and all(s <= 0.25 for s in slept)
     assert cooling["soc_c"] <= 34.0 and cooling["governor"] == ["schedutil"]
-    assert phone.heat_c() < 6.0
+    assert phone.heat_c() <= 1.8
 
 
 def test_a_phone_that_stays_hot_or_throttles_is_flagged(lab, android_cfg, caplog) -> None:
