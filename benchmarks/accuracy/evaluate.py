@@ -19,8 +19,8 @@ from shufflenet.export.runtimes.base import Runner
 from shufflenet.export.runtimes.loader import load_runner
 from shufflenet.model.checkpoint import load_model
 from shufflenet.model.cli_common import text_table
-from shufflenet.model.datasets import DatasetError, scan_image_folder
-from shufflenet.model.preprocessing import Preprocessing, load_rgb, resize_and_crop
+from shufflenet.model.datasets import DatasetError, class_name, scan_image_folder
+from shufflenet.model.preprocessing import Preprocessing, decode_files
 from shufflenet.model.source import logits, model_from_source
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,14 @@ class LabelledImages:
     images: np.ndarray  # N x H x W x 3 uint8, resized and centre-cropped
     labels: np.ndarray  # indices into the model's label list
     root: Path
+    skipped: str = ""  # one line naming the unreadable files that were skipped ("" when none)
 
 
 def load_labelled(root: str | Path, prep: Preprocessing, labels: list[str], limit: int = 0) -> LabelledImages:
-    """Images of ``root/<class>/*``; class folder names must be model labels (their index is the answer)."""
+    """Images of ``root/<class>/*``; class folder names must be model labels (their index is the answer; both
+    compared in Unicode NFC). Unreadable images are skipped and named in ``skipped`` (``decode_files``)."""
     files, idx, classes = scan_image_folder(root, min_classes=1)
-    index = {name: i for i, name in enumerate(labels)}
+    index = {class_name(name): i for i, name in enumerate(labels)}
     unknown = sorted(set(classes[i] for i in idx) - set(index))
     if unknown:
         raise DatasetError(
@@ -62,14 +64,13 @@ def load_labelled(root: str | Path, prep: Preprocessing, labels: list[str], limi
     if limit and len(files) > limit:
         keep = np.sort(np.random.default_rng(0).choice(len(files), limit, replace=False))
         files, idx = [files[k] for k in keep], [idx[k] for k in keep]
-    out = np.empty((len(files), *prep.crop, 3), np.uint8)
-    for n, f in enumerate(files):
-        try:
-            out[n] = resize_and_crop(load_rgb(f), prep)
-        except ValueError as e:
-            raise DatasetError(f"{e}; remove or replace the file") from None
-    answers = np.asarray([index[classes[i]] for i in idx], np.int64)
-    return LabelledImages(out, answers, Path(root))
+    try:
+        decoded = decode_files(files, prep)
+    except ValueError as e:
+        raise DatasetError(f"{e}; remove or replace the file(s)") from None
+    answers = np.asarray([index[classes[idx[k]]] for k in decoded.kept], np.int64)
+    skipped = decoded.skipped_line(f"images of {root}", Path(root)) if decoded.unreadable else ""
+    return LabelledImages(decoded.images, answers, Path(root), skipped)
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -106,6 +107,8 @@ def evaluate_checkpoint(path: Path, data_dir: Path, arch: str | None = None, lim
     answers that ``data_dir``'s class folders must match."""
     model, variant, _ = load_model(path, arch)
     data = load_labelled(data_dir, variant.preprocessing, variant.class_names(), limit)
+    if data.skipped:
+        log.warning("warning: %s", data.skipped)
     out = logits(model, data.images, variant.preprocessing)
     return _result("pytorch", "fp32", str(path), out, out, data, "pytorch", variant.name)
 
@@ -117,24 +120,29 @@ def evaluate_artifacts(
     limit: int = 0,
     progress: Callable[[str], None] | None = None,
     chunk: int = 1000,
+    weights: Path | None = None,
 ) -> list[AccuracyResult]:
     """Accuracy of the PyTorch source and of every file of an export (``formats``: only these); a file is run
-    ``chunk`` images at a time, each chunk told to ``progress`` (the Core ML evaluator takes minutes a file)."""
+    ``chunk`` images at a time, each chunk told to ``progress`` (the Core ML evaluator takes minutes a file).
+    Every file's sha256 is checked before the first is evaluated; ``weights`` replaces a checkpoint whose recorded
+    path is gone (the same file)."""
     say = progress or (lambda m: log.info("%s", m))
     manifest = read_manifest(artifacts)
+    entries = [e for e in manifest["artifacts"] if not formats or e["format"] in formats]
+    for e in entries:  # a tampered last file is found now, not after the others were evaluated
+        verify_artifact(artifacts, e)
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     labels = export_labels(artifacts, manifest)
-    r = model_from_source(manifest["source"], manifest["arch"])
+    r = model_from_source(manifest["source"], manifest["arch"], weights)
     model, variant = r.model, r.variant
     data = load_labelled(data_dir, prep, labels, limit)
+    if data.skipped:
+        say(f"warning: {data.skipped}")
     say(f"{len(data.labels)} images from {data_dir}")
     ref = logits(model, data.images, prep)
     results = [_result("pytorch", "fp32", manifest["source"].get("path") or manifest["source"]["kind"], ref, ref,
                        data, "pytorch", variant.name)]  # fmt: skip
-    for e in manifest["artifacts"]:
-        if formats and e["format"] not in formats:
-            continue
-        verify_artifact(artifacts, e)
+    for e in entries:
         say(f"evaluating {e['path']}")
         runner = load_runner(artifacts, {**e, "preprocessing": manifest["preprocessing"]})
         out = _predict_in_chunks(runner, data.images, chunk, e["path"], say)

@@ -1,5 +1,5 @@
-"""Latency on Android phones with TensorFlow Lite's ``benchmark_model``, driven over adb: one phone, or every phone
-of one or more adb servers at once.
+"""Latency on Android phones with TensorFlow Lite's ``benchmark_model`` (and ExecuTorch's ``executor_runner`` for
+the .pte files, ``pte_android``), driven over adb: one phone, or every phone of one or more adb servers at once.
 
 ``run_android`` picks the phones (``selection``), checks the files, and runs one session per phone
 (``session``), several at once (``fleet``); every result lands in one report, saved after every cell. A session
@@ -31,7 +31,8 @@ from shufflenet.benchmarks.phone_latency.adb import AdbServer, BenchError, find_
 from shufflenet.benchmarks.phone_latency.config import AndroidConfig
 from shufflenet.benchmarks.phone_latency.device import elf_abi
 from shufflenet.benchmarks.phone_latency.fleet import Previous, read_previous, run_fleet
-from shufflenet.benchmarks.phone_latency.model_files import tflite_files
+from shufflenet.benchmarks.phone_latency.model_files import ModelFile, tflite_files
+from shufflenet.benchmarks.phone_latency.pte_android import PteFile, pte_files
 from shufflenet.benchmarks.phone_latency.selection import attached, select
 from shufflenet.benchmarks.reports.results import BenchReport
 from shufflenet.model.files import sha256_path
@@ -56,16 +57,12 @@ def run_android(
         if save is not None:
             save(report)
 
-    files = tflite_files(cfg.artifacts, cfg.files, npu=cfg.npu_libs is not None)
+    files, ptes = _files(cfg)
     previous: Previous | None = read_previous(cfg) if cfg.resume else None
     servers = parse_servers(",".join(cfg.adb_servers)) if cfg.adb_servers else [AdbServer()]
-    binary = Path(cfg.benchmark_model)
-    report.environment = {
-        "adb": find_adb(cfg.adb),
-        "adb_servers": [s.label for s in servers],
-        "benchmark_model": {"path": str(binary), "sha256": sha256_path(binary), "abi": elf_abi(binary)},
-        "devices": {},
-    }
+    report.environment = {"adb": find_adb(cfg.adb), "adb_servers": [s.label for s in servers], "devices": {}}
+    for name, tool in cfg.tools.items():
+        report.environment[name] = {"path": str(tool), "sha256": sha256_path(tool), "abi": elf_abi(tool)}
     try:
         entries, unreachable = attached(cfg.adb, servers)
         selection = select(entries, cfg.serial)
@@ -74,7 +71,7 @@ def run_android(
         report.errors += skipped
         for line in selection.skipped:
             log.error("%s: skipped", line)
-        run_fleet(cfg, selection, files, report, persist, previous, sleep, clock)
+        run_fleet(cfg, selection, files, report, persist, previous, sleep, clock, ptes)
     except BenchError as e:
         report.errors.append(str(e))
         persist()
@@ -82,6 +79,20 @@ def run_android(
     _describe_machine(report)
     persist()
     return report
+
+
+def _files(cfg: AndroidConfig) -> tuple[list[ModelFile], list[PteFile]]:
+    """The .tflite files (with --benchmark-model) and the .pte files (with --pte-runner) to time."""
+    wanted = cfg.files or []
+    tfl = [f for f in wanted if not f.endswith(".pte")]
+    pte = [f for f in wanted if f.endswith(".pte")]
+    files = tflite_files(cfg.artifacts, tfl or None, npu=cfg.npu_libs is not None) if cfg.benchmark_model and (
+        tfl or not wanted) else []  # fmt: skip
+    ptes = pte_files(Path(cfg.artifacts), pte or None) if cfg.pte_runner and (pte or not wanted) else []
+    if not files and not ptes:
+        tool = "--pte-runner" if pte else "--benchmark-model"
+        raise ValueError(f"nothing to time: --files names only {'.pte' if pte else '.tflite'} files; pass {tool}")
+    return files, ptes
 
 
 def _describe_machine(report: BenchReport) -> None:

@@ -146,7 +146,7 @@ def one_run(
         rc, shell_text = res.returncode, res.stderr + "\n" + res.stdout
     except adbm.CommandTimedOut:
         hung, rc, shell_text = timeout_s, 128 + 9, ""
-        _kill(adb, paths, info.serial, what)
+        kill_run(adb, paths, info.serial, what)
     try:
         local_out.unlink(missing_ok=True)
         adb.pull(paths.output, local_out)
@@ -163,11 +163,12 @@ def one_run(
     return Run(rc, msg, parse_output(text or shell_text), before, read_state(adb), hung)
 
 
-def _kill(adb: Adb, paths: RemotePaths, serial: str, what: str) -> None:
+def kill_run(adb: Adb, paths: RemotePaths, serial: str, what: str) -> None:
+    """Kill a hung run on the phone by the process id it wrote (never by name: other programs may run there)."""
     pid = adb.shell(f"cat {shlex.quote(paths.pid)}", what=f"reading the process id of {what}").stdout.strip()
     if pid.isdigit():
         adb.shell(f"kill -9 {pid}", what=f"killing the hung run of {what}")
-        log.warning("%s: %s hung: killed benchmark_model (process %s) on the phone", serial, what, pid)
+        log.warning("%s: %s hung: killed process %s on the phone", serial, what, pid)
 
 
 def judge_run(run: Run, delegate: str) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ NPU_DISPATCH = {"qualcomm": "libLiteRtDispatch_Qualcomm.so"}  # what --npu-libs 
 
 @dataclass
 class AndroidConfig:
-    benchmark_model: Path
+    benchmark_model: Path | None  # None: only the .pte files, with pte_runner
     artifacts: Path
     files: list[str] | None = None
     serial: str | None = None  # one serial, "A,B,...", "all", or None: the only device attached
@@ -38,14 +38,26 @@ class AndroidConfig:
     keep_remote_files: bool = False
     npu_libs: Path | None = None  # the phone's NPU runtime libraries; NPU files run only with them
     resume: Path | None = None  # an earlier results file: only its missing or failed cells are run
+    pte_runner: Path | None = None  # the user's ExecuTorch executor_runner build: the .pte files run with it
 
     @property
     def remote_npu_dir(self) -> str:
         return f"{self.remote_dir}/npu"
 
+    @property
+    def tools(self) -> dict[str, Path]:
+        """The programs pushed to the phones: {"benchmark_model": ..., "pte_runner": ...} (those given)."""
+        given = {"benchmark_model": self.benchmark_model, "pte_runner": self.pte_runner}
+        return {k: Path(v) for k, v in given.items() if v is not None}
+
     def validate(self) -> None:
-        if not Path(self.benchmark_model).is_file():
+        if self.benchmark_model is None and self.pte_runner is None:
+            raise ValueError("pass --benchmark-model (for the .tflite files) or --pte-runner (for the .pte files)")
+        if self.benchmark_model is not None and not Path(self.benchmark_model).is_file():
             raise ValueError(f"benchmark_model not found: {self.benchmark_model}")
+        if self.pte_runner is not None and not Path(self.pte_runner).is_file():
+            raise ValueError(f"--pte-runner {self.pte_runner} not found; pass the executor_runner you built for the "
+                             "phone (see docs/benchmarks.md)")  # fmt: skip
         if not Path(self.artifacts).is_dir():
             raise ValueError(f"artifacts folder not found: {self.artifacts}")
         bad = [d for d in self.delegates if d not in DELEGATES]
@@ -77,6 +89,6 @@ class AndroidConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("benchmark_model", "artifacts", "npu_libs", "resume"):
+        for k in ("benchmark_model", "artifacts", "npu_libs", "resume", "pte_runner"):
             d[k] = str(d[k]) if d[k] is not None else None
         return d

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shufflenet.benchmarks.phone_latency.model_files import ModelFile
+from shufflenet.benchmarks.phone_latency.pte_android import PteFile
 from shufflenet.benchmarks.phone_latency.selection import Selection
 from shufflenet.benchmarks.phone_latency.session import DeviceSession, all_cells
 from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, read_json
@@ -87,10 +88,11 @@ def read_previous(cfg: AndroidConfig) -> Previous:
         if old is not None and old != new:
             raise ValueError(f"--resume {path}: it was measured with {key}={old}, this run asks {new}; use the same "
                              "options, or write to another --json")  # fmt: skip
-    old_bm = (rep.environment.get("benchmark_model") or {}).get("sha256")
-    if old_bm and old_bm != sha256_path(cfg.benchmark_model):
-        raise ValueError(f"--resume {path}: it was measured with another benchmark_model (sha256 {old_bm[:12]}...); "
-                         "use that binary, or write to another --json")  # fmt: skip
+    for name, tool in cfg.tools.items():
+        old = (rep.environment.get(name) or {}).get("sha256")
+        if old and old != sha256_path(tool):
+            raise ValueError(f"--resume {path}: it was measured with another {tool.name} (sha256 {old[:12]}...); "
+                             "use that binary, or write to another --json")  # fmt: skip
     return Previous(rep.results, dict(rep.environment.get("devices") or {}))
 
 
@@ -107,13 +109,14 @@ def run_fleet(
     previous: Previous | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    ptes: list[PteFile] | None = None,
 ) -> None:
-    cells = all_cells(files, cfg)
+    cells = all_cells(files, cfg, ptes)
     targets = [c.target for c in selection.chosen]
     sink = FleetSink(report, persist, targets)
     done: set[tuple[str, str, int, str]] = set()
     if previous is not None:
-        done = _keep_previous(previous, files, cells, targets, sink, report)
+        done = _keep_previous(previous, [*files, *(ptes or [])], cells, targets, sink, report)
     stop = threading.Event()
     sessions = []
     for c in selection.chosen:
@@ -141,7 +144,8 @@ def run_fleet(
 
 
 def _keep_previous(
-    previous: Previous, files: list[ModelFile], cells: list, targets: list[str], sink: FleetSink, report: BenchReport
+    previous: Previous, files: list[ModelFile | PteFile], cells: list, targets: list[str], sink: FleetSink,
+    report: BenchReport,
 ) -> set[tuple[str, str, int, str]]:  # fmt: skip
     """Put the earlier run's results in the report; the keys of the cells not to run again."""
     sha = {f.name: f.sha256 for f in files}

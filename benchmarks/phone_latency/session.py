@@ -1,5 +1,6 @@
-"""One phone's session: record what it is, push ``benchmark_model`` and the files, then time its cells (file x
-threads x delegate) one after another, pinned with ``taskset``, cooled before each file and between runs.
+"""One phone's session: record what it is, push ``benchmark_model`` (and ExecuTorch's ``executor_runner``) and
+the files, then time its cells (file x threads x delegate) one after another, pinned with ``taskset``, cooled
+before each file and between runs.
 
 A failure of one cell (a delegate that is not there, ``benchmark_model`` crashing, exiting non-zero, hanging past
 the timeout, or printing what cannot be read) fails that cell and the session goes on. A failure of the phone (it
@@ -40,6 +41,8 @@ from shufflenet.benchmarks.phone_latency.device import (
     soc_mismatch,
 )
 from shufflenet.benchmarks.phone_latency.model_files import ModelFile
+from shufflenet.benchmarks.phone_latency.pte_android import PteFile, pte_cell
+from shufflenet.benchmarks.phone_latency.pte_android import remote_paths as pte_remote_paths
 from shufflenet.benchmarks.phone_latency.thermal import (
     Cooling,
     CoolWait,
@@ -58,10 +61,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Cell:
-    file: ModelFile
+    file: ModelFile | PteFile
     threads: int
     delegate: str
     order: int  # place in the phone's full list of cells (results are listed in this order)
+
+    @property
+    def is_pte(self) -> bool:
+        return isinstance(self.file, PteFile)
 
     @property
     def what(self) -> str:
@@ -71,9 +78,11 @@ class Cell:
         return (target, self.file.name, self.threads, self.delegate)
 
 
-def all_cells(files: list[ModelFile], cfg: AndroidConfig) -> list[Cell]:
-    """Every cell of one phone: a compiled NPU file runs on its NPU only, CPU files with the delegates asked."""
-    cells: list[Cell] = []
+def all_cells(files: list[ModelFile], cfg: AndroidConfig, ptes: list[PteFile] | None = None) -> list[Cell]:
+    """Every cell of one phone: the .pte files (XNNPACK) first, then the .tflite files; a compiled NPU file runs on
+    its NPU only, CPU files with the delegates asked."""
+    cells: list[Cell] = [Cell(f, t, "xnnpack", i) for i, (f, t) in enumerate((f, t) for f in ptes or []
+                                                                          for t in cfg.threads)]  # fmt: skip
     for f in files:
         for threads in cfg.threads:
             for delegate in ["npu"] if f.npu else [d for d in cfg.delegates if d != "npu"]:
@@ -108,7 +117,8 @@ class DeviceSession:
 
     def ident(self, cell: Cell) -> dict[str, Any]:
         f = cell.file
-        return dict(target=self.target, runtime="benchmark_model", format="tflite", precision=f.precision, path=f.name,
+        runtime, fmt = ("executor_runner", "executorch") if cell.is_pte else ("benchmark_model", "tflite")
+        return dict(target=self.target, runtime=runtime, format=fmt, precision=f.precision, path=f.name,
                     threads=cell.threads, delegate=cell.delegate, warmup=self.cfg.warmup, arch=f.arch,
                     input_size=f.input_size, macs=f.macs, variant=f.variant)  # fmt: skip
 
@@ -139,7 +149,7 @@ class DeviceSession:
         log.error("%s%s; %d cell(s) not run", self._who, why, len(rest))
 
     def _session(self, adb: Adb, pushed: list[str]) -> None:
-        cfg, binary = self.cfg, Path(self.cfg.benchmark_model)
+        cfg = self.cfg
         info = device_info(adb)
         log.info("%s%s (adb server %s)", self._who, info.description, info.server)
         mask, cores = cores_mask(cfg.cores, info.cpu_max_freq_khz)
@@ -147,29 +157,30 @@ class DeviceSession:
         described.update(target=self.target, cores={"choice": cfg.cores, "mask": mask, "cores": cores},
                          capped_at_start=capped_at_start(info.cpu, info.cpu_max_freq_khz))  # fmt: skip
         self.sink.device(self.target, described)
-        local_abi = elf_abi(binary)
-        if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
-            raise BinaryNotRunnable(
-                f"{binary.name} is built for {local_abi} but device {info.serial} runs {', '.join(info.abilist)}: "
-                f"use the android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
-            )
+        for tool in cfg.tools.values():
+            local_abi = elf_abi(tool)
+            if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
+                raise BinaryNotRunnable(
+                    f"{tool.name} is built for {local_abi} but device {info.serial} runs {', '.join(info.abilist)}: "
+                    f"use the android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
+                )
         if max(c.threads for c in self.cells) > len(cores):
             log.warning("%s%d threads on %d pinned cores: threads will share cores", self._who,
                         max(c.threads for c in self.cells), len(cores))  # fmt: skip
-        paths = remote_paths(cfg.remote_dir)
-        runnable = [c for c in self.cells if not soc_mismatch(c.file.npu, info)]
-        if runnable:
-            self._push(adb, binary, paths.binary, pushed)
-            r = adb.shell(f"chmod 755 {shlex.quote(paths.binary)}", what="chmod of benchmark_model")
-            if r.returncode != 0:
-                raise BinaryNotRunnable(f"chmod of {paths.binary} failed: {first_line(r.stderr + r.stdout)}")
-            if any(c.file.npu for c in runnable):
+        paths, pte_paths = remote_paths(cfg.remote_dir), pte_remote_paths(cfg.remote_dir)
+        runnable = [c for c in self.cells if not soc_mismatch(getattr(c.file, "npu", None), info)]
+        if any(not c.is_pte for c in runnable):
+            self._push_tool(adb, Path(cfg.benchmark_model), paths.binary, pushed)  # type: ignore[arg-type]
+            if any(c.delegate == "npu" for c in runnable):
                 self._push_npu_libs(adb, pushed)
+        if any(c.is_pte for c in runnable):
+            self._push_tool(adb, Path(cfg.pte_runner), pte_paths.binary, pushed)  # type: ignore[arg-type]
         remote: dict[str, str] = {}
-        for f in dict.fromkeys(c.file.name for c in runnable):
-            remote[f] = f"{cfg.remote_dir}/{Path(f).name}"
-            self._push(adb, next(c.file.path for c in runnable if c.file.name == f), remote[f], pushed)
-        pushed += [paths.output, paths.pid]
+        for c in runnable:
+            if c.file.name not in remote:
+                remote[c.file.name] = f"{cfg.remote_dir}/{Path(c.file.name).name}"
+                self._push(adb, c.file.path, remote[c.file.name], pushed)
+        pushed += [paths.output, paths.pid, pte_paths.output]
         cooling = Cooling(cfg.cool_below_c, cfg.cool_timeout_s, cfg.cool_poll_s)
         first = True
         with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
@@ -178,7 +189,7 @@ class DeviceSession:
             for c in self.cells:
                 by_file.setdefault(c.file.name, []).append(c)
             for cells in by_file.values():
-                other = soc_mismatch(cells[0].file.npu, info)
+                other = soc_mismatch(getattr(cells[0].file, "npu", None), info)
                 if other:
                     for cell in cells:
                         self._emit(cell, failed_result(other, status="skipped", repeats=0, **self.ident(cell)))
@@ -186,9 +197,21 @@ class DeviceSession:
                     continue
                 cool = wait_until_cool(adb, cooling, self.sleep, self.clock, self._who)
                 for cell in cells:
-                    runs, failure = self._repeats(adb, cell, mask, remote, paths, local_out, info, first)
+                    if isinstance(cell.file, PteFile):
+                        details = self._details(cell, mask, cores, cool, info)
+                        result = pte_cell(cfg, adb, cell.file, cell.threads, mask, pte_paths, local_out,
+                                          self.ident(cell), details, self.sleep, first, self.stop)  # fmt: skip
+                    else:
+                        runs, failure = self._repeats(adb, cell, mask, remote, paths, local_out, info, first)
+                        result = self._result(cell, runs, failure, mask, cores, cool, info)
                     first = False
-                    self._emit(cell, self._result(cell, runs, failure, mask, cores, cool, info))
+                    self._emit(cell, result)
+
+    def _push_tool(self, adb: Adb, local: Path, remote: str, pushed: list[str]) -> None:
+        self._push(adb, local, remote, pushed)
+        r = adb.shell(f"chmod 755 {shlex.quote(remote)}", what=f"chmod of {Path(remote).name}")
+        if r.returncode != 0:
+            raise BinaryNotRunnable(f"chmod of {remote} failed: {first_line(r.stderr + r.stdout)}")
 
     def _push(self, adb: Adb, local: Path, remote: str, pushed: list[str]) -> None:
         log.info("%spush %s", self._who, Path(local).name)
@@ -234,15 +257,19 @@ class DeviceSession:
                 return runs, failure
         return runs, None
 
+    def _details(self, cell: Cell, mask: str, cores: list[int], cool: CoolWait, info: DeviceInfo) -> dict[str, Any]:
+        cfg = self.cfg
+        return {"cores_mask": mask, "cores": cores, "file_sha256": cell.file.sha256, "server": info.server,
+                "command_flags": {"warmup_runs": cfg.warmup, "num_runs": cfg.runs, "op_profiling": cfg.op_profiling},
+                "cooling": cool.record()}  # fmt: skip
+
     def _result(
         self, cell: Cell, runs: list[Run], failure: tuple[str, str] | None, mask: str, cores: list[int],
         cool: CoolWait, info: DeviceInfo,
     ) -> BenchResult:  # fmt: skip
         cfg = self.cfg
         throttled = sorted({c for r in runs for c in throttled_cores(info.cpu, r.after.cpu)})
-        details = {"cores_mask": mask, "cores": cores, "file_sha256": cell.file.sha256, "server": info.server,
-                   "command_flags": {"warmup_runs": cfg.warmup, "num_runs": cfg.runs, "op_profiling": cfg.op_profiling},
-                   "cooling": cool.record(), "throttled_cores": throttled}  # fmt: skip
+        details = {**self._details(cell, mask, cores, cool, info), "throttled_cores": throttled}
         result = cell_result(runs, failure, self.ident(cell), details, cfg.max_warming_c, info.thermal_c)
         if result.status == "ok" and throttled:
             capped = {c: runs[-1].after.cpu.max_khz.get(c) for c in throttled}

@@ -4,8 +4,11 @@ What it says about itself is recorded from real devices (``../shared/fixtures/ad
 the cpufreq and thermal-zone files as the kernel listed them, ``dumpsys battery`` verbatim; a ``benchmark_model``
 run replays a recorded output (``../shared/fixtures/benchmark_model``). The harness's command vocabulary is all
 its shell knows: ``getprop``, ``grep -H . FILES``, ``dumpsys battery``, ``cat``, ``chmod``, ``rm -f``,
-``mkdir -p``, ``kill -9 PID`` and a run in the background, ``[VAR=v ...] [taskset MASK] PROG ARGS > OUT 2>&1 &
-echo $! > PIDFILE; wait $!``. Sync serves stat (v1 and v2), push and pull.
+``mkdir -p``, ``kill -9 PID``, ``logcat -c`` / ``logcat -d ...`` and a run in the background, ``[VAR=v ...]
+[taskset MASK] PROG ARGS > OUT 2>&1 & echo $! > PIDFILE; wait $!``, where PROG is ``benchmark_model`` or, called
+with ``--model_path``, ExecuTorch's ``executor_runner`` (it replays recorded runner outputs and logcat text; its
+warm-up invocation, ``--num_executions`` = ``pte_warmup``, prints nothing). Sync serves stat (v1 and v2), push
+and pull.
 
 ``Behaviour`` sets what a lab shows and a recording cannot: how long a run takes, how much it warms the phone
 and how fast the phone cools (every zone moves by the same degrees, in the unit that zone reports), a cap on the
@@ -84,6 +87,9 @@ class Behaviour:
     noexec: bool = False
     unauthorized: bool = False  # asks for a key nobody accepts
     silent: bool = False  # adbd accepts the connection and answers nothing
+    pte_outputs: list[str] = field(default_factory=list)  # paths of recorded executor_runner outputs, in turn
+    pte_logcat: list[str] = field(default_factory=list)  # paths of recorded logcat text, one per timed run
+    pte_warmup: int = -1  # the --num_executions of the warm-up invocation
 
 
 def parse_getprop(text: str) -> dict[str, str]:
@@ -117,6 +123,9 @@ class Phone:
         self.shell_lines: list[str] = []
         self.run_spans: list[tuple[float, float]] = []
         self.runs = 0
+        self.pushed: list[str] = []
+        self._logcat = ""
+        self._pte_runs = 0
         self._lock = threading.Lock()
         self._heat = b.start_heat_c
         self._heat_t = time.monotonic()
@@ -243,6 +252,11 @@ class Phone:
             return self.run(m.group("cmd"), m.group("out"), m.group("pid"), stream)
         args = shlex.split(line)
         name, rest = (args[0], args[1:]) if args else ("", [])
+        if name == "logcat":
+            if "-c" in rest:
+                self._logcat = ""
+                return "", "", 0
+            return (self._logcat, "", 0) if "-d" in rest else ("", "logcat: only -c and -d here\n", 1)
         if name == "getprop" and not rest:
             return self.getprop_text, "", 0
         if name == "dumpsys" and rest == ["battery"]:
@@ -337,6 +351,8 @@ class Phone:
             self.vanish()
             return None
         flags = dict(a[2:].split("=", 1) for a in argv[1:] if a.startswith("--") and "=" in a)
+        if "model_path" in flags:
+            return self._executor_runner(flags, out)
         graph = flags.get("graph", "")
         header = f"STARTING!\nLog parameter values verbosely: [0]\nGraph: [{graph}]\n"
         if not graph or not self.local(graph).is_file():
@@ -375,6 +391,21 @@ class Phone:
             out.write_text(header + (text.splitlines()[0] + "\n" if text else ""))
             return 128 + b.crash_signal
         out.write_text(header + text)
+        return b.exit_code
+
+    def _executor_runner(self, flags: dict[str, str], out: Path) -> int:
+        b = self.behaviour
+        model = flags["model_path"]
+        if not self.local(model).is_file():
+            out.write_text(f"{model}: No such file or directory\n")
+            return 1
+        if flags.get("num_executions") == str(b.pte_warmup):
+            out.write_text("")
+            return 0
+        n, self._pte_runs = self._pte_runs, self._pte_runs + 1
+        self._logcat = Path(b.pte_logcat[n % len(b.pte_logcat)]).read_text() if b.pte_logcat else ""
+        self._warm(b.heat_per_run_c)
+        out.write_text(Path(b.pte_outputs[n % len(b.pte_outputs)]).read_text() if b.pte_outputs else "")
         return b.exit_code
 
     # --- sync: stat, push, pull -------------------------------------------------------------------------------
@@ -440,6 +471,7 @@ class Phone:
         target = self.local(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(bytes(data))
+        self.pushed.append(path)
         self.modes[path] = int(mode) & 0o777 if mode.isdigit() else 0o644
         stream.write(b"OKAY" + bytes(4))
         return True
