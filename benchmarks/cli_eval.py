@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true",
                    help="show the libraries' own output (else in ARTIFACTS.eval.log)")  # fmt: skip
     add_arguments(p)
-    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "int8"],
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "fp16-arith", "int8"],
                    help="with --runtime litert-arm64: only the .tflite files of these precisions")  # fmt: skip
     return p
 

@@ -23,6 +23,7 @@ from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_MIN_TOP1,
     DEFAULT_NPU_MAX_REL,
     DEFAULT_NPU_MAX_STEPS,
+    PRECISIONS,
 )
 from shufflenet.model.cli_common import (
     CliParser,
@@ -64,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON (one object per file)")
     p.add_argument("--markdown", type=Path, metavar="OUT", help="write a Markdown report")
-    for prec in ("fp32", "fp16", "int8"):
+    for prec in PRECISIONS:
         p.add_argument(f"--min-psnr-{prec}", type=float, default=DEFAULT_MIN_PSNR[prec], metavar="DB",
                        help=f"PSNR bar for {prec} files (default {DEFAULT_MIN_PSNR[prec]:g} dB)")  # fmt: skip
-    for prec in ("fp32", "fp16", "int8"):
+    for prec in PRECISIONS:
         p.add_argument(f"--min-top1-{prec}", type=_fraction, default=DEFAULT_MIN_TOP1[prec], metavar="FRAC",
                        help=f"top-1 agreement bar for {prec} files (default {DEFAULT_MIN_TOP1[prec]:g})")  # fmt: skip
     p.add_argument("--npu-max-steps", type=int, default=DEFAULT_NPU_MAX_STEPS, metavar="N",
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.add_argument("--x86-max-rel", type=float, default=1e-5, metavar="F",
                    help="litert-arm64: float gap to x86 LiteRT over the largest output (default 1e-5)")  # fmt: skip
+    p.add_argument("--x86-max-rel-fp16", type=float, default=0.02, metavar="F",
+                   help="litert-arm64: the same gap where a CPU model computes a float16-arithmetic file in float16 "
+                   "(default 0.02)")  # fmt: skip
     p.add_argument("--x86-max-steps", type=int, default=0, metavar="N",
                    help="litert-arm64: largest int8 output gap to x86 LiteRT, quantized steps (default 0)")  # fmt: skip
     return p
@@ -108,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         from shufflenet.model.files import write_json_atomic, write_text_atomic
 
         thresholds = Thresholds(
-            min_psnr_db={"fp32": args.min_psnr_fp32, "fp16": args.min_psnr_fp16, "int8": args.min_psnr_int8},
-            min_top1={"fp32": args.min_top1_fp32, "fp16": args.min_top1_fp16, "int8": args.min_top1_int8},
+            min_psnr_db={p: getattr(args, f"min_psnr_{p.replace('-', '_')}") for p in PRECISIONS},
+            min_top1={p: getattr(args, f"min_top1_{p.replace('-', '_')}") for p in PRECISIONS},
             npu_max_steps=args.npu_max_steps,
             npu_max_rel=args.npu_max_rel,
         )

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--weights", type=Path, help="checkpoint (official Megvii file or shufflenet-train output)")
     w.add_argument("--random-init", action="store_true", help="export untrained weights (seeded)")
     p.add_argument("--format", nargs="+", default=["all"], choices=[*FORMATS, "all"], help="formats to write")
-    p.add_argument("--precision", help="comma list of fp32,fp16,int8 (default: per format)")
+    p.add_argument("--precision", help="comma list of fp32,fp16,fp16-arith,int8 (default: per format)")
     p.add_argument("--input-size", type=size_argument, help="H or HxW (default: the variant's)")
     p.add_argument("--calib", type=Path, help="folder of images for int8 calibration (default: install photos)")
     p.add_argument("--calib-limit", type=int, default=300, help="at most this many calibration images")
@@ -86,6 +86,9 @@ def summary_table(manifest: dict[str, Any]) -> str:
             psnr = par.get("psnr_db")  # JSON null: identical outputs, an infinite PSNR
             db = "inf" if psnr is None or psnr == float("inf") else f"{psnr:.1f}"
             ps = f"PSNR {db} dB, top-1 {par['top1_agreement'] * 100:.0f} %"
+            by = par.get("evaluated_by") or ""
+            if "arithmetic on" in by:  # a float16-arithmetic file computed in float32 on this host: say so
+                ps += f" ({by.split('(', 1)[1].rstrip(')')})"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps,
                      coverage_cell(e.get("delegate_coverage")) if e["format"] in ("tflite", "executorch") else "-",

@@ -43,8 +43,18 @@ class ExportContext:
         self.step_seconds[key] = time.time() - started
 
 
-def manifest_entry(fmt: str, precision: str, kind: str, path: Path, runtime: str, **extra: Any) -> dict[str, Any]:
+# What a file asks its runtime to compute in (the manifest's ``arithmetic``): float32; float16 where the hardware
+# has it (the TFLite float16-arithmetic file on ARM FP16 cores, Core ML fp16 programs, a float graph on an NPU);
+# 8-bit integers.
+ARITHMETIC = ("fp32", "fp16", "int8")
+
+
+def manifest_entry(
+    fmt: str, precision: str, kind: str, path: Path, runtime: str, *, arithmetic: str, **extra: Any
+) -> dict[str, Any]:
     """The fields every manifest entry has; a format adds its own (signature, op histogram, graph checks)."""
+    if arithmetic not in ARITHMETIC:
+        raise ValueError(f"arithmetic {arithmetic!r} is not one of {', '.join(ARITHMETIC)}")
     return {
         "format": fmt,
         "precision": precision,
@@ -53,5 +63,6 @@ def manifest_entry(fmt: str, precision: str, kind: str, path: Path, runtime: str
         "size_bytes": size_bytes(path),
         "sha256": sha256_path(path),
         "runtime": runtime,
+        "arithmetic": arithmetic,
         **extra,
     }

@@ -33,12 +33,14 @@ from shufflenet.model.registry import Variant
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "int8")
+# fp16: float16 weights computed in float32 (TFLite) or float16 arithmetic (Core ML); fp16-arith: the TFLite file
+# that XNNPACK computes in float16 on ARM cores with FP16 arithmetic (float32 elsewhere).
+PRECISIONS = ("fp32", "fp16", "fp16-arith", "int8")
 # Fewer --calib images than this get a warning: int8 ranges fitted to a handful of photos clip other ones.
 MIN_CALIB_IMAGES = 8
-FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "int8"), "coreml": ("fp16", "fp32"),
+FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
                      "executorch": ("fp32", "int8")}  # fmt: skip
-DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "int8"), "coreml": ("fp16", "fp32"),
+DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
                       "executorch": ("fp32", "int8")}  # fmt: skip
 # Formats whose libraries are an optional extra of their own (the rest come with `export`).
 FORMAT_EXTRAS = {"executorch": "executorch"}

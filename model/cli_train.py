@@ -204,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--data", args.data, "folder", IMAGE_FOLDER)
         require_path("--val", args.val, "folder", IMAGE_FOLDER)
         require_path("--init-from", args.init_from, "file", "pass a checkpoint file of the same variant")
-        if args.cutout < 0 or args.eval_every < 1 or args.time_budget < 0 or args.steps < 0:
-            raise ValueError("--cutout, --steps and --time-budget take a number >= 0, --eval-every one >= 1")
+        if args.cutout < 0 or args.eval_every < 1 or args.time_budget < 0:
+            raise ValueError("--cutout and --time-budget take a number >= 0, --eval-every one >= 1")
+        if args.steps < 0 or args.loader_workers < -1:
+            raise ValueError("--steps takes a number >= 0 (0: --epochs), --loader-workers one >= -1 (-1: auto)")
         if args.ema and not 0 < args.ema < 1:
             raise ValueError(f"--ema {args.ema}: the decay lies between 0 and 1 (e.g. 0.999), or 0 for none")
         if args.dist_timeout <= 0:

@@ -35,6 +35,15 @@ def first_line(e: BaseException) -> str:
     return text[:200]
 
 
+def check_global_batch(batch_size: int, world: int) -> None:
+    """``--batch-size`` is the global batch: every process takes the same share of it."""
+    if batch_size % world:
+        raise ValueError(
+            f"--batch-size {batch_size} (the global batch) does not split over {world} processes; pass a "
+            f"multiple of {world}"
+        )
+
+
 class LaunchError(RuntimeError):
     """The run could not start or a process of it failed; the message is one line. ``exitcode``: None when the
     run never started (the nodes did not meet), else that of the process that failed first: negative when a

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .datasets import DatasetError, scan_image_folder
+from .launch import check_global_batch
 from .preprocessing import Preprocessing, load_rgb, resize_and_crop
 from .stream_transforms import official_train_transform
 from .train_config import DATA_MODES
@@ -180,11 +181,8 @@ class StreamBatches:
         self, index: FolderIndex, prep: Preprocessing, batch_size: int, rank: int, world: int, seed: int,
         workers: int, train: bool = True, drop_last: bool = False, pin_memory: bool = False,
     ) -> None:  # fmt: skip
-        if train and batch_size % world:
-            raise ValueError(
-                f"--batch-size {batch_size} (the global batch) does not split over {world} processes; pass a "
-                f"multiple of {world}"
-            )
+        if train:
+            check_global_batch(batch_size, world)
         self.dataset = StreamingFolder(index, prep, train, seed)
         self.warned: set[str] = set()
         self.local_batch = batch_size // world if train else batch_size

@@ -45,6 +45,7 @@ from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
 from .finetune import init_from_checkpoint, param_groups
+from .launch import check_global_batch
 from .preprocessing import Preprocessing
 from .recipe import resolve_recipe, warmup_steps
 from .registry import get_variant
@@ -200,6 +201,7 @@ def train(
         cfg = replace(cfg, epochs=math.ceil(cfg.total_steps / max(1, per_epoch)))
     device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
     ctx = distributed.current()
+    check_global_batch(cfg.batch_size, max(ctx.world, cfg.workers))
     if ctx.world == 1 and cfg.workers > 1:
         return _launch_workers(cfg, train_data, test_data, out, resume)
     saved = _read_resume_state(ctx, out) if resume else None

@@ -13,16 +13,15 @@
   every guest block it translates (disassembled); a run of one image is compared with a run of none (same
   interpreter set-up, no ``invoke``), and the instruction classes that only the invoke translated are counted:
   ``sdot``/``udot`` (dot product), ``smmla``/``ummla``/``usmmla`` (i8mm), SVE (``z``/``p`` registers),
-  NEON widening multiplies (``smull``/``smlal``), float FMA (``fmla``).
+  NEON widening multiplies (``smull``/``smlal``), float FMA (``fmla``), and float arithmetic by operand width
+  (half / half into single / single precision: which arithmetic XNNPACK really used; ``export.runtimes.arm64_kernels``).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
-from shufflenet.export.runtimes import litert_arm64
+from shufflenet.export.runtimes.arm64_kernels import describe, float_arithmetic, invoke_classes
 from shufflenet.export.runtimes.litert_arm64 import (
     DEFAULT_CPUS,
     SETUP_SCRIPT,
@@ -48,14 +47,6 @@ from shufflenet.model.files import write_json_atomic
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
-
-# Instruction classes that tell XNNPACK's kernel families apart (mnemonic -> class).
-CLASSES = {"sdot": "dotprod", "udot": "dotprod", "smmla": "i8mm", "ummla": "i8mm", "usmmla": "i8mm",
-           "usdot": "i8mm", "smull": "neon_widening_mul", "smull2": "neon_widening_mul",
-           "smlal": "neon_widening_mul", "smlal2": "neon_widening_mul", "fmla": "fp_fma", "bfmmla": "bf16",
-           "fmopa": "sme", "smopa": "sme"}  # fmt: skip
-_INSN = re.compile(r"^0x[0-9a-f]+:\s+[0-9a-f]{8}\s+(\S+)\s*(.*)$")
-_SVE_REG = re.compile(r"\bz\d+\.[bhsdq]\b|\bp\d+/[mz]\b")
 
 
 def time_setup(cache: Path, offline: bool = False) -> dict[str, Any]:
@@ -95,11 +86,12 @@ def _drop_env(cache: Path) -> Path:
     return cache
 
 
-def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env) -> list[dict[str, Any]]:
+def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env,
+               precisions: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
     m = read_manifest(artifacts)
     images = np.random.default_rng(0).integers(0, 256, (n, *m["input_size"], 3), dtype=np.uint8)
     rows = []
-    for e in (e for e in m["artifacts"] if is_cpu_tflite(e)):
+    for e in _entries(m, precisions):
         verify_artifact(artifacts, e)
         host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
         x = host.prepare(images)
@@ -118,47 +110,25 @@ def bench_eval(artifacts: Path, cpus: tuple[str, ...], n: int, env: Arm64Env) ->
     return rows
 
 
-def _translated(env: Arm64Env, model: Path, x: np.ndarray, cpu: str, log_path: Path) -> collections.Counter:
-    """Instruction mnemonics (with SVE as one class) in every block qemu translated during one worker run."""
-    worker = Path(litert_arm64.__file__).with_name("arm64_worker.py")
-    with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        np.save(t / "in.npy", x)
-        cmd = [str(env.qemu), "-L", str(env.root), "-cpu", cpu, "-d", "in_asm", "-D", str(log_path),
-               str(env.python), str(worker), str(model), str(t / "in.npy"), str(t / "out.npy"),
-               str(t / "info.json"), "1"]  # fmt: skip
-        subprocess.run(cmd, env=env.environ(), capture_output=True, check=True, timeout=600)
-    counts: collections.Counter = collections.Counter()
-    with open(log_path, errors="replace") as f:
-        for line in f:
-            mt = _INSN.match(line)
-            if not mt:
-                continue
-            mnem, ops = mt.group(1), mt.group(2)
-            if mnem in CLASSES:
-                counts[CLASSES[mnem]] += 1
-            if _SVE_REG.search(ops):
-                counts["sve"] += 1
-    log_path.unlink()
-    return counts
-
-
-def bench_kernels(artifacts: Path, cpus: tuple[str, ...], env: Arm64Env) -> list[dict[str, Any]]:
+def bench_kernels(artifacts: Path, cpus: tuple[str, ...], env: Arm64Env,
+                  precisions: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
     m = read_manifest(artifacts)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="arm64-kernels-") as tmp:
-        for e in (e for e in m["artifacts"] if is_cpu_tflite(e)):
-            path = verify_artifact(artifacts, e)
-            host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
-            x = host.prepare(np.random.default_rng(0).integers(0, 256, (1, *m["input_size"], 3), dtype=np.uint8))
-            for cpu in cpus:
-                log.info("translated instructions: %s on -cpu %s", e["path"], cpu)
-                with_invoke = _translated(env, path, x, cpu, Path(tmp) / "one.log")
-                without = _translated(env, path, x[:0], cpu, Path(tmp) / "none.log")
-                only = {k: with_invoke[k] - without.get(k, 0) for k in sorted(with_invoke)}
-                rows.append({"path": e["path"], "precision": e["precision"], "cpu": cpu,
-                             "translated_by_invoke": {k: v for k, v in only.items() if v > 0}})  # fmt: skip
+    for e in _entries(m, precisions):
+        path = verify_artifact(artifacts, e)
+        host = load_runner(artifacts, {**e, "preprocessing": m["preprocessing"]})
+        x = host.prepare(np.random.default_rng(0).integers(0, 256, (1, *m["input_size"], 3), dtype=np.uint8))
+        for cpu in cpus:
+            log.info("translated instructions: %s on -cpu %s", e["path"], cpu)
+            only = invoke_classes(env, path, x, cpu)
+            rows.append({"path": e["path"], "precision": e["precision"], "cpu": cpu,
+                         "translated_by_invoke": only, "float_arithmetic": float_arithmetic(only)})  # fmt: skip
     return rows
+
+
+def _entries(manifest: dict[str, Any], precisions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The export's CPU .tflite files, only those of ``precisions`` when given."""
+    return [e for e in manifest["artifacts"] if is_cpu_tflite(e) and (not precisions or e["precision"] in precisions)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=32, metavar="N", help="images per emulated process (default 32)")
     p.add_argument("--cold", action="store_true", help="also time a set-up that downloads everything")
     p.add_argument("--kernels", action="store_true", help="count the instruction classes LiteRT's kernels run")
+    p.add_argument("--only-kernels", action="store_true",
+                   help="count the instruction classes only (no set-up or evaluation timing)")  # fmt: skip
+    p.add_argument("--precisions", nargs="+", choices=["fp32", "fp16", "fp16-arith", "int8"],
+                   help="only the .tflite files of these precisions")  # fmt: skip
     p.add_argument("--json", type=Path, required=True, metavar="OUT")
     args = p.parse_args(argv)
 
@@ -179,14 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         env = Arm64Env.find()
         result: dict[str, Any] = {"note": "emulated times on a shared 2-core x86 host; not phone latency",
                                   "host_cpus": os.cpu_count(), "load_average": os.getloadavg()}  # fmt: skip
-        print("timing the set-up script", file=sys.stderr)
-        result["setup"] = bench_setup(args.cold)
-        print("timing emulated evaluation", file=sys.stderr)
-        result["evaluation"] = bench_eval(args.artifacts, cpus, args.images, env)
-        if args.kernels:
-            result["kernels"] = bench_kernels(args.artifacts, cpus, env)
+        precisions = tuple(args.precisions or ())
+        if not args.only_kernels:
+            print("timing the set-up script", file=sys.stderr)
+            result["setup"] = bench_setup(args.cold)
+            print("timing emulated evaluation", file=sys.stderr)
+            result["evaluation"] = bench_eval(args.artifacts, cpus, args.images, env, precisions)
+        if args.kernels or args.only_kernels:
+            result["kernels"] = bench_kernels(args.artifacts, cpus, env, precisions)
         write_json_atomic(args.json, result)
-        for r in result["evaluation"]:
+        for r in result.get("kernels", []):
+            print(f"{r['path']} on {r['cpu']}: {r['float_arithmetic']} ({describe(r['translated_by_invoke'])})")
+        for r in result.get("evaluation", []):
             print(f"{r['path']} on {r['cpu']}: {r['emulated_seconds_per_image'] * 1e3:.0f} ms an image emulated "
                   f"(x86 LiteRT {r['x86_litert_seconds_per_image'] * 1e3:.2f} ms)")  # fmt: skip
         return 0

@@ -339,6 +339,13 @@ def time_file(
     coverage = runner_coverage(runner, entry)
     if coverage:
         result.details["delegate_coverage"] = coverage
+    arithmetic = getattr(runner, "arithmetic", None)
+    if arithmetic is not None:  # a file that allows float16 arithmetic: say what this host computed it in
+        result.details["arithmetic"] = {"file_allows": "fp16", "used": arithmetic.arithmetic,
+                                        "reason": arithmetic.reason}  # fmt: skip
+        result.details["arithmetic_note"] = f"{arithmetic.arithmetic} arithmetic: {arithmetic.reason}"
+        if arithmetic.arithmetic != "fp16":
+            log.warning("%s allows float16 arithmetic, but %s", entry["path"], arithmetic.reason)
     return result
 
 

@@ -5,12 +5,19 @@ are judged against PyTorch float32 with the same metrics and thresholds (``parit
 x86 LiteRT's raw outputs on the same inputs: the share of bit-identical values, and for integer outputs the
 largest gap in quantized steps. Float files must stay within ``max_rel`` of the largest output of x86's, int8
 files within ``max_steps``. A file that crashes or hangs on one CPU model fails with one line; the others go on.
+
+A file that allows float16 arithmetic (``reduced_precision_support`` = ``fp16accfp16``) is also run once under
+qemu's instruction log (``export.runtimes.arm64_kernels``), which says which arithmetic XNNPACK really used on that
+CPU model: float16 on cores with FP16 arithmetic (Cortex-A76, ``max``), float32 elsewhere (Cortex-A53). The
+file fails when the two disagree with the CPU's hwcaps; a CPU model that computes it in float16 is compared
+with x86 (float32) within ``fp16_max_rel`` instead of ``max_rel``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +36,9 @@ from shufflenet.benchmarks.parity.parity_report import (
 from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.metrics import compare, softmax
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, check_signature, rebuild_reference
+from shufflenet.export.runtimes.arm64_kernels import describe, float_arithmetic, invoke_classes
 from shufflenet.export.runtimes.base import dequantize
-from shufflenet.export.runtimes.litert import TfliteFileError
+from shufflenet.export.runtimes.litert import TfliteFileError, cpu_has_fp16_arithmetic
 from shufflenet.export.runtimes.litert_arm64 import (
     DEFAULT_CPUS,
     Arm64Env,
@@ -57,16 +65,44 @@ class X86Bars:
 
     max_rel: float = 1e-5
     max_steps: int = 0
+    # A CPU model that computes a float16-arithmetic file in float16, against x86's float32: float16 rounding at
+    # every layer (the same bar as a float NPU file against its CPU file).
+    fp16_max_rel: float = 0.02
 
-    def check(self, a: X86Agreement) -> str | None:
+    def check(self, a: X86Agreement, fp16: bool = False) -> str | None:
         if a.quantized and a.max_abs > self.max_steps:
             return f"differs from x86 by {a.max_steps} quantized step(s) > {self.max_steps} allowed ({a.describe()})"
-        if not a.quantized and not a.max_rel <= self.max_rel:
-            return f"differs from x86 by {a.max_rel:.2g} of the largest output > {self.max_rel:g} ({a.describe()})"
+        limit = self.fp16_max_rel if fp16 else self.max_rel
+        if not a.quantized and not a.max_rel <= limit:
+            what = "float16 arithmetic; " if fp16 else ""
+            return f"differs from x86 by {a.max_rel:.2g} of the largest output > {limit:g} ({what}{a.describe()})"
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"float_max_rel": self.max_rel, "int8_max_quantized_steps": self.max_steps}
+        return {"float_max_rel": self.max_rel, "int8_max_quantized_steps": self.max_steps,
+                "fp16_arithmetic_max_rel": self.fp16_max_rel}  # fmt: skip
+
+
+@dataclass
+class ArithmeticUsed:
+    """Which arithmetic XNNPACK used for one file on one CPU model, and how that is known."""
+
+    arithmetic: str  # fp32, fp16 or int8
+    how: str  # "kernels" (counted in the translated instructions) or "file" (the file allows nothing else)
+    counts: dict[str, int] = field(default_factory=dict)
+    failure: str | None = None  # the file allows float16 and the CPU has FP16, yet float32 kernels ran (or back)
+
+    def cell(self) -> str:
+        if self.how != "kernels":
+            return self.arithmetic
+        half = self.counts.get("fp16_arith", 0) + self.counts.get("fp16_widening", 0)
+        return f"{self.arithmetic} ({half} fp16 instr.)"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"arithmetic": self.arithmetic, "how": self.how}
+        if self.how == "kernels":
+            d.update(kernel_instructions=dict(self.counts), kernel_summary=describe(self.counts))
+        return d
 
 
 @dataclass
@@ -78,23 +114,33 @@ class Arm64FileResult:
     x86: X86Agreement
     x86_failure: str | None
     info: dict[str, Any]
+    arithmetic: ArithmeticUsed | None = None
 
     @property
     def passed(self) -> bool:
-        return self.result.passed and self.x86_failure is None
+        return self.result.passed and self.x86_failure is None and not self._arithmetic_failure
+
+    @property
+    def _arithmetic_failure(self) -> str | None:
+        return self.arithmetic.failure if self.arithmetic else None
 
     def fail_lines(self) -> list[str]:
         p = self.result.parity
         lines = [f"FAIL {p.path} on {self.cpu}: {f.describe()}" for f in self.result.failures]
-        return lines + ([f"FAIL {p.path} on {self.cpu}: {self.x86_failure}"] if self.x86_failure else [])
+        extra = [m for m in (self.x86_failure, self._arithmetic_failure) if m]
+        return lines + [f"FAIL {p.path} on {self.cpu}: {m}" for m in extra]
 
     def to_dict(self) -> dict[str, Any]:
         d = self.result.to_dict()
         d.update(cpu=self.cpu, passed=self.passed, x86_agreement=self.x86.to_dict(),
                  cpu_features=self.info.get("cpu", {}).get("hwcap_flags"),
                  emulated_seconds_per_image=self.info["invoke_s"] / max(1, self.info["images"]))  # fmt: skip
+        if self.arithmetic is not None:
+            d["arithmetic_used"] = self.arithmetic.to_dict()
         if self.x86_failure:
             d["failures"].append({"metric": "x86_agreement", "message": self.x86_failure})
+        if self._arithmetic_failure:
+            d["failures"].append({"metric": "arithmetic", "message": self._arithmetic_failure})
         return d
 
 
@@ -138,16 +184,17 @@ class Arm64ParityReport:
         return out
 
     def _rows(self) -> list[list[str]]:
-        rows = [["file", "precision", "evaluated by", "PSNR dB", "cosine", "top-1", "top-5", "x86 bit-identical",
-                 "x86 max diff", "result"]]  # fmt: skip
+        rows = [["file", "precision", "evaluated by", "arithmetic", "PSNR dB", "cosine", "top-1", "top-5",
+                 "x86 bit-identical", "x86 max diff", "result"]]  # fmt: skip
         for f in self.files:
             p, m, a = f.result.parity, f.result.parity.metrics, f.x86
             diff = f"{a.max_steps} steps" if a.quantized else f"{a.max_rel:.2g} rel"
-            rows.append([p.path, p.precision, p.evaluated_by, _fmt_db(m.psnr_db), f"{m.cosine:.6f}",
-                         f"{m.top1_agreement * 100:.1f} %", f"{m.top5_agreement * 100:.1f} %",
-                         f"{a.exact_share * 100:.2f} %", diff, "pass" if f.passed else "FAIL"])  # fmt: skip
+            rows.append([p.path, p.precision, p.evaluated_by, f.arithmetic.cell() if f.arithmetic else "",
+                         _fmt_db(m.psnr_db), f"{m.cosine:.6f}", f"{m.top1_agreement * 100:.1f} %",
+                         f"{m.top5_agreement * 100:.1f} %", f"{a.exact_share * 100:.2f} %", diff,
+                         "pass" if f.passed else "FAIL"])  # fmt: skip
         for e in self.errors:
-            rows.append([e.path, "", f"litert-arm64 ({e.cpu})", "", "", "", "", "", "", "FAIL (did not run)"])
+            rows.append([e.path, "", f"litert-arm64 ({e.cpu})", "", "", "", "", "", "", "", "FAIL (did not run)"])
         return rows
 
     def _feature_lines(self) -> list[str]:
@@ -244,9 +291,39 @@ def run_arm64_parity(
                                     compare(target, out))  # fmt: skip
             agreement = compare_x86(raw, x86_raw)
             info = runner.last.info if runner.last else {}
-            report.files.append(Arm64FileResult(judge(parity, thresholds), cpu, agreement, bars.check(agreement), info))
+            try:
+                used = arithmetic_used(runner, images.images, cpu, env, report.features.get(cpu), say)
+            except (Arm64RunError, OSError, subprocess.SubprocessError) as err:
+                report.errors.append(Arm64Failure(e["path"], cpu, f"the instruction log could not be taken: {err}"))
+                say(report.errors[-1].line())
+                continue
+            x86_failure = bars.check(agreement, fp16=used.arithmetic == "fp16")
+            report.files.append(Arm64FileResult(judge(parity, thresholds), cpu, agreement, x86_failure, info, used))
             log.debug("arm64 %s %s: %s; %s", e["path"], cpu, parity.metrics, agreement.describe())
     return report
+
+
+def arithmetic_used(runner: Any, images: Any, cpu: str, env: Arm64Env, features: list[str] | None,
+                    say: Progress) -> ArithmeticUsed:  # fmt: skip
+    """Which arithmetic XNNPACK used for ``runner``'s file on ``cpu``. A file that allows only one (float32, int8)
+    is that; one that allows float16 arithmetic is run once more on one image under qemu's instruction log, and
+    the kernels' own instructions say it (``arm64_kernels``). The answer must match the CPU's hwcaps: float16 on
+    a core with FP16 arithmetic (fphp, asimdhp), float32 on one without."""
+    quantized = bool(runner.output.get("quantization"))
+    if not runner.fp16_allowed:
+        return ArithmeticUsed("int8" if quantized else "fp32", "file")
+    say(f"{runner.path.name} on -cpu {cpu}: which arithmetic ran (one image under qemu's instruction log)")
+    counts = invoke_classes(env, runner.path, runner.prepare(images[:1]), cpu)
+    used = float_arithmetic(counts)
+    used = "fp32" if used == "none" else used
+    has_fp16 = cpu_has_fp16_arithmetic(" ".join(features or []))
+    failure = None
+    if has_fp16 and used != "fp16":
+        failure = (f"the file allows float16 arithmetic and -cpu {cpu} has it (fphp, asimdhp), but XNNPACK ran "
+                   f"{used} kernels ({describe(counts)})")  # fmt: skip
+    elif not has_fp16 and used == "fp16":
+        failure = f"-cpu {cpu} has no FP16 arithmetic, yet half-precision instructions ran ({describe(counts)})"
+    return ArithmeticUsed(used, "kernels", counts, failure)
 
 
 def main_parity(args: argparse.Namespace, thresholds: Thresholds, say: Progress) -> int:
@@ -258,7 +335,7 @@ def main_parity(args: argparse.Namespace, thresholds: Thresholds, say: Progress)
         raise ValueError("--per-layer compares x86 LiteRT's intermediate tensors; run it without --runtime")
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError("--timeout must be positive (seconds)")
-    bars = X86Bars(max_rel=args.x86_max_rel, max_steps=args.x86_max_steps)
+    bars = X86Bars(max_rel=args.x86_max_rel, max_steps=args.x86_max_steps, fp16_max_rel=args.x86_max_rel_fp16)
     try:
         report = run_arm64_parity(args.artifacts, args.images, thresholds, args.weights, args.limit, cpus, bars,
                                   args.timeout, say)  # fmt: skip

@@ -343,6 +343,7 @@ def run_parity(
     notes = _prep_notes(manifest, ref.prep)
     results = measure_parity(ref.model, ref.prep, manifest["artifacts"], images, d,
                                  declared_prep=manifest["preprocessing"], macos=macos, say=say)  # fmt: skip
+    notes += fp32_arithmetic_notes(results)
     report = ParityReport(
         artifacts_dir=d,
         arch=manifest["arch"],
@@ -369,6 +370,21 @@ def run_parity(
         drop = DEFAULT_MAX_DROP_DB if max_layer_drop_db is None else max_layer_drop_db
         report.per_layer = per_layer_parity(d, manifest, images.images[:per_layer_images], drop)
     return report
+
+
+def fp32_arithmetic_notes(results: list[ArtifactParity]) -> list[str]:
+    """For each file that allows float16 arithmetic but ran in float32 here (x86): say that its figures are
+    float32's, and where its float16 arithmetic is checked."""
+    from shufflenet.export.runtimes.litert import host_arithmetic
+
+    notes = []
+    for r in results:
+        if "fp32 arithmetic on" in r.evaluated_by:
+            notes.append(
+                f"{r.path} allows float16 arithmetic, but {host_arithmetic().reason}: its figures here are float32's, "
+                "float16 was not run; `shufflenet-parity --runtime litert-arm64 --cpu cortex-a76` runs it in float16"
+            )
+    return notes
 
 
 def _prep_notes(manifest: dict[str, Any], ref_prep: Preprocessing) -> list[str]:

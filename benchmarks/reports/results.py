@@ -276,6 +276,8 @@ def to_markdown(results: list[BenchResult], title: str | None = None, environmen
             failures.append(r)
             continue
         note = "thread CPU time" if r.clock == "cpu" else ""
+        if r.details.get("arithmetic_note"):  # which arithmetic a float16-arithmetic file really ran in
+            note = "; ".join(x for x in (note, r.details["arithmetic_note"]) if x)
         if r.noisy:
             note = "; ".join(x for x in (note, "noisy: " + "; ".join(r.noise_reasons)) if x)
         cv = "–" if r.cv is None or not math.isfinite(r.cv) else f"{r.cv:.1%}"

@@ -171,6 +171,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
                     kind,
                     path,
                     "coreml-numpy",
+                    arithmetic=precision,  # an fp16 ML Program computes in float16 throughout
                     inputs=ins,
                     outputs=outs,
                     op_histogram=coreml_op_histogram(path),

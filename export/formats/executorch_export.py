@@ -280,6 +280,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
                 KIND,
                 path,
                 "executorch",
+                arithmetic=precision,  # float32 kernels, or int8 ones between quantize/dequantize at the ends
                 inputs=ins,
                 outputs=outs,
                 op_histogram=lowered.op_histogram,

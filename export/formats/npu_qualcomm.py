@@ -286,7 +286,10 @@ def export_entries(ctx: Any, sources: list[dict[str, Any]], request: NpuRequest)
     tflites = [e for e in sources if is_cpu_tflite(e)]
     entries = []
     for soc in request.socs:
-        picked = [e for e in tflites if e["precision"] == "int8" or takes_float(soc)]
+        # The float16-arithmetic file differs from the float16-weights one only by XNNPACK's permission to compute
+        # in float16, which means nothing to the HTP (it computes a float graph in float16 anyway): not compiled.
+        picked = [e for e in tflites if e["precision"] == "int8" or
+                  (takes_float(soc) and e["precision"] != "fp16-arith")]  # fmt: skip
         skipped = [e["path"] for e in tflites if e not in picked]
         ctx.step(f"Qualcomm {soc} NPU (HTP v{SOC_HTP_ARCH[soc]}): {', '.join(e['precision'] for e in picked)}")
         if skipped:
@@ -304,5 +307,6 @@ def export_entries(ctx: Any, sources: list[dict[str, Any]], request: NpuRequest)
                 ("fp16", "float32 I/O, float16 on the HTP")  # fmt: skip
             extra = {"inputs": src["inputs"], "outputs": src["outputs"], "op_histogram": read_tflite(out).op_histogram,
                      "npu": done.npu_dict(src["path"], versions)}  # fmt: skip
-            entries.append(manifest_entry("tflite", precision, f"{kind}, {soc} NPU", out, "litert-npu", **extra))
+            entries.append(manifest_entry("tflite", precision, f"{kind}, {soc} NPU", out, "litert-npu",
+                                          arithmetic=precision, **extra))  # fmt: skip
     return entries

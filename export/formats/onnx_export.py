@@ -112,6 +112,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
                 kind,
                 path,
                 "onnxruntime",
+                arithmetic="fp32",
                 inputs=[{"name": INPUT_NAME, "shape": [batch, 3, *ctx.size], "layout": "NCHW", "kind": "tensor", **io}],
                 outputs=[{"name": OUTPUT_NAME, "shape": [batch, ctx.variant.num_classes], "layout": "NC", **io}],
                 op_histogram=op_histogram(path),

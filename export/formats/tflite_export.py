@@ -1,5 +1,11 @@
-"""Simplified ONNX -> TFLite float32, float16-weights and full-integer int8, via our NHWC lowering and
-TensorFlow's own converter. Also: reading a .tflite back (signature, op histogram, graph checks)."""
+"""Simplified ONNX -> TFLite float32, float16 weights, float16 arithmetic and full-integer int8, via our NHWC lowering
+and TensorFlow's own converter. Also: reading a .tflite back (signature, op histogram, graph checks).
+
+The two float16 files store the same float16 weights; they differ in what the file allows the runtime to do. The
+float16-weights file (metadata ``reduced_precision_support`` = ``fp16accfp32``) is dequantised to float32 at load
+and computed in float32 everywhere. The float16-arithmetic file (``fp16accfp16``: TensorFlow's converter with
+float16 accumulation allowed) lets XNNPACK compute it in float16 on ARM cores with FP16 arithmetic (ARMv8.2:
+Cortex-A55/A75 and later); elsewhere (Cortex-A53, x86) XNNPACK computes it in float32, like the weights-only file."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import numpy as np
 from shufflenet.export.context import ExportContext, manifest_entry
 from shufflenet.export.formats.delegation import DelegateCoverage, coverage_from_ops, gpu_compatibility
 from shufflenet.export.formats.onnx_to_tf import build_tf_function
+from shufflenet.export.runtimes.litert import allows_fp16_arithmetic, reduced_precision_support
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +27,7 @@ log = logging.getLogger(__name__)
 TFLITE_KINDS = {
     "fp32": ("float32", "float32"),
     "fp16": ("float16_weights_float32_io", "float16-weights"),
+    "fp16-arith": ("float16_arithmetic_float32_io", "float16-arithmetic"),
     "int8": ("int8_full_integer_int8_io", "full-integer"),
 }
 
@@ -54,9 +62,13 @@ def convert_tflite(
         functions[avgpool_as_depthwise] = build_tf_function(onnx_model, avgpool_as_depthwise=avgpool_as_depthwise)[0]
     fn = functions[avgpool_as_depthwise]
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-    if precision == "fp16":
+    if precision in ("fp16", "fp16-arith"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+        if precision == "fp16-arith":
+            # Writes reduced_precision_support = fp16accfp16 (fp16accfp32 without it): XNNPACK's permission to
+            # compute in float16 where the CPU can. A private attribute, the one way TensorFlow 2.21 offers.
+            converter.target_spec._experimental_supported_accumulation_type = tf.float16
     elif precision == "int8":
         if calibration_nhwc is None or len(calibration_nhwc) == 0:
             raise ValueError("int8 conversion needs calibration images")
@@ -72,7 +84,7 @@ def convert_tflite(
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     elif precision != "fp32":
-        raise ValueError(f"unknown TFLite precision {precision!r}; choose fp32, fp16 or int8")
+        raise ValueError(f"unknown TFLite precision {precision!r}; choose {', '.join(TFLITE_KINDS)}")
     data = converter.convert()
     out_path.write_bytes(data)
     return out_path
@@ -86,6 +98,13 @@ class TfliteInfo:
     max_rank: int
     float32_tensors: list[str]
     coverage: DelegateCoverage | None = None  # XNNPACK partitions, read after delegation (``delegation``)
+    reduced_precision: str | None = None  # the file's reduced_precision_support metadata, e.g. "fp16accfp16"
+
+    def arithmetic(self, precision: str) -> str:
+        """What the file asks its runtime to compute in: fp16 when its metadata lets XNNPACK use float16."""
+        if allows_fp16_arithmetic(self.reduced_precision):
+            return "fp16"
+        return "int8" if precision == "int8" else "fp32"
 
 
 def _io_entry(d: dict[str, Any], layout: str) -> dict[str, Any]:
@@ -124,6 +143,7 @@ def inspect_tflite(path: Path, coverage: bool = True) -> TfliteInfo:
         max_rank=max_rank,
         float32_tensors=f32,
         coverage=cov,
+        reduced_precision=reduced_precision_support(path),
     )
 
 
@@ -137,7 +157,8 @@ def check_tflite_graph(
     info: TfliteInfo, precision: str, shuffles: int, depthwise: int, avgpools: int = 0
 ) -> GraphCheck:
     """The quality bar for the phone: rank <= 4, at most one TRANSPOSE per shuffle, every depthwise conv a
-    DEPTHWISE_CONV_2D, no Flex/custom ops, and for int8 no float32 tensor at all and one XNNPACK partition.
+    DEPTHWISE_CONV_2D, no Flex/custom ops; for int8 no float32 tensor at all, for float16 arithmetic the
+    metadata that allows it and float32 I/O, and for both one XNNPACK partition holding every node.
 
     ``avgpools``: the model's count-include-pad average pools, which precisions in ``AVGPOOL_AS_DEPTHWISE``
     write as depthwise convs as well."""
@@ -154,15 +175,24 @@ def check_tflite_graph(
     custom = [k for k in h if k.startswith("Flex") or k in ("CUSTOM", "DELEGATE")]
     if custom:
         problems.append(f"non-builtin ops {custom}")
+    if precision == "fp16-arith":
+        if not allows_fp16_arithmetic(info.reduced_precision):
+            problems.append(f"reduced_precision_support is {info.reduced_precision!r}, not fp16accfp16: XNNPACK "
+                            "would compute it in float32")  # fmt: skip
+        if any(d["dtype"] != "float32" for d in info.inputs + info.outputs):
+            problems.append("input/output not float32")
+    if precision in ("int8", "fp16-arith"):
+        # A node outside XNNPACK runs on LiteRT's builtin kernels (float32 for a float16-arithmetic file) and
+        # every hand-over between the two costs a copy: both files must be one partition holding every node.
+        cov = info.coverage
+        if cov is not None and not cov.fully_delegated:
+            outside = ", ".join(f"{k} x{v}" for k, v in cov.outside_ops.items()) or "none"
+            problems.append(f"{precision}: {cov.partitions} XNNPACK partitions, not 1 (outside XNNPACK: {outside})")
     if precision == "int8":
         if info.float32_tensors:
             problems.append(f"{len(info.float32_tensors)} float32 tensors (first {info.float32_tensors[0]})")
         if any(d["dtype"] != "int8" for d in info.inputs + info.outputs):
             problems.append("input/output not int8")
-        cov = info.coverage
-        if cov is not None and not cov.fully_delegated:
-            outside = ", ".join(f"{k} x{v}" for k, v in cov.outside_ops.items()) or "none"
-            problems.append(f"int8: {cov.partitions} XNNPACK partitions, not 1 (outside XNNPACK: {outside})")
     return GraphCheck(ok=not problems, problems=problems)
 
 
@@ -179,7 +209,7 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
     depthwise = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1)
     avgpools = sum(1 for m in ctx.model.modules() if isinstance(m, torch.nn.AvgPool2d) and m.count_include_pad)
     entries = []
-    functions: dict[bool, Any] = {}  # float32 and float16 share one traced graph
+    functions: dict[bool, Any] = {}  # the float files share one traced graph
     for precision in precisions:
         t = time.time()
         ctx.step(f"TFLite {TFLITE_KINDS[precision][1]} ({precision})")
@@ -200,6 +230,8 @@ def export_entries(ctx: ExportContext, precisions: tuple[str, ...]) -> list[dict
                 TFLITE_KINDS[precision][1],
                 path,
                 "litert",
+                arithmetic=info.arithmetic(precision),
+                reduced_precision_support=info.reduced_precision,
                 inputs=info.inputs,
                 outputs=info.outputs,
                 op_histogram=info.op_histogram,

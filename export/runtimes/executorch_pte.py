@@ -30,6 +30,7 @@ INSTALL = "`pip install 'shufflenet-mobile[executorch]'` (hash-locked in require
 PTE_MAGIC = b"ET"  # bytes 4-6 of every .pte file: the flatbuffer identifier "ET12" and later
 _LIVE: weakref.WeakSet[ExecutorchRunner] = weakref.WeakSet()
 _DTYPES = {"Float": "float32", "Half": "float16", "Char": "int8", "Byte": "uint8", "Int": "int32", "Long": "int64"}
+_SCALAR_TYPES = {0: "Byte", 1: "Char", 3: "Int", 4: "Long", 5: "Half", 6: "Float"}  # c10::ScalarType codes
 
 
 class PteFileError(ValueError):
@@ -92,7 +93,8 @@ def load_method(path: Path) -> Any:
 
 
 def _io(meta: Any, name: str, layout: str) -> dict[str, Any]:
-    dtype = str(meta.dtype()).rsplit(".", 1)[-1]
+    code = meta.dtype()  # an int (c10::ScalarType) from the 1.5.1 bindings, an enum in others
+    dtype = _SCALAR_TYPES.get(code, str(code)) if isinstance(code, int) else str(code).rsplit(".", 1)[-1]
     return {"name": name, "shape": [int(s) for s in meta.sizes()], "dtype": _DTYPES.get(dtype, dtype),
             "layout": layout, "quantization": None}  # fmt: skip
 

@@ -28,5 +28,5 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def tflite_entries(manifest: dict) -> dict[str, dict]:
-    """The export's .tflite files keyed by input dtype ('float32', 'int8')."""
-    return {a["inputs"][0]["dtype"]: a for a in manifest["artifacts"] if a["format"] == "tflite"}
+    """The export's .tflite files keyed by precision ('fp32', 'fp16', 'fp16-arith', 'int8')."""
+    return {a["precision"]: a for a in manifest["artifacts"] if a["format"] == "tflite" and not a.get("npu")}

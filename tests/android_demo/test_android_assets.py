@@ -29,12 +29,12 @@ def output_size(model: Path) -> int:
     return int(np.prod(details["shape"]))
 
 
-@pytest.mark.parametrize("choice", ["default", "float32"])
+@pytest.mark.parametrize("choice", ["default", "fp32", "fp16-arith"])
 def test_assets_agree_with_the_model(export_dir: Path, manifest: dict, tmp_path: Path, choice: str) -> None:
     entries = tflite_entries(manifest)
-    extra = () if choice == "default" else ("--file", Path(entries["float32"]["path"]).name)
+    extra = () if choice == "default" else ("--file", Path(entries[choice]["path"]).name)
     summary = prepare(export_dir, tmp_path, *extra)
-    chosen = entries["int8" if choice == "default" else "float32"]
+    chosen = entries["int8" if choice == "default" else choice]
     assert summary["model"] == Path(chosen["path"]).name
     model = tmp_path / "model.tflite"
     assert hashlib.sha256(model.read_bytes()).hexdigest() == chosen["sha256"]

@@ -93,7 +93,7 @@ def java_preprocess(
 def test_java_input_tensor_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype, decode) -> None:
     """``reduced``: what the app does (shared decode rule); ``full``: full-size pixels, so the resize filters of
     up to 16x downscales are compared too."""
-    entry = tflite_entries(manifest)[dtype]
+    entry = tflite_entries(manifest)[{"float32": "fp32"}.get(dtype, dtype)]
     details = input_details(export_dir / entry["path"])
     prep_json = export_dir / "preprocessing.json"
     prep = Preprocessing.from_dict(json.loads(prep_json.read_text()))
@@ -126,11 +126,13 @@ def test_java_follows_a_different_input_size_and_layout(java_classes, export_dir
         assert np.abs(got - expected).max() <= 1e-6, image.name
 
 
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-def test_java_topk_on_litert_output_equals_python(java_classes, export_dir, manifest, images, tmp_path, dtype):
+@pytest.mark.parametrize("precision", ["int8", "fp32", "fp16-arith"])
+def test_java_topk_on_litert_output_equals_python(java_classes, export_dir, manifest, images, tmp_path, precision):
+    """The float16-arithmetic file too: LiteRT computes it in float32 on this host (a phone with FP16 arithmetic
+    would compute it in float16), and the app's dequantization, softmax and top-k of its output match Python."""
     from ai_edge_litert.interpreter import Interpreter
 
-    entry = tflite_entries(manifest)[dtype]
+    entry = tflite_entries(manifest)[precision]
     interpreter = Interpreter(model_path=str(export_dir / entry["path"]))
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
@@ -175,3 +177,18 @@ def test_decode_sample_size_rule_is_the_same_in_java_and_python(java_classes) ->
         java = [int(v) for v in proc.stdout.split()]
         python = [decode_sample_size(h, w, min_short) for w, h in sizes]
         assert java == python, (min_short, java, python)
+
+
+def test_java_reads_the_models_float16_permission_like_python(java_classes, export_dir, manifest) -> None:
+    """The app reads reduced_precision_support from the model's own flatbuffer (Fp16Arithmetic.metadata) to say
+    which arithmetic XNNPACK runs: the same value LiteRT's Python schema reads, for every .tflite of the export."""
+    from shufflenet.export.runtimes.litert import reduced_precision_support
+
+    entries = list(tflite_entries(manifest).values())
+    proc = run(["java", "-cp", str(java_classes), "GoldenHarness", "metadata",
+                *(str(export_dir / e["path"]) for e in entries)])  # fmt: skip
+    java = proc.stdout.splitlines()
+    python = [reduced_precision_support(export_dir / e["path"]) or "-" for e in entries]
+    assert java == python
+    assert {e["precision"]: v for e, v in zip(entries, java, strict=True)} == {
+        "fp32": "-", "fp16": "fp16accfp32", "fp16-arith": "fp16accfp16", "int8": "-"}  # fmt: skip

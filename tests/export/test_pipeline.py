@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ def test_every_format_and_precision_written(small_export: ExportResult) -> None:
     a = SMALL_ARCH
     assert names == {
         f"{a}_fp32.onnx", f"{a}_fp32.sim.onnx", f"{a}_float32.tflite",
-        f"{a}_float16_weights_float32_io.tflite", f"{a}_int8_full_integer_int8_io.tflite",
+        f"{a}_float16_weights_float32_io.tflite", f"{a}_float16_arithmetic_float32_io.tflite",
+        f"{a}_int8_full_integer_int8_io.tflite",
         f"{a}_coreml_fp16_image.mlpackage", f"{a}_coreml_fp32_image.mlpackage",
         f"{a}_coreml_fp16_tensor.mlpackage", f"{a}_coreml_fp32_tensor.mlpackage",
     }  # fmt: skip
@@ -71,11 +73,40 @@ def test_parity_measured_right_after_export(small_export: ExportResult) -> None:
     for e in small_export.manifest["artifacts"]:
         p = e["parity"]
         assert p["images"] >= 50
-        floor = {"fp32": 80.0, "fp16": 45.0, "int8": 30.0}[e["precision"]]
+        floor = {"fp32": 80.0, "fp16": 45.0, "fp16-arith": 45.0, "int8": 30.0}[e["precision"]]
         assert p["psnr_db"] >= floor, (e["path"], p)
         if e["precision"] == "fp32":
             assert p["top1_agreement"] == 1.0, e["path"]
-        assert p["evaluated_by"] == {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}[e["format"]]
+        by = {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}[e["format"]]
+        if e["precision"] == "fp16-arith":  # x86 LiteRT computes it in float32, and the manifest says so
+            by = f"litert (fp32 arithmetic on {platform.machine()})"
+        assert p["evaluated_by"] == by
+
+
+def test_manifest_says_which_arithmetic_each_file_asks_for(small_export: ExportResult) -> None:
+    """float32 everywhere but the float16 programs: Core ML fp16 and the TFLite float16-arithmetic file (whose
+    metadata lets XNNPACK compute in float16); the float16-weights file keeps float32 arithmetic."""
+    got = {(e["format"], e["precision"]): (e["arithmetic"], e.get("reduced_precision_support"))
+           for e in small_export.manifest["artifacts"]}  # fmt: skip
+    assert got == {
+        ("onnx", "fp32"): ("fp32", None), ("tflite", "fp32"): ("fp32", None),
+        ("tflite", "fp16"): ("fp32", "fp16accfp32"), ("tflite", "fp16-arith"): ("fp16", "fp16accfp16"),
+        ("tflite", "int8"): ("int8", None), ("coreml", "fp16"): ("fp16", None), ("coreml", "fp32"): ("fp32", None),
+    }  # fmt: skip
+
+
+def test_float16_arithmetic_file_is_one_xnnpack_partition_with_float32_io(small_export: ExportResult) -> None:
+    """The same graph as the float16-weights file (its DEQUANTIZE nodes included), every node in one XNNPACK
+    partition, float32 input and output, the export's graph gate passed."""
+    e = by_name(small_export)
+    arith = e[f"{SMALL_ARCH}_float16_arithmetic_float32_io.tflite"]
+    weights = e[f"{SMALL_ARCH}_float16_weights_float32_io.tflite"]
+    assert arith["graph_check"]["ok"], arith["graph_check"]
+    assert arith["op_histogram"] == weights["op_histogram"] and arith["op_histogram"]["DEQUANTIZE"] > 0
+    cov = arith["delegate_coverage"]
+    assert cov["partitions"] == 1 and cov["delegated_nodes"] == cov["nodes"] == sum(arith["op_histogram"].values())
+    assert [d["dtype"] for d in arith["inputs"] + arith["outputs"]] == ["float32", "float32"]
+    assert arith["size_bytes"] == pytest.approx(weights["size_bytes"], abs=256)  # the same float16 weights
 
 
 def test_onnx_runtime_equals_pytorch_to_float32_rounding(small_export: ExportResult) -> None:

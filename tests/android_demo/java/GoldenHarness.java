@@ -1,6 +1,7 @@
 import com.shufflenetmobile.demo.core.Classification;
 import com.shufflenetmobile.demo.core.DecodeSize;
 import com.shufflenetmobile.demo.core.ExifOrientation;
+import com.shufflenetmobile.demo.core.Fp16Arithmetic;
 import com.shufflenetmobile.demo.core.ImagePreprocessor;
 import com.shufflenetmobile.demo.core.Labels;
 import com.shufflenetmobile.demo.core.OutputDecoder;
@@ -42,6 +43,8 @@ import javax.imageio.ImageIO;
  *     prints the EXIF orientation ExifOrientation reads, one a line
  * upright     OUT_DIR IMAGE...
  *     writes OUT_DIR/NAME.upright.bin (uint8 H x W x 3 after ExifOrientation.apply) and prints "NAME W H"
+ * metadata    MODEL.tflite...
+ *     prints each model's reduced_precision_support metadata as Fp16Arithmetic reads it ("-": none), one a line
  * </pre>
  * SHAPE is comma-separated, e.g. 1,32,32,3. Buffers are little-endian (as on x86 and ARM).
  */
@@ -63,8 +66,15 @@ public final class GoldenHarness {
             }
         } else if (args.length > 0 && args[0].equals("upright")) {
             upright(args);
+        } else if (args.length > 0 && args[0].equals("metadata")) {
+            for (int i = 1; i < args.length; i++) {
+                byte[] model = Files.readAllBytes(new File(args[i]).toPath());
+                String value = Fp16Arithmetic.metadata(ByteBuffer.wrap(model));
+                System.out.println(value == null ? "-" : value);
+            }
         } else {
-            System.err.println("usage: GoldenHarness preprocess|postprocess|samplesize|orientation|upright ...");
+            System.err.println(
+                    "usage: GoldenHarness preprocess|postprocess|samplesize|orientation|upright|metadata ...");
             System.exit(2);
         }
     }

@@ -71,12 +71,33 @@ def test_every_exported_file_evaluated(known_folder: tuple[Path, Path, float], t
         if r["precision"] == "fp32":
             assert r["top1"] == expected and r["top1_agreement"] == 1.0
     assert evaluate_artifacts(out, root, ("onnx",))[1].top1 == expected
-    # Run 4 images at a time, each chunk told: the same answers as one call.
+    # Read 4 images at a time, each chunk through every file before the next is read, each told: the same answers.
     said: list[str] = []
     chunked = evaluate_artifacts(out, root, ("tflite",), progress=said.append, chunk=4)
     assert [r.top1 for r in chunked[1:]] == [r["top1"] for r in rows[3:]]
-    counts = [ln.rsplit(": ", 1)[1] for ln in said if ln.startswith("  ") and ln.endswith(" images")]
-    assert counts == ["4/10 images", "8/10 images", "10/10 images"] * 2, said
+    counts = [ln.strip() for ln in said if ln.startswith("  ") and ln.endswith(" images")]
+    assert counts == ["4/10 images", "8/10 images", "10/10 images"], said
+
+
+def test_a_folder_is_read_a_chunk_at_a_time(known_folder: tuple[Path, Path, float], monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:  # fmt: skip
+    """No more than ``chunk`` images are decoded at once (a 50,000-image folder never sits in memory), and the
+    answers are those of one pass over the whole folder."""
+    from shufflenet.benchmarks.accuracy import evaluate
+
+    ckpt, root, expected = known_folder
+    whole = evaluate_checkpoint(ckpt, root)
+    decoded: list[int] = []
+    real = evaluate.decode_files
+
+    def counting(files: list[Path], *args: object, **kwargs: object) -> object:
+        decoded.append(len(files))
+        return real(files, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "decode_files", counting)
+    chunked = evaluate_checkpoint(ckpt, root, chunk=3)
+    assert decoded == [3, 3, 3, 1]
+    assert (chunked.images, chunked.top1, chunked.top5) == (10, expected, whole.top5) and whole.top1 == expected
 
 
 def test_unknown_class_folder(known_folder: tuple[Path, Path, float], tmp_path: Path) -> None:
@@ -184,7 +205,7 @@ def test_unreadable_images_are_skipped_and_named(onnx_export: Path, known_folder
     said: list[str] = []
     results = evaluate_artifacts(onnx_export, data, progress=said.append)
     assert results[0].images == 10 and results[0].top1 == expected
-    line = next(s for s in said if "unreadable" in s)
+    line = next(s for s in said if "unreadable, skipped" in s)
     assert "1 of 11 images" in line and f"{broken.parent.name}/broken.jpg" in line
 
 

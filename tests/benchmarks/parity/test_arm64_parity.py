@@ -1,6 +1,7 @@
 """`shufflenet-parity --runtime litert-arm64` and `shufflenet-eval --runtime litert-arm64` on the default export:
-every .tflite file (float32, float16 weights, int8) on emulated aarch64 CPU models, against PyTorch and x86
-LiteRT; files altered after export (hash) or re-sealed with tampered weights; hangs and a missing install."""
+every .tflite file (float32, float16 weights, float16 arithmetic, int8) on emulated aarch64 CPU models, against
+PyTorch and x86 LiteRT, with the arithmetic XNNPACK really used; files altered after export (hash) or re-sealed
+with tampered weights; hangs and a missing install."""
 
 from __future__ import annotations
 
@@ -38,15 +39,23 @@ def test_default_export_passes_on_arm64_and_agrees_with_x86(
     rc, out, _ = run(capsys, *arm64(default_export, photo_dir, "--json", js, "--markdown", md))
     rows = json.loads(js.read_text())
     assert rc == 0, out
-    assert sorted((r["precision"], r["cpu"]) for r in rows) == sorted((p, c) for p in ("fp32", "fp16", "int8")
-                                                                       for c in CPUS)  # fmt: skip
+    precisions = ("fp32", "fp16", "fp16-arith", "int8")
+    assert sorted((r["precision"], r["cpu"]) for r in rows) == sorted((p, c) for p in precisions for c in CPUS)
     for r in rows:
         assert r["passed"] and r["evaluated_by"] == f"litert-arm64 ({r['cpu']})" and r["images"] == 6
-        a = r["x86_agreement"]
+        a, used = r["x86_agreement"], r["arithmetic_used"]
         if r["precision"] == "int8":  # integer kernels: bit-identical to x86 on every CPU model
             assert a["max_quantized_steps"] == 0 and a["exact_share"] == 1.0
-        else:
+            assert used == {"arithmetic": "int8", "how": "file"}
+        elif r["precision"] == "fp16-arith" and r["cpu"] == "max":  # FP16 arithmetic (SME/SVE2 and NEON fp16)
+            assert used["arithmetic"] == "fp16" and used["how"] == "kernels", used
+            assert 1e-5 < a["max_rel"] <= 0.02  # float16 rounding, not a summation order
+        elif r["precision"] == "fp16-arith":  # the A53 has no FP16 arithmetic: float32 kernels, as for float32
+            assert used["arithmetic"] == "fp32" and used["how"] == "kernels", used
+            assert used["kernel_instructions"].get("fp16_arith", 0) == 0 and used["kernel_instructions"]["fp32_arith"]
             assert a["max_rel"] <= 1e-5
+        else:
+            assert used == {"arithmetic": "fp32", "how": "file"} and a["max_rel"] <= 1e-5
         assert r["emulated_seconds_per_image"] > 0
     feats = {r["cpu"]: set(r["cpu_features"]) for r in rows}
     assert "asimddp" not in feats["cortex-a53"] and {"asimddp", "i8mm", "sve"} <= feats["max"]
@@ -54,7 +63,7 @@ def test_default_export_passes_on_arm64_and_agrees_with_x86(
     for p in ("fp32", "fp16", "int8"):
         cos = [r["cosine"] for r in rows if r["precision"] == p]
         assert max(cos) - min(cos) < 1e-6
-    assert "all 6 file/CPU runs pass" in out and "litert-arm64 (cortex-a53)" in out
+    assert "all 8 file/CPU runs pass" in out and "litert-arm64 (cortex-a53)" in out
     assert "| litert-arm64 (max) |" in md.read_text()
 
 
@@ -182,3 +191,50 @@ def test_eval_on_arm64_matches_x86_on_known_answers(
         assert (arm["top1"], arm["top5"], arm["top1_agreement"]) == (x86["top1"], x86["top5"], x86["top1_agreement"])
     assert rows[4]["x86_agreement"]["max_quantized_steps"] == 0
     assert "bit-identical to x86" in out
+
+
+def test_float16_arithmetic_runs_in_float16_on_a76_and_float32_on_a53(
+    small_export: Path, photo_dir: Path, export_copy: Callable, arm64_env: object, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:  # fmt: skip
+    """The float16-arithmetic file on the two phone cores: the Cortex-A76 (FP16 arithmetic) runs half-precision
+    kernels (``fmla v.8h``: counted in qemu's instruction log) and its outputs move by float16 rounding; the
+    Cortex-A53 (none) runs float32 kernels and gives x86's float32 outputs up to summation order. Both pass."""
+    d = export_copy(small_export, keep=("float16_arithmetic",))
+    js, md = tmp_path / "f.json", tmp_path / "f.md"
+    rc, out, _ = run(capsys, "--artifacts", d, "--images", photo_dir, "--runtime", "litert-arm64",
+                     "--cpu", "cortex-a53,cortex-a76", "--json", js, "--markdown", md)  # fmt: skip
+    assert rc == 0, out
+    rows = {r["cpu"]: r for r in json.loads(js.read_text())}
+    a76, a53 = rows["cortex-a76"]["arithmetic_used"], rows["cortex-a53"]["arithmetic_used"]
+    assert a76["arithmetic"] == "fp16" and a76["kernel_instructions"]["fp16_arith"] > 50, a76
+    assert a53["arithmetic"] == "fp32" and "fp16_arith" not in a53["kernel_instructions"], a53
+    assert 1e-5 < rows["cortex-a76"]["x86_agreement"]["max_rel"] <= 0.02
+    assert rows["cortex-a53"]["x86_agreement"]["max_rel"] <= 1e-5
+    assert {"fphp", "asimdhp"} <= set(rows["cortex-a76"]["cpu_features"])
+    assert not {"fphp", "asimdhp"} & set(rows["cortex-a53"]["cpu_features"])
+    assert "fp16 (" in out and "fp16 instr.)" in out and "| fp32 (0 fp16 instr.) |" in md.read_text()
+
+
+def test_eval_reports_float32_arithmetic_for_the_x86_twin(
+    small_export: Path, photo_dir: Path, arm64_env: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``shufflenet-eval --runtime litert-arm64`` on the float16-arithmetic file: the x86 row says it was computed
+    in float32 there, the A76 row is the emulated float16 run."""
+    import platform
+
+    from shufflenet.benchmarks.cli_eval import main as eval_main
+
+    root = tmp_path / "data"
+    m = read_manifest(small_export)
+    labels = (small_export / m["labels_file"]).read_text().splitlines()
+    for i, img in enumerate(sorted(photo_dir.iterdir())[:3]):
+        (root / labels[i]).mkdir(parents=True)
+        (root / labels[i] / img.name).write_bytes(img.read_bytes())
+    js = tmp_path / "e.json"
+    rc = eval_main(["--artifacts", str(small_export), "--data", str(root), "--runtime", "litert-arm64",
+                    "--cpu", "cortex-a76", "--precisions", "fp16-arith", "--json", str(js)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().out
+    rows = json.loads(js.read_text())
+    assert [r["evaluated_by"] for r in rows] == [
+        "pytorch", f"litert (fp32 arithmetic on {platform.machine()})", "litert-arm64 (cortex-a76)"]  # fmt: skip

@@ -90,3 +90,40 @@ def test_unknown_onnx_op_named(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedGraphError, match="Sigmoid"):
         OnnxToTf(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     del onnx
+
+
+def test_float16_arithmetic_file(g3_onnx: tuple, tmp_path: Path) -> None:
+    """fp16-arith: the float16-weights graph plus the metadata that lets XNNPACK compute in float16 (fp16accfp16;
+    the weights-only file says fp16accfp32), one XNNPACK partition holding every node, float32 I/O. On x86, which
+    has no FP16 arithmetic, LiteRT computes both files in float32: their outputs are bit-identical. The export's
+    gate refuses a file without the metadata."""
+    from ai_edge_litert.interpreter import Interpreter
+    from shufflenet.export.runtimes.litert import TfliteRunner
+
+    _, onnx_model = g3_onnx
+    functions: dict = {}
+    paths = {p: convert_tflite(onnx_model, p, tmp_path / f"g3_{p}.tflite", tf_functions=functions)
+             for p in ("fp16", "fp16-arith")}  # fmt: skip
+    infos = {p: inspect_tflite(path) for p, path in paths.items()}
+    arith, weights = infos["fp16-arith"], infos["fp16"]
+    assert (arith.reduced_precision, weights.reduced_precision) == ("fp16accfp16", "fp16accfp32")
+    assert (arith.arithmetic("fp16-arith"), weights.arithmetic("fp16")) == ("fp16", "fp32")
+    assert arith.op_histogram == weights.op_histogram
+    assert arith.coverage.fully_delegated and arith.coverage.nodes == sum(arith.op_histogram.values())
+    assert check_tflite_graph(arith, "fp16-arith", shuffles=16, depthwise=16, avgpools=3).ok
+    refused = check_tflite_graph(weights, "fp16-arith", shuffles=16, depthwise=16, avgpools=3)
+    assert not refused.ok and "'fp16accfp32', not fp16accfp16" in refused.problems[0]
+
+    x = np.random.default_rng(1).uniform(0, 1, (1, 224, 224, 3)).astype(np.float32)
+    outs = []
+    for path in paths.values():
+        it = Interpreter(model_path=str(path))
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert np.array_equal(outs[0], outs[1])
+    entry = {"inputs": arith.inputs, "outputs": arith.outputs}
+    runner = TfliteRunner(paths["fp16-arith"], entry, None)  # type: ignore[arg-type]
+    assert runner.fp16_allowed and runner.arithmetic.arithmetic == "fp32"
+    assert runner.evaluated_by.startswith("litert (fp32 arithmetic on ")

@@ -5,6 +5,7 @@ import android.os.Build;
 import com.shufflenetmobile.demo.core.Backend;
 import com.shufflenetmobile.demo.core.Classification;
 import com.shufflenetmobile.demo.core.Delegation;
+import com.shufflenetmobile.demo.core.Fp16Arithmetic;
 import com.shufflenetmobile.demo.core.ImagePreprocessor;
 import com.shufflenetmobile.demo.core.LatencyBenchmark;
 import com.shufflenetmobile.demo.core.OutputDecoder;
@@ -18,9 +19,13 @@ import org.tensorflow.lite.gpu.CompatibilityList;
 import org.tensorflow.lite.gpu.GpuDelegate;
 import org.tensorflow.lite.nnapi.NnApiDelegate;
 
+import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
+import java.io.FileInputStream;
+import java.io.IOException;
 import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -38,6 +43,8 @@ final class InterpreterSession implements Closeable {
     final TensorSpec outputSpec;
     /** What the backend did to the graph (execution plan sizes without and with it). */
     final Delegation delegation;
+    /** The arithmetic the backend runs this model in: float16 on XNNPACK where the model and the CPU allow it. */
+    final String arithmetic;
     /** Wall time of {@code new Interpreter(...)}, delegate preparation included. */
     final double creationMs;
     private boolean used;
@@ -63,9 +70,38 @@ final class InterpreterSession implements Closeable {
             throw new IllegalStateException("labels.txt has " + labels.size() + " classes but the model outputs "
                     + outputSpec.numElements() + " values: the assets come from different exports");
         }
+        boolean integerModel = inputSpec.dtype != TensorSpec.DType.FLOAT32;
+        this.arithmetic = Fp16Arithmetic.describe(backend, modelMetadata(assets), integerModel,
+                Fp16Arithmetic.cpuFeatures(readCpuinfo()));
         this.preprocessor = new ImagePreprocessor(assets.preprocessing, inputSpec);
         this.input = preprocessor.allocateInput();
         this.output = OutputDecoder.allocate(outputSpec);
+    }
+
+    /** The model's reduced_precision_support metadata (null when absent or unreadable). */
+    private static String modelMetadata(ModelAssets assets) {
+        try {
+            return Fp16Arithmetic.metadata(assets.model);
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
+     * /proc/cpuinfo, whose Features line lists the hwcaps XNNPACK's CPU detection reads (fphp and asimdhp: FP16
+     * arithmetic); empty when it cannot be read.
+     */
+    private static String readCpuinfo() {
+        try (FileInputStream in = new FileInputStream("/proc/cpuinfo")) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] chunk = new byte[4096];
+            for (int n; (n = in.read(chunk)) > 0; ) {
+                out.write(chunk, 0, n);
+            }
+            return new String(out.toByteArray(), StandardCharsets.US_ASCII);
+        } catch (IOException | SecurityException e) {
+            return "";
+        }
     }
 
     /** Everything about the tensors comes from the model itself, so any exported variant works. */
@@ -219,8 +255,8 @@ final class InterpreterSession implements Closeable {
         }, warmup, runs, LatencyBenchmark.SYSTEM);
         double[] probabilities = Classification.softmax(OutputDecoder.logits(output, outputSpec));
         return new RunReport(image.info, inputSpec + " " + inputSpec.imageLayout(), outputSpec.toString(),
-                Classification.topK(probabilities, labels, 5), backend, threads, delegation, creationMs, createdNow,
-                preprocessMs, timings);
+                Classification.topK(probabilities, labels, 5), backend, threads, delegation, arithmetic, creationMs,
+                createdNow, preprocessMs, timings);
     }
 
     @Override

@@ -34,6 +34,7 @@ public final class ReportFormatter {
             sb.append(" (only for ops left on the CPU)");
         }
         sb.append('\n').append(r.delegation.describe()).append('\n');
+        sb.append("Arithmetic: ").append(r.arithmetic).append('\n');
         sb.append(String.format(Locale.ROOT, "Interpreter creation %8.2f ms%s%n", r.creationMs,
                 r.createdNow ? "" : " (earlier; session reused)"));
         LatencyBenchmark.Timings t = r.timings;

@@ -33,6 +33,8 @@ public final class RunReport {
     public final Backend backend;
     public final int threads;
     public final Delegation delegation;
+    /** The arithmetic the backend runs the model in, and why ({@link Fp16Arithmetic#describe}). */
+    public final String arithmetic;
     /** Interpreter (and delegate) creation, milliseconds, when this tap created it. */
     public final double creationMs;
     /** False when the tap reused the session created earlier (creationMs is then that earlier time). */
@@ -41,8 +43,8 @@ public final class RunReport {
     public final LatencyBenchmark.Timings timings;
 
     public RunReport(Image image, String input, String output, List<Prediction> top, Backend backend, int threads,
-                     Delegation delegation, double creationMs, boolean createdNow, double preprocessMs,
-                     LatencyBenchmark.Timings timings) {
+                     Delegation delegation, String arithmetic, double creationMs, boolean createdNow,
+                     double preprocessMs, LatencyBenchmark.Timings timings) {
         this.image = image;
         this.input = input;
         this.output = output;
@@ -50,6 +52,7 @@ public final class RunReport {
         this.backend = backend;
         this.threads = threads;
         this.delegation = delegation;
+        this.arithmetic = arithmetic;
         this.creationMs = creationMs;
         this.createdNow = createdNow;
         this.preprocessMs = preprocessMs;

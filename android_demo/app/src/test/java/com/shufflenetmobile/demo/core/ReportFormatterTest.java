@@ -14,7 +14,7 @@ public class ReportFormatterTest {
         LatencyBenchmark.Timings t = LatencyBenchmark.run(work, 2, 20, work);
         return new RunReport(image, "[1, 32, 32, 3] INT8", "[1, 10] INT8",
                 Arrays.asList(new Prediction(3, "cat", 0.875), new Prediction(5, "dog", 0.0625)),
-                backend, threads, delegation, 123.456, createdNow, 1.25, t);
+                backend, threads, delegation, "float16 (the model allows float16)", 123.456, createdNow, 1.25, t);
     }
 
     private static final RunReport.Image PHOTO = new RunReport.Image("IMG_1.jpg", 4032, 3024, 8, 6, 378, 504);
@@ -34,6 +34,7 @@ public class ReportFormatterTest {
             assertTrue(text, text.contains("GPU delegate, 4 threads (only for ops left on the CPU)"));
             assertTrue(text, text.contains("GPU delegate applied: 160 ops -> 1 node (the whole graph runs in the"
                     + " delegate)"));
+            assertTrue(text, text.contains("Arithmetic: float16 (the model allows float16)\n"));
             assertTrue(text, text.contains("Interpreter creation   123.46 ms\n"));
             assertTrue(text, text.contains("Preprocessing           1.25 ms (once per tap)"));
             assertTrue(text, text.contains("First inference        50.00 ms (includes GPU kernel compilation)"));
