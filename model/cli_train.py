@@ -224,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                 "--workers/--nnodes start the processes themselves; under torchrun give --nproc-per-node and "
                 "--nnodes to torchrun instead"
             )
-        check_resume_request(args.out, args.resume, args.force)
-        if args.out.is_dir() or (args.out.exists() and not (args.resume or args.force)):
-            prepare_out(args.out, args.resume, force=False)  # refused in one line before anything loads
-        check_output_file("--out", args.out)  # found now, not after the first epoch
-        check_output_file("--log-json", args.log_json)
+        if os.environ.get("RANK", "0") == "0":  # the one process that reads and writes --out (rank 0 under torchrun)
+            check_resume_request(args.out, args.resume, args.force)
+            if args.out.is_dir() or (args.out.exists() and not (args.resume or args.force)):
+                prepare_out(args.out, args.resume, force=False)  # refused in one line before anything loads
+            check_output_file("--out", args.out)  # found now, not after the first epoch
+            check_output_file("--log-json", args.log_json)
         if (args.workers > 1 or args.nnodes > 1) and not launched_by_torchrun():
             return _front_end(spec, argv, args.out)
         return _train_process(args, quiet_peer_errors=launched)
@@ -323,9 +324,10 @@ def _train_rank(args: argparse.Namespace, ctx: Any, tell: bool) -> int:
         from .checkpoint import read_training_state
         from .train_guards import resumed_arch
 
-        # A run counted in steps (--steps) has as many epochs as they take: --epochs is not checked then.
+        # A run counted in steps (--steps) has as many epochs as they take: --epochs is not checked then. Rank 0
+        # reads --out (other machines need not see it) and tells every process.
         epochs = sys.maxsize if args.steps else args.epochs
-        arch = resumed_arch(read_training_state(args.out), args.arch, epochs, args.out)
+        arch = ctx.on_main(lambda: resumed_arch(read_training_state(args.out), args.arch, epochs, args.out))
     else:
         arch = args.arch or (_init_arch(args.init_from) if args.init_from else DEFAULT_ARCH)
     variant = get_variant(arch)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from .launch import first_line, launched_by_torchrun
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 1800.0  # torch's own default for a collective that waits for a process of the run
 
 
@@ -62,6 +63,20 @@ class DistContext:
         box = [obj if self.is_main else None]
         dist.broadcast_object_list(box, src=0, device=_collective_device())
         return box[0]
+
+    def on_main(self, fn: Callable[[], T]) -> T:
+        """``fn()`` computed by rank 0 alone (e.g. reading ``--out``, which other machines may not see) and handed
+        to every process; an error it raises is raised by every process, so they all stop the same way."""
+        answer: tuple[bool, Any] = (True, None)
+        if self.is_main:
+            try:
+                answer = (True, fn())
+            except Exception as e:
+                answer = (False, e)
+        ok, value = self.broadcast(answer)
+        if not ok:
+            raise value
+        return value
 
     def barrier(self) -> None:
         if self.world > 1:

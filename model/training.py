@@ -40,7 +40,7 @@ from torch import nn
 from . import distributed
 from .batches import MemoryBatches, normalize_batch
 from .bn_recalibration import recalibrate_batchnorm
-from .checkpoint import OWN_FORMAT, CheckpointError, checkpoint_from_payload, read_training_state
+from .checkpoint import OWN_FORMAT, checkpoint_from_payload, read_training_state
 from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
@@ -217,16 +217,7 @@ def train(
 
 def _read_resume_state(ctx: distributed.DistContext, out: Path) -> dict[str, Any] | None:
     """The checkpoint to resume, read safely by rank 0 and handed to every process (nodes need no shared disk)."""
-    answer: tuple[str, Any] = ("none", None)
-    if ctx.is_main and out.is_file():
-        try:
-            answer = ("ok", read_training_state(out))
-        except CheckpointError as e:
-            answer = ("error", str(e))
-    kind, value = ctx.broadcast(answer)
-    if kind == "error":
-        raise CheckpointError(value)
-    return value
+    return ctx.on_main(lambda: read_training_state(out) if out.is_file() else None)
 
 
 def _launch_workers(cfg: TrainConfig, train_data: TrainData, test_data: TrainData | None, out: Path, resume: bool

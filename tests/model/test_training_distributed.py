@@ -23,8 +23,8 @@ from train_cli import run_train_cli
 
 pytestmark = pytest.mark.slow
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "model" / "weights" / "shufflenet_v1_g3_0.5x_cifar.pt"
-ARCH = "shufflenet_v1_g3_0.5x_cifar"
+WEIGHTS = Path(__file__).resolve().parents[2] / "model" / "weights" / "shufflenet_v1_g3_1.0x_cifar.pt"
+ARCH = "shufflenet_v1_g3_1.0x_cifar"
 
 
 def _flat(sd: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -68,16 +68,17 @@ def test_two_processes_take_the_steps_of_one_with_the_global_batch_and_resume_ac
     def off(a: torch.Tensor, b: torch.Tensor) -> float:
         return float((a - b).norm() / (b - w0).norm())
 
-    # Measured here: 0.1-0.5 % of the update (1 vs 2 threads of one process: 0.06-0.7 %); bar 3 %.
-    assert off(after_1["two"], after_1["one"]) < 0.03
+    # Measured here: 1.7 % of the update after 3 steps, 2.7 % and 0.1 % after the resumes (6 steps); one process
+    # with 2 threads against 1 differs as much (1.8 %, 2.7 %): float rounding grows through the steps. Bar 10 %.
+    assert off(after_1["two"], after_1["one"]) < 0.1
     for name in ("two_then_one", "one_then_two"):
         saved = torch.load(tmp_path / f"{name}.pt", weights_only=False)
         assert saved["epoch"] == 2 and saved["step"] == 6 and [e["epoch"] for e in saved["history"]] == [1, 2]
-        assert off(_params(tmp_path / f"{name}.pt"), straight) < 0.03, name
+        assert off(_params(tmp_path / f"{name}.pt"), straight) < 0.1, name
     assert torch.load(two_1, weights_only=False)["processes"] == 2
     # Per-process statistics (no --sync-bn): each process normalises its 10 images by themselves.
     local = run(tmp_path / "local.pt", max_steps=3, workers=2)
-    assert off(_params(local), after_1["one"]) > 0.3  # measured: about 120 %
+    assert off(_params(local), after_1["one"]) > 0.5  # measured: 116 %
 
 
 def _free_port() -> int:
