@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch lies in /opt/wheels on these machines; pip finds it there instead of a CUDA build.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench results clean
+.PHONY: install demo test lint android-apk bench fleet-bench export-bench peer-env side-by-side arm64 arm64-bench results clean
 
 # The `npu` and `executorch` extras' files first, hash-checked (requirements-npu.lock, requirements-executorch.lock),
 # then everything under requirements.lock.
@@ -53,6 +53,11 @@ test: lint
 bench: $(STAMP)
 	test -f artifacts/default/manifest.json || $(MAKE) demo
 	$(BIN)/shufflenet-bench host --artifacts artifacts/default --json results/host/default.json
+
+# Wall time of `shufflenet-bench android` over 1 and 8 test-double phones at once, through the real adb and two
+# private adb servers on loopback ports (about 3 min; needs ../shared/fixtures).
+fleet-bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/phone_latency/fleet_scaling.py --out docs/results/fleet_scaling.json
 
 # Export every official variant to every format and time it and its files (about 30 min on 2 cores).
 export-bench: $(STAMP)

@@ -1,6 +1,6 @@
 """`shufflenet-bench`: latency on an Android device (benchmark_model over adb) or on this host, reports, Table 8.
 
-  shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
+  shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S|A,B|all] [--adb-server H:P,...] ...
   shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,executorch,pytorch] ...
   shufflenet-bench profile [--artifacts DIR | --tflite FILE] [--threads 1] [--granularity unit|op] ...
   shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
@@ -19,8 +19,17 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from shufflenet.benchmarks.phone_latency.adb import BenchError
-from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, write_csv, write_json
+from shufflenet.benchmarks.cli_outputs import (
+    PHONE_KINDS,
+    output_paths,
+    phone_markdown,
+    plot_report,
+    report_markdown,
+    write_all,
+    write_tables,
+)
+from shufflenet.benchmarks.phone_latency.adb import BenchError, parse_servers
+from shufflenet.benchmarks.reports.results import BenchReport, BenchResult
 from shufflenet.model.cli_common import (
     CliParser,
     check_output_file,
@@ -36,6 +45,13 @@ OUT_DIR = Path("runs/bench")
 
 def _words(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _servers(text: str) -> list[str]:
+    try:
+        return [s.label for s in parse_servers(text)]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _timing_args(p: argparse.ArgumentParser, warmup: int, runs: int, repeats: int) -> None:
@@ -59,7 +75,19 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
             help="ExecuTorch's executor_runner built for the device with the XNNPACK backend (none ships prebuilt: "
             "see docs/benchmarks.md); the export's .pte files are timed with it",
         )
-    p.add_argument("--serial", help="device serial (needed when several are attached)")
+    p.add_argument(
+        "--serial",
+        help="the phone: a serial, a comma list A,B,..., or all (every device in state 'device'); needed when "
+        "several are attached",
+    )
+    p.add_argument(
+        "--adb-server",
+        type=_servers,
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="remote adb servers whose phones to use (default: the local one); reach them on a private network or "
+        "through ssh -L, never on a public address (see docs/benchmarks.md)",
+    )
+    p.add_argument("--max-parallel", type=int, help="phones timed at once (default: all of them)")
     if not table8:
         p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
         p.add_argument("--files", nargs="+", help="only these files (names relative to --artifacts)")
@@ -79,10 +107,32 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     _timing_args(p, 10, 50, 3)
     p.add_argument("--cooldown", type=float, default=10.0, help="seconds to wait between runs (default 10)")
     p.add_argument(
+        "--cool-below",
+        type=float,
+        metavar="C",
+        help="before each file, wait until the phone's CPU/SoC thermal zones and battery are at most C °C",
+    )
+    p.add_argument(
+        "--cool-timeout", type=float, default=600.0, help="longest wait for --cool-below, seconds (default 600)"
+    )
+    p.add_argument(
         "--max-warming",
         type=float,
         default=5.0,
         help="flag throttling when a thermal zone rose more than this many °C (default 5)",
+    )
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        default=900.0,
+        help="kill a benchmark_model run on the phone after this many seconds (default 900)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RESULTS.json",
+        help="an earlier results file: keep its good cells, run only the missing or failed ones, and write the "
+        "whole to it (or to --json)",
     )
     p.add_argument("--op-profiling", action="store_true", help="pass --enable_op_profiling=true")
     p.add_argument("--adb", help="adb executable (default: $ADB, else adb on PATH)")
@@ -95,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("android", help="time .tflite files on an Android device with benchmark_model")
     _android_args(a)
-    a.add_argument("--json", type=Path, default=OUT_DIR / "android.json", help="results file")
+    a.add_argument("--json", type=Path, help="results file (default runs/bench/android.json, or the --resume file)")
 
     h = sub.add_parser("host", help="time every file of an export folder on this machine")
     h.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="export folder (default artifacts)")
@@ -150,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         tp.add_argument("--models", type=_words, help="comma list of model labels (default all four)")
         tp.add_argument("--sizes", type=_words, help="comma list of HxW (default 224x224,480x640,720x1280)")
         tp.add_argument("--cache", type=Path, default=OUT_DIR / "table8_models", help="exported model files")
-        tp.add_argument("--json", type=Path, default=OUT_DIR / f"table8_{where}.json", help="results file")
+        tp.add_argument("--json", type=Path, help=f"results file (default runs/bench/table8_{where}.json)")
         if where == "host":
             tp.add_argument(
                 "--runtimes",
@@ -177,59 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# --- writing outputs ----------------------------------------------------------------------------------------
-def output_paths(json_path: Path) -> dict[str, Path]:
-    stem = json_path.with_suffix("")
-    return {
-        "json": json_path,
-        "md": stem.with_suffix(".md"),
-        "csv": stem.with_suffix(".csv"),
-        "latency_png": stem.parent / f"{stem.name}_latency.png",
-        "macs_png": stem.parent / f"{stem.name}_latency_vs_macs.png",
-    }
-
-
-def report_markdown(report: BenchReport, title: str) -> str:
-    from shufflenet.benchmarks.host_latency.table8 import table8_markdown
-    from shufflenet.benchmarks.reports.results import to_markdown
-
-    parts = []
-    if report.kind.startswith("table8"):
-        parts.append(table8_markdown(report))
-    parts.append(to_markdown(report.results, title=title, environment=report.environment))
-    covered = {r.path: r.details["delegate_coverage"] for r in report.results if r.details.get("delegate_coverage")}
-    if covered:
-        from shufflenet.export.formats.delegation import coverage_cell
-
-        lines = [f"- {p}: {coverage_cell(c)}" for p, c in covered.items()]
-        parts.append("XNNPACK coverage (nodes taken / model nodes, partitions; read after delegation):\n\n"
-                     + "\n".join(lines) + "\n")  # fmt: skip
-    skipped = report.config.get("skipped") or []
-    if skipped:
-        parts.append("Not timed:\n\n" + "\n".join(f"- {s['path']}: {s['reason']}" for s in skipped) + "\n")
-    if report.errors:
-        parts.append("Errors:\n\n" + "\n".join(f"- {e}" for e in report.errors) + "\n")
-    return "\n".join(parts)
-
-
-def write_tables(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
-    """JSON, Markdown and CSV (cheap: written after every measurement)."""
-    paths = output_paths(json_path)
-    write_json(report, paths["json"])
-    write_text_atomic(paths["md"], report_markdown(report, title))
-    write_csv(report.results, paths["csv"])
-    return paths
-
-
-def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Path]:
-    from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_vs_macs
-
-    paths = write_tables(report, json_path, title)
-    plot_latency(report.results, paths["latency_png"], title=title)
-    plot_latency_vs_macs(report.results, paths["macs_png"], title=f"{title}: latency against multiply-adds")
-    return paths
-
-
+# --- writing outputs: cli_outputs -------------------------------------------------------------------------
 def _finish(report: BenchReport, paths: dict[str, Path], title: str, err: TextIO | None = None) -> int:
     print(report_markdown(report, title))
     for kind, path in paths.items():
@@ -241,13 +239,15 @@ def _finish(report: BenchReport, paths: dict[str, Path], title: str, err: TextIO
 
 # --- commands -----------------------------------------------------------------------------------------------
 def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
-    from shufflenet.benchmarks.phone_latency.android import AndroidConfig
+    from shufflenet.benchmarks.phone_latency.config import AndroidConfig
 
     return AndroidConfig(
         benchmark_model=args.benchmark_model,
         artifacts=artifacts or args.artifacts,
         files=getattr(args, "files", None),
         serial=args.serial,
+        adb_servers=args.adb_server or [],
+        max_parallel=args.max_parallel,
         threads=getattr(args, "threads", [1]),
         delegates=args.delegate,
         cores=args.cores,
@@ -255,6 +255,10 @@ def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
         runs=args.runs,
         repeats=args.repeats,
         cooldown_s=args.cooldown,
+        cool_below_c=args.cool_below,
+        cool_timeout_s=args.cool_timeout,
+        run_timeout_s=args.run_timeout,
+        resume=args.resume,
         op_profiling=args.op_profiling,
         max_warming_c=args.max_warming,
         adb=args.adb,
@@ -288,7 +292,7 @@ def cmd_android(args: argparse.Namespace) -> int:
     from shufflenet.benchmarks.phone_latency.android import run_android
 
     cfg = _android_config(args)
-    return _run_with_partial(lambda save: run_android(cfg, save=save), args.json, "Android benchmark_model latency")
+    return _run_with_partial(lambda save: run_android(cfg, save=save), _json_path(args), "Android latency")
 
 
 def cmd_host(args: argparse.Namespace) -> int:
@@ -372,18 +376,22 @@ def cmd_table8(args: argparse.Namespace) -> int:
     from shufflenet.benchmarks.host_latency.table8 import run_table8_android, run_table8_host
 
     cfg = _table8_config(args)
+    json_path = _json_path(args)
     if args.where == "host":
-        return _run_with_partial(lambda save: run_table8_host(cfg, save=save), args.json, "Table 8 on the host")
+        return _run_with_partial(lambda save: run_table8_host(cfg, save=save), json_path, "Table 8 on the host")
     acfg = _android_config(args, artifacts=cfg.cache)
     acfg.cores = args.cores
-    return _run_with_partial(lambda save: run_table8_android(cfg, acfg, save=save), args.json, "Table 8 on the device")
+    return _run_with_partial(lambda save: run_table8_android(cfg, acfg, save=save), json_path, "Table 8 on the phones")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     for p in args.results:
         require_path("results file", p, "file", "pass a JSON file written by shufflenet-bench")
+    import dataclasses
+
     from shufflenet.benchmarks.host_latency.table8 import table8_markdown
-    from shufflenet.benchmarks.reports.plots import plot_latency, plot_latency_vs_macs
+    from shufflenet.benchmarks.reports.fleet_table import fleet_comparison_markdown
+    from shufflenet.benchmarks.reports.plots import plot_latency_vs_macs
     from shufflenet.benchmarks.reports.results import compare_runs, comparison_markdown, read_json, to_markdown
 
     reports = [read_json(p) for p in args.results]
@@ -393,14 +401,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     for path, rep in zip(args.results, reports, strict=True):
         if rep.kind.startswith("table8"):
             parts.append(table8_markdown(rep))
+        if rep.kind in PHONE_KINDS:
+            parts.append(f"## {path.name}: phones\n\n" + phone_markdown(rep))
         parts.append(
             to_markdown(rep.results, title=f"{path.name} ({rep.kind}, {rep.created})", environment=rep.environment)
         )
     if args.compare:
         if len(reports) != 2:
             raise ValueError(f"--compare takes exactly two results files, got {len(reports)}")
-        comps = compare_runs(reports[0].results, reports[1].results)
-        cmp_md = comparison_markdown(comps, args.results[0].name, args.results[1].name)
+        base, cand = reports
+        # Two runs of the same phones (before / after a change) compare phone by phone.
+        by_device = {base.kind, cand.kind} <= set(PHONE_KINDS) and bool(
+            {r.target for r in base.results} & {r.target for r in cand.results})  # fmt: skip
+        comps = compare_runs(base.results, cand.results, by_device=by_device)
+        show = fleet_comparison_markdown if by_device else comparison_markdown
+        cmp_md = show(comps, args.results[0].name, args.results[1].name)
         write_text_atomic(out / "compare.md", cmp_md)
         parts.append("## Comparison\n\n" + cmp_md)
     text = "\n".join(parts)
@@ -408,7 +423,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from shufflenet.benchmarks.reports.results import write_csv as _csv
 
     _csv(results, out / "report.csv")
-    plot_latency(results, out / "report_latency.png", title="Latency")
+    kinds = {rep.kind for rep in reports}
+    devices = {t: d for rep in reports for t, d in (rep.environment.get("devices") or {}).items()}
+    if len(reports) > 1 and kinds <= set(PHONE_KINDS):  # the same phone in two runs: two series
+        results = [dataclasses.replace(r, target=f"{r.target} ({path.stem})")
+                   for path, rep in zip(args.results, reports, strict=True) for r in rep.results]  # fmt: skip
+        devices = {f"{t} ({path.stem})": d for path, rep in zip(args.results, reports, strict=True)
+                   for t, d in (rep.environment.get("devices") or {}).items()}  # fmt: skip
+    plot_report(results, kinds, out / "report_latency.png", "Latency", devices)
     plot_latency_vs_macs(results, out / "report_latency_vs_macs.png")
     print(text)
     print(
@@ -418,10 +440,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_path(args: argparse.Namespace) -> Path | None:
+    """The results file: --json, else the --resume file, else the command's default."""
+    if args.command not in ("android", "table8"):
+        return getattr(args, "json", None)
+    default = OUT_DIR / ("android.json" if args.command == "android" else f"table8_{args.where}.json")
+    return args.json or getattr(args, "resume", None) or default
+
+
 def check_outputs(args: argparse.Namespace) -> None:
     """The results files can be written: found before the first measurement, not after the last."""
-    if getattr(args, "json", None) is not None:
-        for path in output_paths(args.json).values():
+    json_path = _json_path(args)
+    if json_path is not None:
+        for path in output_paths(json_path).values():
             check_output_file("--json", path)
     if args.command == "report":
         check_output_file("--out", args.out / "report.md")

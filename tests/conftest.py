@@ -141,6 +141,7 @@ LONG_MODULES = (
     "export/test_export_cli.py",
     "benchmarks/parity/test_parity.py",
     "benchmarks/phone_latency/test_android.py",
+    "benchmarks/phone_latency/test_fleet.py",
     "export/runtimes/test_litert_arm64.py",
     "benchmarks/parity/test_parity_overflow.py",
     "model/test_train_guards.py",

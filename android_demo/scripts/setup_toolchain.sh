@@ -36,7 +36,8 @@ if [ "$JVM_ONLY" = no ]; then
   { command -v aapt2 >/dev/null 2>&1 && command -v aapt >/dev/null 2>&1; } || missing+=(aapt)
   command -v zipalign >/dev/null 2>&1 || missing+=(zipalign)
   command -v apksigner >/dev/null 2>&1 || missing+=(apksigner)
-  # adb: shufflenet-bench android talks to phones through it; the tests run the real one with no phone attached.
+  # adb: shufflenet-bench android talks to phones through it; the tests run the real client and servers against
+  # test-double phones on loopback ports.
   command -v adb >/dev/null 2>&1 || missing+=(adb)
 fi
 { command -v javac >/dev/null 2>&1 && command -v keytool >/dev/null 2>&1; } || missing+=(default-jdk-headless)

@@ -315,7 +315,8 @@ def _prepare_tflite_folder(cfg: Table8Config) -> tuple[Path, dict[str, dict[str,
 def run_table8_android(
     cfg: Table8Config, android_cfg: Any, save: Callable[[BenchReport], None] | None = None, **kw: Any
 ) -> BenchReport:
-    """Push the TFLite files of every model x size and time them with ``benchmark_model``, one thread."""
+    """Push the TFLite files of every model x size and time them with ``benchmark_model``, one thread, on the phones
+    ``android_cfg`` chooses (one, a list, or all of them)."""
     from shufflenet.benchmarks.phone_latency.android import run_android
 
     cfg.validate()
@@ -353,8 +354,20 @@ def _measured(r: BenchResult | None) -> str:
 
 
 def table8_markdown(report: BenchReport) -> str:
-    """The paper's Table 8 layout with the measured figures beside the paper's, and the speed-up table."""
-    results = report.results
+    """The paper's Table 8 layout with the measured figures beside the paper's, and the speed-up table; one of
+    each per phone when several phones were timed."""
+    targets = list(dict.fromkeys(r.target for r in report.results))
+    if report.kind == "table8-android" and len(targets) > 1:
+        devices = report.environment.get("devices") or {}
+        parts = []
+        for t in targets:
+            machine = f"{t}: {(devices.get(t) or {}).get('description', t)}"
+            parts.append(_table8_markdown(report, [r for r in report.results if r.target == t], machine))
+        return "\n".join(parts)
+    return _table8_markdown(report, report.results, report.environment.get("machine", "unknown machine"))
+
+
+def _table8_markdown(report: BenchReport, results: list[BenchResult], machine: str) -> str:
     runtimes = list(dict.fromkeys(r.runtime for r in results))
     sizes: list[Size] = []
     for r in results:
@@ -366,7 +379,6 @@ def table8_markdown(report: BenchReport) -> str:
         if r.macs and r.label and r.input_size:
             macs[(r.label, tuple(r.input_size))] = r.macs  # type: ignore[index]
     env = report.environment
-    machine = env.get("machine", "unknown machine")
     clocks = {r.clock for r in results if r.status == "ok"}
     if report.kind != "table8-host":
         stat = "mean (benchmark_model's avg) unless a median was printed"

@@ -6,25 +6,32 @@ warm-up invocation (``--num_executions=WARMUP``), the logcat cleared, then the t
 (``--num_executions=RUNS --cpu_threads=THREADS``) pinned with ``taskset`` to the chosen cores. The runner's
 standard output and error go to a file on the device; its log lines (the timings among them) go to logcat on an
 Android build (tag ``ExecuTorch``) or to standard error on a build with the default platform layer, so both are
-read and parsed together (``pte_runner_output``). Thermal zones and the battery are read around each timed run as
-for ``benchmark_model``; the device and its cores come from the same session (``android._session``).
+read and parsed together (``pte_runner_output``). The run goes to the background with its process id written to a
+file, as ``benchmark_model``'s does (``bm_run``), so a hung runner is killed by that id after the timeout. The
+temperatures and CPU state are read around each timed run as for ``benchmark_model``; the phone, its cores, its
+cooling and its failures are the session's (``session``), one cell per file and thread count.
 """
 
 from __future__ import annotations
 
 import logging
 import shlex
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shufflenet.benchmarks.phone_latency import adb as adbm
 from shufflenet.benchmarks.phone_latency.adb import Adb
+from shufflenet.benchmarks.phone_latency.bm_run import RemotePaths, kill_run
 from shufflenet.benchmarks.phone_latency.pte_runner_output import ParsedRunnerOutput, parse_runner_output
-from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, failed_result, result_from_stats
+from shufflenet.benchmarks.phone_latency.thermal import read_state, warming
+from shufflenet.benchmarks.reports.results import BenchResult, failed_result, result_from_stats
 from shufflenet.benchmarks.reports.stats import SummaryPart, pool_summaries
+
+if TYPE_CHECKING:
+    from shufflenet.benchmarks.phone_latency.config import AndroidConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,8 @@ class PteFile:
     arch: str | None
     input_size: list[int] | None
     macs: int | None
+    sha256: str = ""
+    npu: dict[str, Any] | None = None  # never: a .pte file runs on the CPU (XNNPACK)
 
 
 def pte_files(artifacts: Path, only: list[str] | None = None) -> list[PteFile]:
@@ -53,102 +62,97 @@ def pte_files(artifacts: Path, only: list[str] | None = None) -> list[PteFile]:
         if e.get("format") == "executorch" and (not only or e["path"] in only):
             path = verify_artifact(artifacts, e)  # a file altered since export never reaches a phone
             found.append(PteFile(e["path"], path, e["precision"], e.get("variant"), m.get("arch"),
-                                 list(m["input_size"]), macs))  # fmt: skip
+                                 list(m["input_size"]), macs, e["sha256"]))  # fmt: skip
     if not found:
         raise ValueError(f"no .pte files in {artifacts}: export them with shufflenet-export --format executorch")
     return found
 
 
-def runner_command(runner: str, mask: str | None, model: str, threads: int, executions: int, out: str) -> str:
+def remote_paths(remote_dir: str) -> RemotePaths:
+    return RemotePaths(f"{remote_dir}/executor_runner", f"{remote_dir}/shufflenet_pte_output.txt",
+                       f"{remote_dir}/shufflenet_bench.pid")  # fmt: skip
+
+
+def runner_command(runner: str, mask: str | None, model: str, threads: int, executions: int, paths: RemotePaths) -> str:
     argv = [runner, f"--model_path={model}", f"--num_executions={executions}", f"--cpu_threads={threads}"]
     if mask:
         argv = ["taskset", mask, *argv]
-    return " ".join(shlex.quote(a) for a in argv) + f" > {shlex.quote(out)} 2>&1"
+    line = " ".join(shlex.quote(a) for a in argv)
+    return f"{line} > {shlex.quote(paths.output)} 2>&1 & echo $! > {shlex.quote(paths.pid)}; wait $!"
 
 
-def _invoke(adb: Adb, cmd: str, remote_out: str, local_out: Path, timeout: float, what: str) -> tuple[int, str]:
-    adb.shell(f"rm -f {shlex.quote(remote_out)}", what="clean-up")
-    res = adb.shell(cmd, timeout=timeout, what=what)
+def _invoke(
+    adb: Adb, cmd: str, paths: RemotePaths, local_out: Path, timeout: float, what: str
+) -> tuple[int, str, float | None]:
+    """(exit status, what the runner wrote, seconds after which it was killed or None)."""
+    adb.shell(f"rm -f {shlex.quote(paths.output)} {shlex.quote(paths.pid)}", what="clean-up")
+    hung = None
+    try:
+        rc = adb.shell(cmd, timeout=timeout, what=what).returncode
+    except adbm.CommandTimedOut:
+        rc, hung = 128 + 9, timeout
+        kill_run(adb, paths, adb.serial or "", what)
     try:
         local_out.unlink(missing_ok=True)
-        adb.pull(remote_out, local_out)
+        adb.pull(paths.output, local_out)
         text = local_out.read_text(errors="replace")
     except adbm.PullFailed:
-        text = res.stdout
-    return res.returncode, text + ("\n" if text and not text.endswith("\n") else "")
+        text = ""
+    except adbm.DeviceDisconnected as e:  # adb 29 ends the shell with status 0 when the phone vanishes mid-run
+        raise adbm.DeviceDisconnected(str(e).replace(f"pull of {paths.output}", what)) from None
+    return rc, text + ("\n" if text and not text.endswith("\n") else ""), hung
 
 
-def run_pte_files(
-    cfg: Any,
-    adb: Adb,
-    serial: str,
-    mask: str,
-    cores: list[int],
-    report: BenchReport,
-    persist: Callable[[], None],
-    sleep: Callable[[float], None] = time.sleep,
-    tmp: Path | None = None,
-    warming: Callable[[dict[str, float], dict[str, float]], float | None] = lambda a, b: None,
-) -> list[str]:
-    """Time every .pte file of ``cfg.artifacts`` with ``cfg.pte_runner``; results go into ``report``. Returns the
-    device paths it pushed (for the session's clean-up). ``warming``: the session's rule for a thermal rise."""
-    files = pte_files(Path(cfg.artifacts), [f for f in cfg.files or [] if f.endswith(".pte")] or None)
-    runner = f"{cfg.remote_dir}/executor_runner"
-    adb.push(Path(cfg.pte_runner), runner)
-    r = adb.shell(f"chmod 755 {shlex.quote(runner)}", what="chmod of executor_runner")
-    if r.returncode != 0:
-        raise adbm.BenchError(f"chmod of {runner} failed: {adbm.first_line(r.stderr + r.stdout)}")
-    pushed = [runner]
-    for f in files:
-        remote = f"{cfg.remote_dir}/{f.path.name}"
-        adb.push(f.path, remote)
-        pushed.append(remote)
-    remote_out = f"{cfg.remote_dir}/shufflenet_pte_output.txt"
-    pushed.append(remote_out)
-    local = (tmp or Path(".")) / "pte_out.txt"
-    for f in files:
-        for threads in cfg.threads:
-            what = f"{f.name} threads={threads}"
-            ident = dict(target=serial, runtime="executor_runner", format="executorch", precision=f.precision,
-                         path=f.name, threads=threads, delegate="xnnpack", warmup=cfg.warmup, arch=f.arch,
-                         input_size=f.input_size, macs=f.macs, variant=f.variant)  # fmt: skip
-            records: list[dict[str, Any]] = []
-            parts: list[SummaryPart] = []
-            failure = None
-            for k in range(cfg.repeats):
-                if (k or f is not files[0] or threads != cfg.threads[0]) and cfg.cooldown_s > 0:
-                    sleep(cfg.cooldown_s)
-                model = f"{cfg.remote_dir}/{f.path.name}"
-                if cfg.warmup:
-                    cmd = runner_command(runner, mask, model, threads, cfg.warmup, remote_out)
-                    _invoke(adb, cmd, remote_out, local, cfg.run_timeout_s, f"the warm-up of {what}")
-                adb.shell("logcat -c", what="logcat clear")
-                before = adbm.read_thermal(adb)
-                cmd = runner_command(runner, mask, model, threads, cfg.runs, remote_out)
-                rc, text = _invoke(adb, cmd, remote_out, local, cfg.run_timeout_s, f"the benchmark run of {what}")
-                logcat = adb.shell(f"logcat -d -s {LOGCAT_TAG}:I", what="logcat read").stdout
-                after = adbm.read_thermal(adb)
-                parsed = parse_runner_output(text + logcat)
-                records.append({"exit_status": rc, "parsed": parsed.to_dict(), "raw_output": text,
-                                "logcat": logcat, "thermal_before_c": before, "thermal_after_c": after,
-                                "warming_c": warming(before, after)})  # fmt: skip
-                failure = _judge(rc, parsed)
-                if failure is not None:
-                    break
-                assert parsed.timings is not None
-                t = parsed.timings
-                parts.append(SummaryPart(count=t.count, mean_ms=t.mean_ms, std_ms=t.std_ms, min_ms=t.min_ms,
-                                         max_ms=t.max_ms, median_ms=t.median_ms))  # fmt: skip
-            result = _result(parts, failure, records, ident, mask, cores)
-            report.results.append(result)
-            if result.status != "ok":
-                report.errors.append(f"{what}: {result.error}")
-                log.error("%s: %s", what, result.error)
-            persist()
-    return pushed
+def pte_cell(
+    cfg: AndroidConfig, adb: Adb, f: PteFile, threads: int, mask: str, paths: RemotePaths, local_out: Path,
+    ident: dict[str, Any], details: dict[str, Any], sleep: Callable[[float], None], first: bool,
+    stop: threading.Event | None = None,
+) -> BenchResult:  # fmt: skip
+    """One cell: ``cfg.repeats`` timed invocations of the runner on ``f`` (each after an untimed warm-up)."""
+    what = f"{f.name} threads={threads}"
+    model = f"{cfg.remote_dir}/{f.path.name}"
+    records: list[dict[str, Any]] = []
+    parts: list[SummaryPart] = []
+    failure = None
+    for k in range(cfg.repeats):
+        if stop is not None and stop.is_set():
+            raise adbm.BenchError("interrupted")
+        if not (first and k == 0) and cfg.cooldown_s > 0:
+            sleep(cfg.cooldown_s)
+        if cfg.warmup:
+            cmd = runner_command(paths.binary, mask, model, threads, cfg.warmup, paths)
+            _invoke(adb, cmd, paths, local_out, cfg.run_timeout_s, f"the warm-up of {what}")
+        adb.shell("logcat -c", what="logcat clear")
+        before = read_state(adb)
+        cmd = runner_command(paths.binary, mask, model, threads, cfg.runs, paths)
+        log.info("%s: run %s", adb.serial, what)
+        rc, text, hung = _invoke(adb, cmd, paths, local_out, cfg.run_timeout_s, f"the benchmark run of {what}")
+        logcat = adb.shell(f"logcat -d -s {LOGCAT_TAG}:I", what="logcat read").stdout
+        after = read_state(adb)
+        parsed = parse_runner_output(text + logcat)
+        records.append({"exit_status": rc, "parsed": parsed.to_dict(), "raw_output": text, "logcat": logcat,
+                        "thermal_before_c": before.zones_c, "thermal_after_c": after.zones_c,
+                        "cpu_before": before.cpu.to_dict(), "cpu_after": after.cpu.to_dict(),
+                        "warming_c": warming(before.zones_c, after.zones_c), "killed_after_s": hung})  # fmt: skip
+        failure = _judge(rc, parsed, hung)
+        if failure is not None:
+            break
+        assert parsed.timings is not None
+        t = parsed.timings
+        parts.append(SummaryPart(count=t.count, mean_ms=t.mean_ms, std_ms=t.std_ms, min_ms=t.min_ms,
+                                 max_ms=t.max_ms, median_ms=t.median_ms))  # fmt: skip
+    details = {**details, "repeats": records}
+    if failure is not None:
+        status, message = failure
+        return failed_result(message, status=status, repeats=len(records), details=details, **ident)
+    result = result_from_stats(pool_summaries(parts), **ident)
+    result.details = details
+    return result
 
 
-def _judge(rc: int, parsed: ParsedRunnerOutput) -> tuple[str, str] | None:
+def _judge(rc: int, parsed: ParsedRunnerOutput, hung: float | None = None) -> tuple[str, str] | None:
+    if hung is not None:
+        return "failed", f"executor_runner hung: killed after {hung:g} s (--run-timeout)"
     if rc >= 128:
         return "failed", f"executor_runner crashed (signal {rc - 128})"
     if rc != 0:
@@ -157,20 +161,3 @@ def _judge(rc: int, parsed: ParsedRunnerOutput) -> tuple[str, str] | None:
     if not parsed.ok:
         return "unparsed", f"{parsed.problem} (raw output kept)"
     return None
-
-
-def _result(
-    parts: list[SummaryPart],
-    failure: tuple[str, str] | None,
-    records: list[dict[str, Any]],
-    ident: dict[str, Any],
-    mask: str,
-    cores: list[int],
-) -> BenchResult:
-    details = {"cores_mask": mask, "cores": cores, "repeats": records}
-    if failure is not None:
-        status, message = failure
-        return failed_result(message, status=status, repeats=len(records), details=details, **ident)
-    result = result_from_stats(pool_summaries(parts), **ident)
-    result.details = details
-    return result

@@ -202,3 +202,52 @@ def _empty(path: Path, title: str, message: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.text(0.5, 0.5, message, ha="center", va="center")
     _save(fig, path)
+
+
+def plot_latency_by_device(
+    results: list[BenchResult], path: Path, title: str = "Latency on each phone", names: dict[str, str] | None = None
+) -> None:
+    """Phones side by side: one row per file / precision / threads / delegate, one bar colour per phone (labelled
+    with ``names``' model name where given); the bar is the cell's median (of its repeats), the whisker the
+    fastest to the slowest run."""
+    from shufflenet.benchmarks.reports.fleet_table import cell_median_ms, row_key, targets_of
+
+    ok = [r for r in results if r.status == "ok" and _finite(cell_median_ms(r))]
+    if not ok:
+        _empty(path, title, "no successful measurement to plot")
+        return
+    targets = targets_of(ok)
+    rows = list(dict.fromkeys(row_key(r) for r in ok))
+    n = len(targets)
+    height = 0.8 / n
+    fig, ax = plt.subplots(figsize=(11, max(2.5, 0.32 * len(rows) * max(1.0, n * 0.55) + 1.5)))
+    values = [float(cell_median_ms(r)) for r in ok]  # type: ignore[arg-type]
+    lows = [r.min_ms if _finite(r.min_ms) else v for r, v in zip(ok, values, strict=True)]
+    highs = [r.max_ms if _finite(r.max_ms) else v for r, v in zip(ok, values, strict=True)]
+    log_scale = max(highs) / max(min(lows), 1e-9) > 30  # type: ignore[type-var, operator]
+    for ti, target in enumerate(targets):
+        ys, xs, lo, hi = [], [], [], []
+        for r, v, low, high in zip(ok, values, lows, highs, strict=True):
+            if r.target != target:
+                continue
+            ys.append(rows.index(row_key(r)) + (ti - (n - 1) / 2) * height)
+            xs.append(v)
+            lo.append(max(v - float(low), 0.0))  # type: ignore[arg-type]
+            hi.append(max(float(high) - v, 0.0))  # type: ignore[arg-type]
+        label = f"{target} ({names[target]})" if names and names.get(target) else target
+        ax.barh(ys, xs, height=height * 0.9, color=_COLOURS[ti % len(_COLOURS)], label=label, xerr=[lo, hi],
+                error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "0.3"})  # fmt: skip
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{name} · {precision} · {threads} thr · {delegate}" for name, precision, threads, delegate
+                        in rows], fontsize=8)  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_xlabel("latency per inference, ms" + (" (log scale)" if log_scale else "")
+                  + ": bar = median of the repeats, whisker = fastest to slowest run")  # fmt: skip
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    if log_scale:
+        ax.set_xscale("log")
+    else:
+        ax.set_xlim(0, max(highs) * 1.15)  # type: ignore[type-var, operator]
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="phone", title_fontsize=8)
+    _save(fig, path)

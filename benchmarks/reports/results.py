@@ -59,7 +59,7 @@ class BenchResult:
     repeat_spread: float | None = None
     noisy: bool = False
     noise_reasons: list[str] = field(default_factory=list)
-    status: str = "ok"  # ok | failed | unparsed
+    status: str = "ok"  # ok | failed | unparsed | skipped (not for that device: a file compiled for another SoC)
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)  # runtime-specific (device runs, raw outputs, ...)
 
@@ -286,6 +286,11 @@ def to_markdown(results: list[BenchResult], title: str | None = None, environmen
             f"| {r.threads} | {r.delegate} | {r.runs} | {fmt_ms(r.median_ms)} | {fmt_ms(r.p90_ms)} "
             f"| {fmt_ms(r.mean_ms)} | {fmt_ms(r.std_ms)} | {fmt_ms(r.min_ms)} | {fmt_ms(r.max_ms)} | {cv} | {note} |"
         )
+    skipped = [r for r in failures if r.status == "skipped"]
+    failures = [r for r in failures if r.status != "skipped"]
+    if skipped:
+        lines += ["", "Not run (not for that device):", ""]
+        lines += [f"- {r.target} {r.file_name} delegate={r.delegate}: {r.error}" for r in skipped]
     if failures:
         lines += ["", "Failed or not understood:", ""]
         for r in failures:
@@ -307,18 +312,24 @@ class Comparison:
     pairs: int
 
 
-def compare_runs(baseline: list[BenchResult], candidate: list[BenchResult]) -> list[Comparison]:
-    """Pair results by ``BenchResult.key()`` and give the candidate's speed-up over the baseline."""
+def compare_runs(
+    baseline: list[BenchResult], candidate: list[BenchResult], by_device: bool = False
+) -> list[Comparison]:
+    """Pair results by ``BenchResult.key()`` (and, ``by_device``, by phone) and give the candidate's speed-up over
+    the baseline."""
     from shufflenet.benchmarks.reports.stats import speedup
 
-    base = {r.key(): r for r in baseline if r.status == "ok" and r.latency_ms}
+    def key(r: BenchResult) -> tuple:
+        return (r.target, *r.key()) if by_device else r.key()
+
+    base = {key(r): r for r in baseline if r.status == "ok" and r.latency_ms}
     out = []
     for r in candidate:
-        b = base.get(r.key())
+        b = base.get(key(r))
         if b is None or r.status != "ok" or not r.latency_ms:
             continue
         ra = speedup(b.repeat_ms or [b.latency_ms], r.repeat_ms or [r.latency_ms])  # type: ignore[list-item]
-        out.append(Comparison(r.key(), b, r, ra.ratio, ra.low, ra.high, ra.pairs))
+        out.append(Comparison(key(r), b, r, ra.ratio, ra.low, ra.high, ra.pairs))
     return out
 
 

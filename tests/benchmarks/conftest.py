@@ -1,16 +1,13 @@
 """Fixtures for shufflenet.benchmarks tests.
 
-The only stand-in used anywhere is the TEST DOUBLE of adb (``tests/benchmarks/phone_latency/adb_double/adb``): a
-fake device kept in a temp folder that replays the real, verbatim ``benchmark_model`` outputs of ``../shared/fixtures``.
+The only stand-in used anywhere is the TEST DOUBLE of a phone (``tests/benchmarks/phone_latency/device_double``):
+a server speaking adbd's wire protocol to the real adb, answering with real, verbatim outputs of devices and of
+``benchmark_model`` recorded in ``../shared/fixtures``.
 """
 
 from __future__ import annotations
 
-import json
-import stat
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,6 @@ import pytest
 REPO = Path(__file__).parents[2]
 SHARED = REPO.parent / "shared"
 BM_FIXTURES = SHARED / "fixtures" / "benchmark_model"
-ADB_DOUBLE = Path(__file__).parent / "phone_latency" / "adb_double" / "adb"
 FIXTURE_NAMES = ("linux_42507.txt", "android_logcat_56301.txt", "legacy_r1.13_25904.txt", "percentiles_line.txt")
 
 
@@ -74,81 +70,6 @@ def payload_models(tmp_path: Path) -> Path:
     (d / "net_float32.tflite").write_bytes(b"TFL3" + bytes(3000))
     (d / "net_int8_full_integer_int8_io.tflite").write_bytes(b"TFL3" + bytes(1500))
     return d
-
-
-DEFAULT_PROPS = {
-    "ro.product.model": "Pixel Double",
-    "ro.product.manufacturer": "TestCo",
-    "ro.soc.manufacturer": "QTI",
-    "ro.soc.model": "SM8250",
-    "ro.product.board": "kona",
-    "ro.build.version.release": "14",
-    "ro.build.version.sdk": "34",
-    "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
-}
-# A 1 + 3 + 4 big.LITTLE layout (kHz): big cores are 4-7 -> taskset mask f0.
-DEFAULT_FREQS = [1804800, 1804800, 1804800, 1804800, 2419200, 2419200, 2419200, 3187200]
-
-
-@dataclass
-class FakeDevices:
-    """The double's state folder and a wrapper script named ``adb`` that runs it."""
-
-    home: Path
-    adb: Path
-    devices: list[dict[str, Any]] = field(default_factory=list)
-
-    def write(self) -> None:
-        (self.home / "devices.json").write_text(json.dumps({"devices": self.devices}, indent=1))
-
-    def add(self, serial: str = "FAKE0001", **kw: Any) -> dict[str, Any]:
-        dev: dict[str, Any] = {
-            "serial": serial,
-            "state": "device",
-            "abi": "arm64-v8a",
-            "props": dict(DEFAULT_PROPS),
-            "cpu_max_freqs": list(DEFAULT_FREQS),
-            "thermal": [["cpu-0-0-usr", 36500], ["cpu-1-0-usr", 37200], ["battery", 29800]],
-            "battery": {"level": 87, "temperature": 298},
-            "delegates": ["cpu", "xnnpack"],
-            "outputs": [str(BM_FIXTURES / "linux_42507.txt")],
-        }
-        dev.update(kw)
-        self.devices.append(dev)
-        self.write()
-        return dev
-
-    def calls(self) -> list[list[str]]:
-        path = self.home / "calls.jsonl"
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines()]
-
-    def shell_lines(self) -> list[str]:
-        return [c[c.index("shell") + 1] for c in self.calls() if "shell" in c]
-
-    def device_file(self, serial: str, device_path: str) -> Path:
-        return self.home / "fs" / serial / device_path.lstrip("/")
-
-    def state(self) -> list[dict[str, Any]]:
-        return json.loads((self.home / "devices.json").read_text())["devices"]
-
-
-@pytest.fixture
-def fake_devices(tmp_path: Path, bm_fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDevices]:
-    home = tmp_path / "adb_double_home"
-    home.mkdir()
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    wrapper = bindir / "adb"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ADB_DOUBLE}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("ADB_DOUBLE_HOME", str(home))
-    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
-    monkeypatch.delenv("ADB", raising=False)
-    fd = FakeDevices(home=home, adb=wrapper)
-    fd.write()
-    yield fd
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
-"""The adb layer: output parsers, core masks, ELF ABI, and the real adb (Debian's package) where installed."""
+"""The adb layer: device listings, adb servers (``--adb-server``), and the real adb (Debian's package) with a
+private server and no phone."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from shufflenet.benchmarks.cli_bench import main
 from shufflenet.benchmarks.phone_latency import adb as adbm
-from shufflenet.benchmarks.phone_latency.adb import Adb, AdbNotFound, BenchError, NoDevice, cores_mask, elf_abi
+from shufflenet.benchmarks.phone_latency.adb import Adb, AdbNotFound, AdbServer, NoDevice, ServerUnreachable
+from shufflenet.benchmarks.phone_latency.selection import attached, select
 
 
 def test_parse_devices_ignores_daemon_chatter() -> None:
@@ -28,46 +29,30 @@ def test_parse_devices_ignores_daemon_chatter() -> None:
     assert adbm.parse_devices("List of devices attached\n\n") == []
 
 
-def test_parse_getprop_cpu_thermal_battery() -> None:
-    props = adbm.parse_getprop("[ro.product.model]: [Pixel 7]\n[ro.product.cpu.abilist]: [arm64-v8a]\n[x]: []\n")
-    assert props == {"ro.product.model": "Pixel 7", "ro.product.cpu.abilist": "arm64-v8a", "x": ""}
-    freqs = adbm.parse_cpu_max_freqs(
-        "/sys/devices/system/cpu/cpu10/cpufreq/cpuinfo_max_freq:2000000\n"
-        "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq:1800000\n"
-        "/sys/devices/system/cpu/cpu1/cpufreq/cpuinfo_max_freq:1800000\n"
-    )
-    assert freqs == {0: 1800000, 1: 1800000, 10: 2000000}
-    thermal = adbm.parse_thermal(
-        "/sys/class/thermal/thermal_zone0/type:cpu-0-0\n/sys/class/thermal/thermal_zone1/type:battery\n"
-        "/sys/class/thermal/thermal_zone10/type:cpu-0-0\n/sys/class/thermal/thermal_zone0/temp:41500\n"
-        "/sys/class/thermal/thermal_zone1/temp:30\n/sys/class/thermal/thermal_zone10/temp:40000\n"
-    )
-    assert thermal == {"cpu-0-0": 41.5, "battery": 30.0, "cpu-0-0(thermal_zone10)": 40.0}
-    battery = adbm.parse_battery("Current Battery Service state:\n  level: 64\n  scale: 100\n  temperature: 315\n")
-    assert battery == {"level": 64.0, "temperature_c": 31.5}
+def test_parse_servers() -> None:
+    assert adbm.parse_servers("lab-1:5037, 10.0.0.7:5038") == [AdbServer("lab-1", 5037), AdbServer("10.0.0.7", 5038)]
+    assert adbm.parse_servers("[::1]:5037") == [AdbServer("::1", 5037)]
+    assert AdbServer("lab-1", 5037).args() == ["-H", "lab-1", "-P", "5037"] and AdbServer().args() == []
+    for bad in ("lab-1", "lab-1:", ":5037", "lab-1:port", "lab-1:70000"):
+        with pytest.raises(ValueError, match="give HOST:PORT"):
+            adbm.parse_servers(bad)
+    with pytest.raises(ValueError, match="named twice"):
+        adbm.parse_servers("a:1,a:1")
 
 
-def test_cores_mask() -> None:
-    freqs = {0: 1800, 1: 1800, 2: 1800, 3: 1800, 4: 2400, 5: 2400, 6: 2400, 7: 3100}
-    assert cores_mask("big", freqs) == ("f0", [4, 5, 6, 7])
-    assert cores_mask("little", freqs) == ("f", [0, 1, 2, 3])
-    assert cores_mask("all", freqs) == ("ff", list(range(8)))
-    assert cores_mask("0x80", freqs) == ("80", [7])
-    assert cores_mask("big", {0: 2000, 1: 2000}) == ("3", [0, 1])  # all alike: every core is "big"
-    for bad in ("0", "zz", "100"):  # zero, not hex, core 8 missing
-        with pytest.raises(BenchError):
-            cores_mask(bad, freqs)
-    with pytest.raises(BenchError, match="no cpuinfo_max_freq"):
-        cores_mask("big", {})
+def test_cli_refuses_a_malformed_server_before_anything_runs(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["android", "--benchmark-model", "x", "--artifacts", "y", "--adb-server", "lab-1"])
+    assert e.value.code == 2 and "give HOST:PORT" in capsys.readouterr().err
 
 
-def test_elf_abi(tmp_path: Path, elf_bytes) -> None:
-    for abi in ("arm64-v8a", "armeabi-v7a", "x86_64", "x86"):
-        (tmp_path / abi).write_bytes(elf_bytes(abi) + bytes(64))
-        assert elf_abi(tmp_path / abi) == abi
-    (tmp_path / "script").write_text("#!/bin/sh\necho hi\n")
-    assert elf_abi(tmp_path / "script") is None
-    assert elf_abi(tmp_path / "missing") is None
+def test_unreachable_server_is_one_line() -> None:
+    """Nothing listens on a freshly closed loopback port: the probe says so and how to fix it, adb is not run."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ServerUnreachable, match=rf"adb server 127.0.0.1:{port} not reachable .*ssh -L"):
+        adbm.probe_server(AdbServer("127.0.0.1", port))
 
 
 def test_adb_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,23 +79,25 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_adb_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def private_adb_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The real adb on a private server port, so the test neither sees nor disturbs another adb server; the
     server it starts is stopped afterwards."""
     port = str(_free_port())
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", port)
+    for k, v in {"ANDROID_ADB_SERVER_PORT": port, "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "ADB_EMU": "0",
+                 "ADB_MDNS": "0", "ADB_USB": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
     yield {"ANDROID_ADB_SERVER_PORT": port}
     subprocess.run([REAL_ADB, "-P", port, "kill-server"], capture_output=True, timeout=30, check=False)
 
 
 @needs_real_adb
 def test_real_adb_without_device_gives_no_device(private_adb_server: dict[str, str]) -> None:
-    adb = Adb(REAL_ADB, env=private_adb_server)
-    assert adb.devices() == []
+    entries, unreachable = attached(REAL_ADB, [AdbServer()])
+    assert entries == [] and unreachable == []
     with pytest.raises(NoDevice, match="no Android device attached"):
-        adb.select()
+        select(entries, None)
     with pytest.raises(NoDevice, match="device ABC123 not attached"):
-        adb.select("ABC123")
+        select(entries, "ABC123")
 
 
 @needs_real_adb
@@ -124,17 +111,16 @@ def test_cli_with_real_adb_reports_no_device_in_one_line(
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert lines == ["error: no Android device attached (adb devices lists none): connect one with USB debugging on"]
     assert "Traceback" not in err
-    assert os.environ["ANDROID_ADB_SERVER_PORT"] == private_adb_server["ANDROID_ADB_SERVER_PORT"]
 
 
-def test_adb_double_belongs_to_the_tests_not_the_package() -> None:
-    """The test double of adb is not shipped to users: it lives beside these tests and no package data names it."""
+def test_device_double_belongs_to_the_tests_not_the_package() -> None:
+    """The phone test double is not shipped to users: it lives beside these tests and no package data names it."""
     import tomllib
 
     import shufflenet.benchmarks as pkg
 
-    assert (Path(__file__).parent / "adb_double" / "adb").is_file()
-    assert not (Path(pkg.__file__).parent / "adb_double").exists()
+    assert (Path(__file__).parent / "device_double" / "wire.py").is_file()
+    assert not (Path(pkg.__file__).parent / "device_double").exists()
     pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     package_data = pyproject["tool"]["setuptools"].get("package-data", {})
-    assert not any("adb_double" in pattern for patterns in package_data.values() for pattern in patterns)
+    assert not any("double" in pattern for patterns in package_data.values() for pattern in patterns)

@@ -1,6 +1,7 @@
-"""`shufflenet-bench android` with files compiled for a Qualcomm NPU, against the TEST DOUBLE of adb (which replays
-the recorded benchmark_model outputs of ../shared/fixtures): the NPU files run only when the user supplies the
-phone's runtime libraries, which are pushed to their own folder and named by the NPU flags."""
+"""`shufflenet-bench android` with files compiled for a Qualcomm NPU, through the real adb to TEST DOUBLE phones
+whose getprop is a real phone's (a Xiaomi 12S, SM8475, and a POCO F6, SM8635): the NPU files run only when the
+user supplies the phone's runtime libraries, which are pushed to their own folder and named by the NPU flags, and
+only on a phone of the SoC they were compiled for; on the other phones they are "not for this SoC", not failed."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from pathlib import Path
 
 import pytest
 from shufflenet.benchmarks.cli_bench import main
-from shufflenet.benchmarks.phone_latency.android import AndroidConfig, run_android
+from shufflenet.benchmarks.phone_latency.android import run_android
+from shufflenet.benchmarks.reports.results import read_json
 
-SOC = "SM8650"
+SOC = "SM8475"  # the Xiaomi 12S's ro.soc.model; one of LiteRT's ahead-of-time Qualcomm targets
 PHONE_LIBS = ("libLiteRt.so", "libLiteRtDispatch_Qualcomm.so", "libQnnHtp.so", "libQnnSystem.so",
-              "libQnnHtpV75Stub.so", "libQnnHtpV75Skel.so")  # fmt: skip
+              "libQnnHtpV69Stub.so", "libQnnHtpV69Skel.so")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def npu_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real export of a small variant: its int8 .tflite and that file compiled for SM8650."""
+    """A real export of a small variant: its int8 .tflite and that file compiled for SM8475."""
     from shufflenet.export.pipeline import ExportConfig, run_export
 
     out = tmp_path_factory.mktemp("npu-android") / "small"
@@ -37,66 +39,81 @@ def phone_libs(tmp_path: Path) -> Path:
     return d
 
 
-def _cfg(fake, binary: Path, models: Path, **kw) -> AndroidConfig:
-    base = dict(benchmark_model=binary, artifacts=models, adb=str(fake.adb), threads=[1], delegates=["xnnpack"],
-                warmup=3, runs=50, repeats=1, cooldown_s=0.0)  # fmt: skip
-    base.update(kw)
-    return AndroidConfig(**base)
-
-
 def _entries(folder: Path) -> tuple[dict, dict]:
     cpu, compiled = json.loads((folder / "manifest.json").read_text())["artifacts"]
     assert not cpu.get("npu") and compiled["npu"]["soc"] == SOC
     return cpu, compiled
 
 
+def _graph_lines(phone, path: str) -> list[str]:
+    return [ln for ln in phone.shell_lines if f"--graph=/data/local/tmp/{path}" in ln]
+
+
 @pytest.mark.slow
-def test_npu_files_are_left_out_without_the_phone_libraries(fake_devices, make_binary, npu_folder: Path) -> None:
-    fake_devices.add()
+def test_npu_files_are_left_out_without_the_phone_libraries(lab, android_cfg, npu_folder: Path) -> None:
+    phone = lab.phone("xiaomi_12s")
     cpu, _ = _entries(npu_folder)
-    rep = run_android(_cfg(fake_devices, make_binary(), npu_folder))
+    rep = run_android(android_cfg(artifacts=npu_folder))
     assert [(r.path, r.delegate, r.status) for r in rep.results] == [(cpu["path"], "xnnpack", "ok")]
-    assert not any("/npu" in c[-1] for c in fake_devices.calls() if "push" in c)
+    assert not phone.local("/data/local/tmp/npu").exists()
 
 
 @pytest.mark.slow
-def test_npu_file_runs_with_the_pushed_libraries(fake_devices, make_binary, npu_folder: Path, phone_libs) -> None:
-    dev = fake_devices.add(delegates=["cpu", "xnnpack", "npu"])
-    dev["props"]["ro.soc.model"] = SOC
-    fake_devices.write()
+def test_npu_files_run_on_their_soc_only(lab, android_cfg, npu_folder: Path, phone_libs: Path) -> None:
+    """One run over two phones: the SM8475 phone runs the compiled file on its NPU with the pushed libraries; the
+    SM8635 phone runs the CPU file and marks the compiled one "not for this SoC"; nothing failed (exit 0)."""
+    match = lab.phone("xiaomi_12s", delegates=("cpu", "xnnpack", "npu"))
+    other = lab.phone("poco_f6", server=1, delegates=("cpu", "xnnpack", "npu"))
     cpu, compiled = _entries(npu_folder)
-    rep = run_android(_cfg(fake_devices, make_binary(), npu_folder, npu_libs=phone_libs))
-    assert [(r.path, r.delegate, r.status) for r in rep.results] == [
-        (cpu["path"], "xnnpack", "ok"), (compiled["path"], "npu", "ok")]  # fmt: skip
-    pushed = {c[-1] for c in fake_devices.calls() if "push" in c}
-    assert {f"/data/local/tmp/npu/{n}" for n in PHONE_LIBS} <= pushed
-    (line,) = [ln for ln in fake_devices.shell_lines() if f"--graph=/data/local/tmp/{compiled['path']}" in ln]
+    servers = [s.address for s in lab.servers]
+    rep = run_android(android_cfg(artifacts=npu_folder, npu_libs=phone_libs, serial="all", adb_servers=servers))
+    got = {(r.target, r.path): (r.delegate, r.status) for r in rep.results}
+    assert got == {
+        (match.serial, cpu["path"]): ("xnnpack", "ok"),
+        (match.serial, compiled["path"]): ("npu", "ok"),
+        (other.serial, cpu["path"]): ("xnnpack", "ok"),
+        (other.serial, compiled["path"]): ("npu", "skipped"),
+    }
+    (skipped,) = [r for r in rep.results if r.status == "skipped"]
+    assert skipped.error == ("not for this SoC: compiled for SM8475, the device is SM8635 (ro.soc.model); SM8635 "
+                             "has no ahead-of-time Qualcomm target in LiteRT")  # fmt: skip
+    assert rep.errors == []
+    # the matching phone: the libraries pushed to their folder and named by the run's flags, removed afterwards
+    (line,) = _graph_lines(match, compiled["path"])
     assert line.startswith("LD_LIBRARY_PATH=/data/local/tmp/npu ADSP_LIBRARY_PATH=/data/local/tmp/npu taskset ")
     assert "--use_npu=true" in line and "--dispatch_library_dir=/data/local/tmp/npu" in line
     assert "--use_xnnpack" not in line
-    rm = [ln for ln in fake_devices.shell_lines() if ln.startswith("rm -f") and "libQnnHtp.so" in ln]
-    assert rm  # the libraries are removed from the phone afterwards
-    assert not fake_devices.device_file("FAKE0001", "/data/local/tmp/npu/libQnnHtp.so").exists()
+    assert any(ln.startswith("rm -f") and "/data/local/tmp/npu/libQnnHtp.so" in ln for ln in match.shell_lines)
+    assert not match.local("/data/local/tmp/npu/libQnnHtp.so").exists()
+    # the other phone: the compiled file never ran, nor were the libraries pushed there
+    assert _graph_lines(other, compiled["path"]) == []
+    assert not other.local("/data/local/tmp/npu").exists()
 
 
 @pytest.mark.slow
-def test_npu_file_for_another_soc_is_not_run(fake_devices, make_binary, npu_folder: Path, phone_libs) -> None:
-    fake_devices.add(delegates=["cpu", "xnnpack", "npu"])  # the double's phone is an SM8250
-    _, compiled = _entries(npu_folder)
-    rep = run_android(_cfg(fake_devices, make_binary(), npu_folder, npu_libs=phone_libs))
-    (r,) = [r for r in rep.results if r.path == compiled["path"]]
-    assert r.status == "failed" and f"compiled for {SOC}, but the device is SM8250" in r.error
-    assert "no ahead-of-time Qualcomm target" in r.error  # SM8250 is not among LiteRT's SoCs
-    assert not [ln for ln in fake_devices.shell_lines() if f"--graph=/data/local/tmp/{compiled['path']}" in ln]
+def test_npu_file_with_the_cli_exits_0_when_only_other_socs_skip(
+    lab, android_cfg, npu_folder: Path, phone_libs: Path, tmp_path: Path, capsys
+) -> None:
+    lab.phone("poco_f6", delegates=("cpu", "xnnpack", "npu"))
+    cfg = android_cfg()
+    out = tmp_path / "npu.json"
+    rc = main(["android", "--adb", cfg.adb, "--benchmark-model", str(cfg.benchmark_model), "--artifacts",
+               str(npu_folder), "--npu-libs", str(phone_libs), "--cooldown", "0", "--repeats", "1", "--json",
+               str(out)])  # fmt: skip
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    assert "not for this SoC" in stdout
+    assert [r.status for r in read_json(out).results] == ["ok", "skipped"]
 
 
-def test_npu_options_are_checked(fake_devices, make_binary, payload_models: Path, tmp_path: Path, capsys) -> None:
-    fake_devices.add()
-    base = ["android", "--benchmark-model", str(make_binary()), "--artifacts", str(payload_models), "--adb",
-            str(fake_devices.adb), "--json", str(tmp_path / "a.json")]  # fmt: skip
+def test_npu_options_are_checked(lab, android_cfg, tmp_path: Path, capsys) -> None:
+    phone = lab.phone()
+    cfg = android_cfg()
+    base = ["android", "--benchmark-model", str(cfg.benchmark_model), "--artifacts", str(cfg.artifacts), "--adb",
+            cfg.adb, "--json", str(tmp_path / "a.json")]  # fmt: skip
     assert main([*base, "--delegate", "npu"]) == 2
     assert "--delegate npu needs --npu-libs DIR" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main([*base, "--npu-libs", str(tmp_path / "empty")]) == 2
     assert "has no libLiteRtDispatch_Qualcomm.so" in capsys.readouterr().err
-    assert fake_devices.shell_lines() == []  # refused before the device was asked anything
+    assert phone.shell_lines == []  # refused before the phone was asked anything
