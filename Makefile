@@ -9,10 +9,12 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
 .PHONY: install demo test lint android-apk bench export-bench peer-env side-by-side arm64 arm64-bench results clean
 
-# The `npu` extra's wheels first, hash-checked (requirements-npu.lock), then everything under requirements.lock.
-$(STAMP): pyproject.toml requirements.lock requirements-npu.lock
+# The `npu` and `executorch` extras' files first, hash-checked (requirements-npu.lock, requirements-executorch.lock),
+# then everything under requirements.lock.
+$(STAMP): pyproject.toml requirements.lock requirements-npu.lock requirements-executorch.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --require-hashes --no-deps -r requirements-npu.lock
+	$(BIN)/pip install -qq --require-hashes --no-deps -r requirements-executorch.lock
 	$(BIN)/pip install -qq $(FIND_LINKS) -c requirements.lock -e '.[all]'
 	touch $(STAMP)
 

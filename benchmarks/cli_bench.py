@@ -1,7 +1,7 @@
 """`shufflenet-bench`: latency on an Android device (benchmark_model over adb) or on this host, reports, Table 8.
 
   shufflenet-bench android --benchmark-model PATH --artifacts DIR [--serial S] [--threads 1,4] ...
-  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,pytorch] ...
+  shufflenet-bench host [--artifacts DIR] [--threads 1,2] [--runtimes onnxruntime,litert,executorch,pytorch] ...
   shufflenet-bench profile [--artifacts DIR | --tflite FILE] [--threads 1] [--granularity unit|op] ...
   shufflenet-bench report RESULTS.json [...] [--compare] [--out DIR]
   shufflenet-bench table8 host|android [...]
@@ -14,12 +14,21 @@ what was done).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from shufflenet.benchmarks.phone_latency.adb import BenchError
 from shufflenet.benchmarks.reports.results import BenchReport, BenchResult, write_csv, write_json
-from shufflenet.model.cli_common import CliParser, positive_ints, require_path, run_cli
+from shufflenet.model.cli_common import (
+    CliParser,
+    check_output_file,
+    library_output_beside,
+    positive_ints,
+    require_path,
+    run_cli,
+)
 from shufflenet.model.files import write_json_atomic, write_text_atomic
 
 OUT_DIR = Path("runs/bench")
@@ -39,9 +48,17 @@ def _android_args(p: argparse.ArgumentParser, table8: bool = False) -> None:
     p.add_argument(
         "--benchmark-model",
         type=Path,
-        required=True,
+        required=table8,
         help="TensorFlow Lite benchmark_model binary for the device (e.g. android_aarch64_benchmark_model)",
     )
+    if not table8:
+        p.add_argument(
+            "--pte-runner",
+            type=Path,
+            metavar="PATH",
+            help="ExecuTorch's executor_runner built for the device with the XNNPACK backend (none ships prebuilt: "
+            "see docs/benchmarks.md); the export's .pte files are timed with it",
+        )
     p.add_argument("--serial", help="device serial (needed when several are attached)")
     if not table8:
         p.add_argument("--artifacts", type=Path, required=True, help="export folder holding the .tflite files")
@@ -86,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument(
         "--runtimes",
         type=_words,
-        default=["onnxruntime", "litert", "pytorch"],
-        help="comma list of onnxruntime,litert,pytorch (default all)",
+        default=["onnxruntime", "litert", "executorch", "pytorch"],
+        help="comma list of onnxruntime,litert,executorch,pytorch (default all)",
     )
     h.add_argument("--threads", type=positive_ints, default=[1], help="comma list of thread counts (default 1)")
     _timing_args(h, 10, 50, 3)
@@ -100,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         "shared with other work (single thread only)",
     )
     h.add_argument("--json", type=Path, default=OUT_DIR / "host.json", help="results file")
+    h.add_argument("--verbose", action="store_true",
+                   help="show the libraries' own output (else in ARTIFACTS.bench.log)")  # fmt: skip
 
     pr = sub.add_parser("profile", help="latency per network unit (or op) of .tflite files, from prefix models")
     src = pr.add_mutually_exclusive_group()
@@ -211,12 +230,12 @@ def write_all(report: BenchReport, json_path: Path, title: str) -> dict[str, Pat
     return paths
 
 
-def _finish(report: BenchReport, paths: dict[str, Path], title: str) -> int:
+def _finish(report: BenchReport, paths: dict[str, Path], title: str, err: TextIO | None = None) -> int:
     print(report_markdown(report, title))
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     for e in report.errors:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}", file=err or sys.stderr)
     return 1 if report.errors else 0
 
 
@@ -241,11 +260,13 @@ def _android_config(args: argparse.Namespace, artifacts: Path | None = None):
         adb=args.adb,
         keep_remote_files=args.keep_remote_files,
         npu_libs=getattr(args, "npu_libs", None),
+        pte_runner=getattr(args, "pte_runner", None),
     )
 
 
-def _run_with_partial(run, json_path: Path, title: str) -> int:
-    """Run a session whose ``save`` callback writes the tables; on a fatal error the plots are still drawn."""
+def _run_with_partial(run, json_path: Path, title: str, err: TextIO | None = None) -> int:
+    """Run a session whose ``save`` callback writes the tables; on a fatal error the plots are still drawn.
+    ``err``: the terminal's error stream (default stderr)."""
     last: list[BenchReport] = []
 
     def save(report: BenchReport) -> None:
@@ -257,10 +278,10 @@ def _run_with_partial(run, json_path: Path, title: str) -> int:
     except BenchError:
         if last:
             write_all(last[0], json_path, title)
-            print(f"results so far: {json_path}", file=sys.stderr)
+            print(f"results so far: {json_path}", file=err or sys.stderr)
         raise
     paths = write_all(report, json_path, title)
-    return _finish(report, paths, title)
+    return _finish(report, paths, title, err)
 
 
 def cmd_android(args: argparse.Namespace) -> int:
@@ -284,7 +305,17 @@ def cmd_host(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         clock=args.clock,
     )
-    return _run_with_partial(lambda save: run_host(cfg, save=save), args.json, "Host latency")
+    # LiteRT's and TensorFlow's own lines ("INFO: Created TensorFlow Lite XNNPACK delegate ...") go to
+    # ARTIFACTS.bench.log beside the export, as the export, parity and evaluation do; the progress stays here.
+    with library_output_beside(args.artifacts, "bench", args.verbose) as terminal:
+        progress = logging.StreamHandler(terminal)
+        progress.setFormatter(logging.Formatter("%(message)s"))
+        progress.addFilter(lambda r: r.name.startswith("shufflenet."))
+        logging.getLogger().addHandler(progress)
+        try:
+            return _run_with_partial(lambda save: run_host(cfg, save=save), args.json, "Host latency", terminal)
+        finally:
+            logging.getLogger().removeHandler(progress)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -387,11 +418,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """The results files can be written: found before the first measurement, not after the last."""
+    if getattr(args, "json", None) is not None:
+        for path in output_paths(args.json).values():
+            check_output_file("--json", path)
+    if args.command == "report":
+        check_output_file("--out", args.out / "report.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"android": cmd_android, "host": cmd_host, "profile": cmd_profile, "report": cmd_report,
                 "table8": cmd_table8}  # fmt: skip
-    return run_cli(lambda: commands[args.command](args), expected=(ValueError, OSError, BenchError))
+
+    def body() -> int:
+        check_outputs(args)
+        return commands[args.command](args)
+
+    return run_cli(body, expected=(ValueError, OSError, BenchError))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from shufflenet.benchmarks.parity.arm64_options import add_arguments
-from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
+from shufflenet.model.cli_common import (
+    CliParser,
+    check_output_file,
+    library_output_beside,
+    require_path,
+    run_cli,
+)
 
 # The evaluation modules (torch, runtimes) are imported in main's body, after the arguments are checked.
 
@@ -18,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", type=Path, help="a checkpoint (official or shufflenet-train)")
     src.add_argument("--artifacts", type=Path, help="an export folder (every file in its manifest)")
     p.add_argument("--arch", help="with --checkpoint: the variant it must load into")
+    p.add_argument("--weights", type=Path,
+                   help="with --artifacts: the export's checkpoint, when its recorded path is gone")  # fmt: skip
     p.add_argument("--data", type=Path, required=True, help="labelled images, <root>/<class>/*.jpg")
-    p.add_argument("--formats", nargs="+", choices=["onnx", "tflite", "coreml"], help="only these formats")
+    formats = ["onnx", "tflite", "coreml", "executorch"]
+    p.add_argument("--formats", nargs="+", choices=formats, help="only these formats")
     p.add_argument("--limit", type=int, default=0, help="a deterministic random subset of this many images")
     p.add_argument("--json", type=Path, help="write the results here as a JSON list")
     p.add_argument("--verbose", action="store_true",
@@ -37,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--checkpoint", args.checkpoint, "file", "pass the path of a .pth/.pt/.mdl checkpoint file")
         require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
         require_path("--data", args.data, "folder", "pass a folder laid out as <root>/<class>/*.jpg")
+        require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
+        if args.weights and not args.artifacts:
+            raise ValueError("--weights stands in for an export's checkpoint; with --checkpoint pass the file there")
+        check_output_file("--json", args.json)  # found now, not after the evaluation
         if args.limit < 0:
             raise ValueError(f"--limit {args.limit}: pass 0 (every image) or a positive number")
         if args.runtime == "litert-arm64":
@@ -59,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             with library_output_beside(args.artifacts, "eval", args.verbose) as terminal:
                 say = lambda m: print(m, file=terminal, flush=True)  # noqa: E731
                 formats = tuple(args.formats or ())
-                results = evaluate_artifacts(args.artifacts, args.data, formats, args.limit, say)
+                results = evaluate_artifacts(args.artifacts, args.data, formats, args.limit, say, weights=args.weights)
         print(format_table(results))
         if args.json:
             write_json_atomic(args.json, [r.to_dict() for r in results])

@@ -25,7 +25,13 @@ from shufflenet.benchmarks.parity.parity_defaults import (
     DEFAULT_NPU_MAX_STEPS,
     PRECISIONS,
 )
-from shufflenet.model.cli_common import CliParser, library_output_beside, require_path, run_cli
+from shufflenet.model.cli_common import (
+    CliParser,
+    check_output_file,
+    library_output_beside,
+    require_path,
+    run_cli,
+)
 
 # The parity modules (torch, TensorFlow, the runtimes) are imported in main's body, after the arguments are checked.
 
@@ -52,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", type=Path, metavar="DIR", help="folder of images (default: the install's own sample photos)"
     )
     p.add_argument("--limit", type=int, default=DEFAULT_IMAGE_LIMIT, metavar="N",
-                   help=f"at most N images of --images (default {DEFAULT_IMAGE_LIMIT})")  # fmt: skip
+                   help=f"at most N images of --images, or of the install's photos (default {DEFAULT_IMAGE_LIMIT})"
+                   )  # fmt: skip
     p.add_argument(
         "--weights", type=Path, metavar="PATH", help="the export's checkpoint, when its recorded path is gone"
     )
@@ -99,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         require_path("--artifacts", args.artifacts, "folder", "pass the --output folder of shufflenet-export")
         require_path("--images", args.images, "folder", "pass a folder of image files")
         require_path("--weights", args.weights, "file", "pass the checkpoint the export was made from")
+        check_output_file("--json", args.json)  # found now, not after every file was run
+        check_output_file("--markdown", args.markdown)
         from shufflenet.benchmarks.parity.parity_report import Thresholds, run_parity
         from shufflenet.model.files import write_json_atomic, write_text_atomic
 

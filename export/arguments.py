@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = ("onnx", "tflite", "coreml")
+FORMATS = ("onnx", "tflite", "coreml", "executorch")
 
 
 class ArgumentError(ValueError):

@@ -1,11 +1,13 @@
 """How much memory and time an export will take, judged before it starts; and a heartbeat on long steps.
 
 The estimate counts the activations of one forward pass on the meta device (no memory, any input size) and the
-images the export holds (calibration and parity sets, uint8 plus their float32 copy). int8 calibration keeps
-every intermediate tensor of the float graph alive (TFLite's calibrator records each one), so with int8 the
-peak is the sum of all activations; otherwise runtimes reuse buffers and a few of the largest ones dominate.
-The figures are deliberately rough (a factor of two either way); they exist to refuse what cannot possibly
-fit, e.g. ``--input-size 5000``, before minutes of work, not to predict the last megabyte.
+images the export holds (calibration and parity sets, uint8 plus their float32 copy). int8 calibration keeps every
+intermediate tensor of the float graph alive (TFLite's calibrator records each one), so with int8 the peak is the
+sum of all activations; otherwise runtimes reuse buffers and a few of the largest ones dominate. ExecuTorch files
+add the library's memory, a fixed time per .pte lowering (it hardly depends on the input size) and, for int8, PT2E
+calibration: observed eager forward passes over batches of images (the histogram observers keep no tensors). The
+figures are deliberately rough (a factor of two either way); they exist to refuse what cannot possibly fit, e.g.
+``--input-size 5000``, before minutes of work, not to predict the last megabyte.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 BASELINE_BYTES = 1.5e9  # torch + TensorFlow + ONNX Runtime loaded, measured RSS of a small export
 MACS_PER_SECOND = 2e9  # one core of the kind of machine this runs on, through Python-driven runtimes
 SECONDS_PER_CONVERSION = 20.0  # fixed cost of one converter run (ONNX->TF->TFLite, Core ML) at small sizes
+# ExecuTorch: its libraries loaded beside the rest, and one .pte lowering (torch.export + XNNPACK partitioning and
+# serialisation), which hardly depends on the input size: 60-90 s a file for ShuffleNet on the 2 shared cores here.
+EXECUTORCH_BYTES = 0.6e9
+SECONDS_PER_PTE = 75.0
+PT2E_SECONDS_PER_BATCH = 4.0  # one observed forward pass of a calibration batch (histogram observers, in Python)
+PT2E_BATCH = 32  # executorch_export.CALIB_BATCH
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,19 @@ def estimate(
 ) -> Estimate:
     total, largest, macs = activation_sizes(model_builder, size)
     int8 = "int8" in plan.get("tflite", ())
+    pte = plan.get("executorch", ())
+    pte_int8 = "int8" in pte
     graph = total if int8 else 4 * largest
+    if pte_int8:  # a calibration batch in eager PyTorch: a few of the largest activations per image
+        graph = max(graph, PT2E_BATCH * 4 * largest)
     pixels = size[0] * size[1] * 3
-    images = (calib_images if int8 else 0) + parity_images
-    peak = BASELINE_BYTES + graph + images * pixels * 5  # uint8 and a float32 copy
-    files = sum(len(v) for v in plan.values())
-    runs = (calib_images if int8 else 0) + parity_images * files
-    seconds = files * SECONDS_PER_CONVERSION * max(1.0, total / 1e9) + runs * macs / MACS_PER_SECOND
+    images = (calib_images if int8 or pte_int8 else 0) + parity_images
+    peak = BASELINE_BYTES + (EXECUTORCH_BYTES if pte else 0) + graph + images * pixels * 5  # uint8 + float32 copy
+    files = sum(len(v) for f, v in plan.items() if f != "executorch")
+    runs = (calib_images if int8 else 0) + (calib_images if pte_int8 else 0) + parity_images * (files + len(pte))
+    pt2e = -(-calib_images // PT2E_BATCH) * PT2E_SECONDS_PER_BATCH if pte_int8 else 0.0
+    seconds = (files * SECONDS_PER_CONVERSION * max(1.0, total / 1e9) + len(pte) * SECONDS_PER_PTE + pt2e
+               + runs * macs / MACS_PER_SECOND)  # fmt: skip
     return Estimate(peak, seconds, total, largest, macs)
 
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from shufflenet.model.preprocessing import Preprocessing, list_images, load_rgb, resize_and_crop, resize_uint8
+from shufflenet.model.preprocessing import (
+    Preprocessing,
+    decode_files,
+    list_images,
+    load_rgb,
+    resize_and_crop,
+    resize_uint8,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +42,17 @@ class ImageSet:
     source: str
     skipped: int = 0
     names: list[str] | None = None
+    skipped_line: str = ""  # one line naming the unreadable files that were skipped ("" when none)
 
     def describe(self) -> dict[str, object]:
         return {"kind": self.kind, "source": self.source, "images": len(self.images), "skipped": self.skipped}
+
+    def first(self, n: int) -> ImageSet:
+        """The first ``n`` images (all when there are fewer)."""
+        if n >= len(self.images):
+            return self
+        names = self.names[:n] if self.names is not None else None
+        return ImageSet(self.images[:n], self.kind, self.source, self.skipped, names, self.skipped_line)
 
 
 def install_photo_dir() -> Path:
@@ -75,29 +90,25 @@ def install_photos(prep: Preprocessing, crops_per_photo: int = 8, seed: int = 0)
 
 
 def folder_images(folder: str | Path, prep: Preprocessing, limit: int = 300, seed: int = 0) -> ImageSet:
-    """Up to ``limit`` images of ``folder`` (a deterministic random subset), unreadable files skipped and
-    counted; an error when none can be used."""
+    """Up to ``limit`` images of ``folder`` (a deterministic random subset), unreadable files skipped, counted and
+    named (``decode_files``, the rule of training and evaluation too); an error when none can be used."""
     folder = Path(folder)
+    if not folder.exists():
+        raise CalibrationError(f"image folder {folder} does not exist; pass a folder of images")
     if not folder.is_dir():
-        raise CalibrationError(
-            f"calibration folder {folder} does not exist or is not a folder; pass a folder of images"
-        )
+        raise CalibrationError(f"image folder {folder} is a file, not a folder; pass a folder of images")
     files = list_images(folder)
     if not files:
-        raise CalibrationError(f"calibration folder {folder} holds no image files (.jpg/.png/...); add some images")
+        raise CalibrationError(f"image folder {folder} holds no image files (.jpg/.png/...); add some images")
     if len(files) > limit:
         idx = np.sort(np.random.default_rng(seed).choice(len(files), limit, replace=False))
         files = [files[i] for i in idx]
-    out, names, skipped = [], [], 0
-    for f in files:
-        try:
-            out.append(resize_and_crop(load_rgb(f), prep))
-            names.append(str(f.relative_to(folder)))
-        except ValueError as e:
-            skipped += 1
-            log.warning("skipping %s", e)
-    if not out:
-        raise CalibrationError(f"none of the {len(files)} images in {folder} could be read; check the files")
-    if skipped:
-        log.warning("%d of %d calibration images were unreadable and skipped", skipped, len(files))
-    return ImageSet(np.stack(out), "folder", str(folder), skipped, names)
+    try:
+        decoded = decode_files(files, prep)
+    except ValueError as e:
+        raise CalibrationError(f"{e.args[0].replace('images could', f'images in {folder} could')}") from None
+    names = [str(files[i].relative_to(folder)) for i in decoded.kept]
+    line = decoded.skipped_line("images", folder) if decoded.unreadable else ""
+    if line:
+        log.warning("%s", line)
+    return ImageSet(decoded.images, "folder", str(folder), len(decoded.unreadable), names, line)

@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output",
         type=Path,
-        default=Path("artifacts"),
         help="output folder; an existing one is replaced at the end only if it is a previous export of this tool "
-        "(else refused)",
+        "(else refused). Default: a new folder artifacts/NAME (NAME: --arch, the --weights file's name, or "
+        "'export'; NAME-2, NAME-3 ... where that one exists)",
     )
     p.add_argument(
         "--force",
@@ -91,7 +91,7 @@ def summary_table(manifest: dict[str, Any]) -> str:
                 ps += f" ({by.split('(', 1)[1].rstrip(')')})"
         rows.append((e["path"], e["format"], e["precision"], _mb(e["size_bytes"]), _sig(e["inputs"]),
                      _sig([o for o in e["outputs"] if o.get("shape")]) or e["outputs"][0]["name"], ps,
-                     coverage_cell(e.get("delegate_coverage")) if e["format"] == "tflite" else "-",
+                     coverage_cell(e.get("delegate_coverage")) if e["format"] in ("tflite", "executorch") else "-",
                      ops_cell(e["npu"]) if e.get("npu") else "-"))  # fmt: skip
     lines = text_table(rows)
     return "\n".join(lines)
@@ -111,15 +111,31 @@ def overflow_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
+DEFAULT_OUTPUT_ROOT = Path("artifacts")
+
+
+def default_output(arch: str | None, weights: Path | None) -> Path:
+    """A folder that does not exist yet: ``artifacts/NAME`` or ``artifacts/NAME-2`` ... (NAME: the variant asked
+    for, the weights file's name, or ``export``), so that an export without --output never meets, and is never
+    refused by, a folder that is already there (``make demo``'s artifacts/default, another export)."""
+    name = arch or (Path(weights).stem if weights else "export")
+    candidate, n = DEFAULT_OUTPUT_ROOT / name, 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate, n = DEFAULT_OUTPUT_ROOT / f"{name}-{n}", n + 1
+    return candidate
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.output is None:
+        args.output = default_output(args.arch, args.weights)
 
     made = missing_folders(args.output.absolute().parent)  # what a refused export must not leave behind
 
     def body() -> int:
         try:
             return export()
-        except (ValueError, OSError):
+        except (ValueError, OSError, KeyboardInterrupt):  # Ctrl-C and SIGTERM too: nothing was made
             remove_empty_folders(made)
             raise
 
@@ -130,13 +146,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.calib_limit < 1:
             raise ValueError(f"--calib-limit {args.calib_limit}: pass a positive number of images")
         if args.npu is not None:
-            from shufflenet.export.formats.npu_qualcomm import (
-                parse_npu,  # no heavy import: the SoC list is checked here
-            )
+            # No heavy import: the SoC list, and what each SoC would get, are checked here.
+            from shufflenet.export.formats.npu_qualcomm import check_precisions, parse_npu
 
-            parse_npu(args.npu)
+            request = parse_npu(args.npu)
             if "all" not in args.format and "tflite" not in args.format:
                 raise ValueError(f"--npu {args.npu} compiles the .tflite files; add tflite to --format")
+            if args.precision:
+                check_precisions(request, tuple(p.strip() for p in args.precision.split(",") if p.strip()), args.npu)
+        if "executorch" in args.format:  # asked for by name: stop now, before torch loads, when it is not installed
+            import importlib.util
+
+            if importlib.util.find_spec("executorch") is None:
+                raise ValueError(
+                    "--format executorch needs ExecuTorch, which is not installed; run "
+                    "`pip install 'shufflenet-mobile[executorch]'` (hash-locked in requirements-executorch.lock; "
+                    "`make install` does it)"
+                )
         from shufflenet.export.pipeline import ExportConfig, run_export
 
         formats = FORMATS if "all" in args.format else tuple(dict.fromkeys(args.format))
@@ -159,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             npu=args.npu,
         )
         log_path = log_file_beside(args.output, "export")
-        # A refused export (one error line, exit 2) leaves nothing, not even its log; a crash keeps the log.
-        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError)) as terminal:
+        # A refused or interrupted export (Ctrl-C, SIGTERM) leaves nothing, not even its log; a crash keeps the log.
+        with library_output(log_path, args.verbose, discard_on=(ValueError, OSError, KeyboardInterrupt)) as terminal:
             progress = StepProgress(terminal)
             try:
                 result = run_export(cfg, progress=progress)

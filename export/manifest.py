@@ -11,7 +11,7 @@ from shufflenet.model.files import sha256_path
 
 SCHEMA = "shufflenet-mobile/manifest@1"
 TOOLS = ("shufflenet-mobile", "torch", "onnx", "onnxruntime", "onnxsim", "tensorflow-cpu", "ai-edge-litert",
-         "coremltools", "numpy", "scikit-image")  # fmt: skip
+         "coremltools", "executorch", "numpy", "scikit-image")  # fmt: skip
 
 
 class ManifestError(ValueError):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shufflenet.export.manifest import SCHEMA
+from shufflenet.model.cli_common import probe_writable
 from shufflenet.model.files import backup_name, dir_mode, file_mode
 
 log = logging.getLogger(__name__)
@@ -147,13 +148,11 @@ def check_output(output: Path, force: bool = False) -> OutputPlan:
 
 
 def _probe_writable(output: Path) -> None:
-    """A real probe of the folder the output goes into (root ignores permission bits, so asking is not enough)."""
-    parent = output.absolute().parent
+    """A real probe of the folder the output goes into (``cli_common.probe_writable``, the one output check)."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        Path(tempfile.mkdtemp(prefix=f".{output.name}.probe-{os.getpid()}-", dir=parent)).rmdir()
-    except OSError as e:
-        raise OutputError(f"output folder {output} is not writable ({e.strerror}); choose another --output") from None
+        probe_writable("--output", output)
+    except ValueError as e:
+        raise OutputError(str(e)) from None
 
 
 def move_into_place(tmp: Path, output: Path, keep_old: bool = False) -> Path | None:

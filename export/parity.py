@@ -25,7 +25,7 @@ from shufflenet.export.calibration import ImageSet
 from shufflenet.export.metrics import ParityMetrics, compare, softmax
 from shufflenet.export.runtimes.base import Runner, dequantize
 from shufflenet.export.runtimes.loader import load_runner
-from shufflenet.model.cli_common import error_line
+from shufflenet.model.cli_common import error_line, plural
 from shufflenet.model.preprocessing import Preprocessing
 from shufflenet.model.registry import Variant
 from shufflenet.model.source import SourceError, logits, model_from_source
@@ -145,6 +145,8 @@ def file_signature(runner: Runner) -> tuple[list[dict[str, Any]], list[dict[str,
     from shufflenet.export.runtimes.qnn_htp import QnnHtpRunner
 
     if isinstance(runner, QnnHtpRunner):  # the compiled .tflite's own tensors (the NPU graph has the same names)
+        return runner.signature()
+    if runner.entry.get("format") == "executorch":  # the .pte method's own tensor metadata
         return runner.signature()
     if isinstance(runner, OnnxRunner):
         ort_types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
@@ -313,7 +315,9 @@ def measure_parity(
     say = say or (lambda msg: log.info("%s", msg))
     macos = on_macos() if macos is None else macos
     declared = declared_prep or ref_prep.to_dict()
-    say(f"parity against PyTorch on {len(images.images)} real images ({images.source})")
+    say(f"parity against PyTorch on {plural(len(images.images), 'real image')} ({images.source})")
+    if images.skipped_line:
+        say(images.skipped_line)
     ref = logits(model, images.images, ref_prep)
     results = []
     for e in artifacts:

@@ -25,7 +25,9 @@ from shufflenet.export.manifest import SCHEMA, tool_versions
 from shufflenet.export.parity import annotate_parity
 from shufflenet.model import source as source_mod
 from shufflenet.model.checkpoint import CheckpointError
+from shufflenet.model.cli_common import plural
 from shufflenet.model.complexity import count_complexity
+from shufflenet.model.datasets import class_name
 from shufflenet.model.files import sha256_path, size_bytes, write_json_atomic
 from shufflenet.model.registry import Variant
 
@@ -34,12 +36,19 @@ log = logging.getLogger(__name__)
 # fp16: float16 weights computed in float32 (TFLite) or float16 arithmetic (Core ML); fp16-arith: the TFLite file
 # that XNNPACK computes in float16 on ARM cores with FP16 arithmetic (float32 elsewhere).
 PRECISIONS = ("fp32", "fp16", "fp16-arith", "int8")
-FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "fp16-arith", "int8"), "coreml": ("fp16", "fp32")}
-DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16-arith", "int8"), "coreml": ("fp16", "fp32")}
+# Fewer --calib images than this get a warning: int8 ranges fitted to a handful of photos clip other ones.
+MIN_CALIB_IMAGES = 8
+FORMAT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
+                     "executorch": ("fp32", "int8")}  # fmt: skip
+DEFAULT_PRECISIONS = {"onnx": ("fp32",), "tflite": ("fp32", "fp16-arith", "int8"), "coreml": ("fp16", "fp32"),
+                      "executorch": ("fp32", "int8")}  # fmt: skip
+# Formats whose libraries are an optional extra of their own (the rest come with `export`).
+FORMAT_EXTRAS = {"executorch": "executorch"}
 FORMAT_DEPENDENCIES = {
     "onnx": ("onnx", "onnxsim", "onnxruntime"),
     "tflite": ("onnx", "onnxsim", "tensorflow", "ai_edge_litert"),
     "coreml": ("coremltools",),
+    "executorch": ("executorch",),
 }
 
 
@@ -100,6 +109,20 @@ def plan_precisions(cfg: ExportConfig) -> dict[str, tuple[str, ...]]:
     return plan
 
 
+def install_hint(fmt: str) -> str:
+    """The command that installs what ``fmt`` needs."""
+    extra = FORMAT_EXTRAS.get(fmt, "export")
+    locked = " (hash-locked in requirements-executorch.lock; `make install` does it)" if extra == "executorch" else ""
+    return f"`pip install 'shufflenet-mobile[{extra}]'`{locked}" + (" (or `make demo`)" if extra == "export" else "")
+
+
+def missing_modules(fmt: str) -> list[str]:
+    """The libraries of ``fmt`` that are not installed (looked up, not imported: no start-up cost)."""
+    import importlib.util
+
+    return [m for m in FORMAT_DEPENDENCIES[fmt] if importlib.util.find_spec(m) is None]
+
+
 def check_dependencies(formats: tuple[str, ...]) -> None:
     import importlib
 
@@ -111,10 +134,18 @@ def check_dependencies(formats: tuple[str, ...]) -> None:
             except ImportError:
                 missing.append(mod)
         if missing:
-            raise ExportError(
-                f"format {f} needs {', '.join(missing)}, which is not installed; "
-                "run `pip install 'shufflenet-mobile[export]'` (or `make demo`)"
-            )
+            raise ExportError(f"format {f} needs {', '.join(missing)}, which is not installed; run {install_hint(f)}")
+
+
+def drop_missing_extras(cfg: ExportConfig, plan: dict[str, tuple[str, ...]], say: Progress) -> None:
+    """``--format all`` without an optional extra installed: that format is left out, and the export says so;
+    a format asked for by name still stops in ``check_dependencies``."""
+    if set(cfg.formats) != set(FORMATS):
+        return
+    for fmt in FORMAT_EXTRAS:
+        if fmt in plan and missing_modules(fmt):
+            del plan[fmt]
+            say(f"{fmt}: not installed, left out of --format all; run {install_hint(fmt)}")
 
 
 def resolve_model(cfg: ExportConfig) -> tuple[torch.nn.Module, Variant, dict[str, Any]]:
@@ -136,7 +167,10 @@ def _labels(variant: Variant, labels_file: Path | None) -> list[str]:
     if labels_file is None:
         return variant.class_names()
     try:
-        lines = [ln.rstrip("\n") for ln in labels_file.read_text().splitlines() if ln.strip()]
+        # utf-8-sig: a byte-order mark (what Windows editors write first) is not part of the first name; NFC: the
+        # names compare equal to class folders however the system spelled their accents (macOS: NFD).
+        text = labels_file.read_text(encoding="utf-8-sig")
+        lines = [class_name(ln.strip()) for ln in text.splitlines() if ln.strip()]
     except (OSError, UnicodeDecodeError) as e:
         raise ExportError(f"cannot read labels file {labels_file}: {e}") from None
     if lines and "\t" in lines[0] and lines[0].split("\t")[0] == "index":  # a classes.tsv: index, synset, names
@@ -155,7 +189,7 @@ def npu_request(cfg: ExportConfig) -> Any:
     ``ExportError`` before anything heavy loads."""
     if cfg.npu is None:
         return None
-    from shufflenet.export.formats.npu_qualcomm import parse_npu
+    from shufflenet.export.formats.npu_qualcomm import check_precisions, parse_npu
 
     try:
         request = parse_npu(cfg.npu)
@@ -163,6 +197,10 @@ def npu_request(cfg: ExportConfig) -> Any:
         raise ExportError(str(e)) from None
     if "tflite" not in cfg.formats:
         raise ExportError(f"--npu {cfg.npu} compiles the .tflite files; add tflite to --format")
+    try:
+        check_precisions(request, plan_precisions(cfg)["tflite"], cfg.npu)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
     return request
 
 
@@ -170,6 +208,7 @@ def run_export(cfg: ExportConfig, progress: Progress | None = None) -> ExportRes
     say = progress or (lambda msg: log.info("%s", msg))
     t_start = time.time()
     plan = plan_precisions(cfg)
+    drop_missing_extras(cfg, plan, say)
     npu_request(cfg)
     check_input_paths(cfg.weights, cfg.calib, cfg.labels)  # before any heavy import
     try:
@@ -190,11 +229,12 @@ def _check_budget(model_builder: Callable[[], Any], size: tuple[int, int], plan:
     n_parity = len(calib_mod.INSTALL_PHOTOS) * 8 if cfg.parity else 0
     est = estimate(model_builder, size, plan, n_calib, n_parity)
     avail = available_memory()
+    calibrated = "int8" in (*plan.get("tflite", ()), *plan.get("executorch", ()))
     if avail is not None and est.peak_bytes > avail:
         raise ExportError(
             f"an export at {size[0]}x{size[1]} needs {est.describe().removeprefix('about ')}, but only "
             f"{avail / 1e9:.1f} GB is free; choose a smaller --input-size"
-            + (" or fewer --calib-limit images" if "int8" in plan.get("tflite", ()) else "")
+            + (" or fewer --calib-limit images" if calibrated else "")
         )
     say(f"estimate: {est.describe()} at {size[0]}x{size[1]}")
 
@@ -218,7 +258,7 @@ def _run_export_locked(
     labels = _labels(variant, cfg.labels)
     arch = variant.name
     calib_set = None
-    calibrates = "int8" in plan.get("tflite", ())
+    calibrates = any("int8" in plan.get(f, ()) for f in ("tflite", "executorch"))  # both calibrate on one set
     if cfg.calib is not None and not calibrates:
         say(f"--calib {cfg.calib} is not used: no int8 file is written (precisions {precision_list(plan)})")
     elif cfg.calib is not None:  # an unusable folder is reported before TensorFlow and coremltools load (seconds)
@@ -226,9 +266,14 @@ def _run_export_locked(
             calib_set = calib_mod.folder_images(cfg.calib, prep, cfg.calib_limit, cfg.seed)
         except calib_mod.CalibrationError as e:
             raise ExportError(str(e)) from None
-        if calib_set.skipped:
-            seen = calib_set.skipped + len(calib_set.images)
-            say(f"{calib_set.skipped} of {seen} calibration images unreadable, skipped (their names are in the log)")
+        if calib_set.skipped_line:
+            say(f"calibration: {calib_set.skipped_line}")
+        if len(calib_set.images) < MIN_CALIB_IMAGES:
+            say(
+                f"warning: int8 calibration on {plural(len(calib_set.images), 'image')} of {cfg.calib}: the int8 "
+                f"ranges fit {'it' if len(calib_set.images) == 1 else 'them'} alone and may clip other photos; pass "
+                f"--calib a folder of at least {MIN_CALIB_IMAGES} photos like the ones the app will see"
+            )
     check_dependencies(tuple(plan))
     npu = npu_request(cfg)
     if npu is not None:
@@ -246,9 +291,6 @@ def _run_export_locked(
         say(f"calibration: {len(calib_set.images)} crops of scikit-image's sample photos (no --calib given)")
     out_parent = cfg.output.resolve().parent
     out_parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir.make_temp_dir(cfg.output)
-    work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
-    work.mkdir()
     done = 0
     total = count_steps(plan) + (1 if cfg.parity else 0) + (len(npu.socs) if npu is not None else 0)
 
@@ -257,7 +299,14 @@ def _run_export_locked(
         done += 1
         say(f"[{done}/{total}] {msg}")
 
-    ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    tmp = output_dir.make_temp_dir(cfg.output)
+    try:  # Ctrl-C or SIGTERM before the export's own clean-up below takes over must not leave the folder either
+        work = tmp / ".work"  # intermediate files; removed before the folder becomes the export
+        work.mkdir()
+        ctx = ExportContext(model, variant, size, prep, labels, calib_set, tmp, work, cfg.dynamic_batch, step)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     steps = ctx.step_seconds
     try:
         artifacts = _export_files(ctx, plan)
@@ -277,7 +326,7 @@ def _run_export_locked(
         write_json_atomic(tmp / "preprocessing.json", prep_doc)
         if cfg.parity:
             t = time.time()
-            step(f"parity against PyTorch on {len(parity_set.images)} real images")
+            step(f"parity against PyTorch on {plural(len(parity_set.images), 'real image')}")
             annotate_parity(model, prep, artifacts, parity_set, tmp)
             steps["parity"] = time.time() - t
         cx = count_complexity(model, size)
@@ -350,7 +399,8 @@ def _support_files(tmp: Path, artifacts: list[dict[str, Any]], names: tuple[str,
     return [{"path": n, "size_bytes": size_bytes(tmp / n), "sha256": sha256_path(tmp / n)} for n in names]
 
 
-EXPORTERS = {"onnx": "onnx_export", "tflite": "tflite_export", "coreml": "coreml_export"}
+EXPORTERS = {"onnx": "onnx_export", "tflite": "tflite_export", "coreml": "coreml_export",
+             "executorch": "executorch_export"}  # fmt: skip
 
 
 def _export_files(ctx: ExportContext, plan: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
@@ -373,7 +423,7 @@ def precision_list(plan: dict[str, tuple[str, ...]]) -> str:
 
 
 def count_steps(plan: dict[str, tuple[str, ...]]) -> int:
-    """Numbered steps that write files: the ONNX graph (which TFLite starts from too) and one per TFLite or
-    Core ML precision (the caller adds the parity check when it runs)."""
+    """Numbered steps that write files: the ONNX graph (which TFLite starts from too) and one per TFLite, Core ML
+    or ExecuTorch precision (the caller adds the parity check when it runs)."""
     onnx = 1 if {"onnx", "tflite"} & set(plan) else 0
-    return onnx + len(plan.get("tflite", ())) + len(plan.get("coreml", ()))
+    return onnx + sum(len(plan.get(f, ())) for f in ("tflite", "coreml", "executorch"))

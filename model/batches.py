@@ -9,6 +9,7 @@ columns, flips), so a run is reproducible from its seed on any device and resume
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -134,3 +135,35 @@ def assemble_batch(
     if draws.cut_rows is not None and draws.cut_cols is not None:
         x = cutout(x, draws.cut_rows[sl], draws.cut_cols[sl], cutout_size)
     return x, labels[idx]
+
+
+class MemoryBatches:
+    """One process's training batches from the in-memory image set: per epoch the run's generator draws the
+    permutation and every augmentation of the whole global batch (each process draws the same numbers), and this
+    process takes its strided share (``rank`` of ``world``) of each global batch of ``batch_size``."""
+
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, batch_size: int, prep: Preprocessing,
+        device: torch.device, rank: int = 0, world: int = 1, pad: int = 4, flip: bool = True,
+        trivial_augment: bool = False, cutout_size: int = 0, channels_last: bool = False, drop_last: bool = False,
+    ) -> None:  # fmt: skip
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device)  # gathered from flat
+        self.labels = torch.from_numpy(labels).to(device)
+        self.rng, self.batch_size, self.prep, self.device = rng, batch_size, prep, device
+        self.rank, self.world, self.pad, self.flip = rank, world, pad, flip
+        self.trivial_augment, self.cutout_size, self.channels_last = trivial_augment, cutout_size, channels_last
+        n = len(labels)
+        self.steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The epoch's network inputs and labels on the device (``epoch`` is implied by the generator's state)."""
+        draws = draw_epoch(
+            self.rng, len(self.labels), self.batch_size, self.pad, self.flip, self.device,
+            trivial_augment=self.trivial_augment,
+            cutout_hw=tuple(self.images.shape[1:3]) if self.cutout_size else None,
+        )  # fmt: skip
+        for b in range(self.steps_per_epoch):
+            # Every process drew the whole batch's augmentation so the shared generator stays in step.
+            sl = slice(b * self.batch_size + self.rank, (b + 1) * self.batch_size, self.world)
+            yield assemble_batch(self.images, self.labels, draws, sl, self.prep, self.pad, self.cutout_size,
+                                 self.channels_last)  # fmt: skip

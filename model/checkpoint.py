@@ -192,9 +192,16 @@ def resolve_arch(ckpt: LoadedCheckpoint, arch: str | None, path: str | Path) -> 
     """The variant to load into: the one asked for (checked), the one recorded, or the one the shapes say."""
     exact = identify_variants(ckpt.state_dict)
     matches = exact or identify_backbones(ckpt.state_dict)
-    wanted = arch or ckpt.arch
+    recorded = get_variant(ckpt.arch).name if ckpt.arch else None
+    wanted = get_variant(arch).name if arch else recorded  # unknown names fail here with a suggestion
+    if recorded is not None and wanted != recorded:
+        # The file's own record wins: shapes alone cannot tell the stems apart (a _cifar file fits the ImageNet
+        # variant of the same g and width), and a network built with the other stem computes something else.
+        raise CheckpointError(
+            f"{path} is a {recorded} checkpoint (its recorded variant), not {wanted}; leave out --arch "
+            f"or pass --arch {recorded}"
+        )
     if wanted is not None:
-        wanted = get_variant(wanted).name  # unknown names fail here with a suggestion
         if wanted in matches or wanted in identify_backbones(ckpt.state_dict):
             return wanted
         if matches:

@@ -53,6 +53,46 @@ def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
         raise ValueError(f"{flag} {path} is a file, not a folder; {fix}")
 
 
+def probe_writable(flag: str, path: Path) -> None:
+    """Whether ``path`` (a file or a folder) can be made or replaced: a real probe, a temporary file made and removed
+    in the nearest existing folder on its way (root ignores permission bits, so asking is not enough). Nothing is
+    left behind, no folder is made; one line naming ``flag`` otherwise. The one check of every output path."""
+    import tempfile
+
+    folder = Path(path).absolute().parent
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{flag} {path} cannot be written: {folder} is a file, not a folder; pass another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{Path(path).name}.probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(
+            f"{flag} {path} is not writable ({e.strerror or e}); pass a path in a folder you can write"
+        ) from None
+
+
+def check_output_file(flag: str, path: Path | None) -> None:
+    """Check, before any long work, that a file (a result, a checkpoint, a log) can be written at ``path``:
+    ``probe_writable``, and an existing file opened for appending."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; pass a file path")
+    probe_writable(flag, path)
+    if path.exists():
+        try:
+            with open(path, "ab"):
+                pass
+        except OSError as e:
+            raise ValueError(
+                f"{flag} {path} is not writable ({e.strerror or e}); pass a path in a folder you can write"
+            ) from None
+
+
 class KnownLibraryNoise(logging.Filter):
     """Drops, from the terminal, coremltools' lines that say nothing about this run: that its macOS-only runtime
     could not load ("Failed to load _MLModelProxy: ...", a fact of every Linux host) and that the pinned torch
@@ -171,6 +211,11 @@ def positive_ints(text: str) -> list[int]:
     if not vals or min(vals) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return vals
+
+
+def plural(n: int, word: str) -> str:
+    """``1 image``, ``2 images``: a count and its noun."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:

@@ -82,9 +82,14 @@ def describe_checkpoint(path: Path, arch: str | None) -> dict[str, Any]:
     matches = identify_variants(ckpt.state_dict) or identify_backbones(ckpt.state_dict)
     info: dict[str, Any] = {"path": str(path), "file_format": ckpt.source_format, "recorded_arch": ckpt.arch,
                             "matching_variants": matches, "tensors": len(ckpt.state_dict)}  # fmt: skip
+    from .publish import published_card
+
     model, variant, _ = load_model(path, arch)
     info.update(loads=True, variant=variant.name, params=sum(p.numel() for p in model.parameters()),
                 num_classes=variant.num_classes, classes=variant.class_names())  # fmt: skip
+    card = published_card(path)  # publish's metrics card beside the file, when it names this very file
+    if card is not None:
+        info["published"] = {"card": str(Path(path).with_suffix(".md")), "metrics": card["metrics"]}
     return info
 
 
@@ -118,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{info['path']}: {info['variant']} ({info['file_format']} file, {info['tensors']} tensors, "
                       f"{info['params'] / 1e6:.2f} M params, {info['num_classes']} classes: {names}); "
                       "loads with strict=True")  # fmt: skip
+                if "published" in info:
+                    m = info["published"]["metrics"]
+                    k = min(5, info["num_classes"])  # publish's top-5 is a top-k for fewer classes
+                    top5 = f", top-{k} {m['top5'] * 100:.2f} %" if "top5" in m else ""
+                    print(f"published: top-1 {m['top1'] * 100:.2f} %{top5} on {m.get('test_images', '?')} test "
+                          f"images (model card {info['published']['card']})")  # fmt: skip
             return 0
         rows = variant_rows([args.arch] if args.arch else None)
         print(json.dumps(rows, indent=2) if args.json else format_table(rows))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .cli_common import check_output_file
 from .files import atomic_output
-from .preprocessing import IMAGE_SUFFIXES, Preprocessing, load_rgb, resize_and_crop
+from .preprocessing import IMAGE_SUFFIXES, Preprocessing, decode_files, is_image_file
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,42 @@ class ImageArray:
         return len(self.labels)
 
 
+def class_name(folder_name: str) -> str:
+    """A class folder's name as a class name: Unicode NFC (macOS writes names decomposed, NFD; labels files and
+    other systems compose them), so that the same word always compares equal."""
+    return unicodedata.normalize("NFC", folder_name)
+
+
 def scan_image_folder(root: str | Path, min_classes: int = 2) -> tuple[list[Path], list[int], list[str]]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist; pass a folder laid out as <root>/<class>/*.jpg")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    folders = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                     key=lambda d: class_name(d.name))  # fmt: skip
+    classes = [class_name(d.name) for d in folders]
     files: list[Path] = []
     labels: list[int] = []
-    for i, c in enumerate(classes):
-        found = sorted(p for p in (root / c).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    empty: list[tuple[Path, list[Path]]] = []  # class folders without an image file, and what else they hold
+    for i, d in enumerate(folders):
+        every = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+        found = [p for p in every if is_image_file(p)]
+        if not found:
+            empty.append((d, every))
         files += found
         labels += [i] * len(found)
+    if files and empty:  # a class that would never see an image, yet travel into labels.txt and every export
+        d, others = empty[0]
+        why = (
+            f"holds no image files ({len(others)} other file(s) skipped, e.g. {others[0].name}: not one of "
+            f"{' '.join(IMAGE_SUFFIXES)})"
+            if others
+            else "is empty"
+        )
+        more = f" ({len(empty) - 1} more such folders)" if len(empty) > 1 else ""
+        raise DatasetError(
+            f"class folder {d} {why}{more}; add its photos or move the folder out of {root} (a class without "
+            "images cannot be learnt)"
+        )
     used = sorted({classes[i] for i in labels})
     if not files:
         raise DatasetError(f"no images found under {root}; expected <root>/<class>/*.jpg (or .png)")
@@ -74,16 +99,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SHUFFLENET_CACHE", Path.home() / ".cache" / "shufflenet-mobile"))
 
 
-def _decode_all(files: list[Path], prep: Preprocessing | None) -> Iterator[np.ndarray]:
-    """Decoded (and, with ``prep``, resized and centre-cropped) images in file order; several files at once
-    (the decoder and the resize release the GIL)."""
-
-    def one(path: Path) -> np.ndarray:
-        img = load_rgb(path)
-        return img if prep is None else resize_and_crop(img, prep)
-
-    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-        yield from pool.map(one, files)
+def _cache_writable(cache: Path) -> bool:
+    """Whether decoded images can be cached in ``cache``: a real probe, made before decoding. A folder that
+    cannot be written is a warning, not a failure: the images are decoded again next time."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        check_output_file("--cache", cache / "images.npz")
+    except (OSError, ValueError) as e:
+        log.warning("warning: the image cache %s cannot be written (%s); going on without it", cache, e)
+        return False
+    return True
 
 
 def _as_prep(size: Preprocessing | tuple[int, int] | None) -> Preprocessing | None:
@@ -119,29 +144,32 @@ def load_image_folder(
         files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache_file = cache / f"images-{_cache_key(files, prep)}.npz"
+    kept = None
     if cache_file.is_file():
         with np.load(cache_file) as z:
             images = z["images"]
+            kept = z["kept"] if "kept" in z.files else None  # caches before skipping held every file
     else:
+        writable = _cache_writable(cache)
         what = "" if prep is None else f", resized and centre-cropped to {prep.crop[1]}x{prep.crop[0]}"
-        log.info("decoding %d images from %s%s (cached afterwards in %s)", len(files), root, what, cache_file)
-        first = None
-        images = None
-        decoded = _decode_all(files, prep)
-        for n, f in enumerate(files):
-            try:
-                img = next(decoded)
-            except ValueError as e:
-                raise DatasetError(f"{e}; remove or replace the file") from None
-            if first is None:
-                first = img.shape
-                images = np.empty((len(files), *img.shape), dtype=np.uint8)
-            if img.shape != first:
-                raise DatasetError(
-                    f"image {f} is {img.shape[1]}x{img.shape[0]} but {files[0].name} is {first[1]}x{first[0]}; "
-                    "pass the variant's preprocessing to bring every image to its input size"
-                )
-            images[n] = img
-        with atomic_output(cache_file, "wb") as f:
-            np.savez(f, images=images)
+        where = f"cached afterwards in {cache_file}" if writable else "not cached"
+        log.info("decoding %d images from %s%s (%s)", len(files), root, what, where)
+        try:
+            decoded = decode_files(files, prep)
+        except ValueError as e:
+            raise DatasetError(f"{e}; remove or replace the file(s)") from None
+        images, kept = decoded.images, np.asarray(decoded.kept, dtype=np.int64)
+        if decoded.unreadable:
+            log.warning("warning: %s", decoded.skipped_line(f"images of {root}", Path(root)))
+        if writable:
+            with atomic_output(cache_file, "wb") as f:
+                np.savez(f, images=images, kept=kept)
+    if kept is not None and len(kept) < len(files):
+        files, labels = [files[i] for i in kept], [labels[i] for i in kept]
+        lost = [c for i, c in enumerate(classes) if i not in set(labels)]
+        if lost:
+            raise DatasetError(
+                f"every image of class folder {Path(root) / lost[0]} is unreadable; replace its files or move the "
+                "folder out"
+            )
     return ImageArray(images=images, labels=np.asarray(labels, dtype=np.int64), classes=classes, root=Path(root))

@@ -8,7 +8,7 @@ frozen (``freeze_backbone``: its weights do not change; its BatchNorm statistics
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,9 @@ def init_from_checkpoint(model: nn.Module, path: str | Path, arch: str, classes:
     the variant's (else one line naming the variant it is); its classifier is kept when it was trained for the
     same classes (same names, or same count where the file names none), replaced otherwise."""
     ckpt = read_checkpoint(path)
-    resolve_arch(ckpt, arch, path)  # refuses another variant's weights, naming it
+    # Refuses another variant's weights, naming it. Shapes decide, not the recorded variant: a backbone may start
+    # a network of the other stem (a _cifar run's weights into the 224 variant of the same g and width).
+    resolve_arch(replace(ckpt, arch=None), arch, path)
     sd = ckpt.state_dict
     rows = classifier_rows(sd)
     names = checkpoint_classes(ckpt)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".heic", ".heif")
 
 
 @dataclass(frozen=True)
@@ -186,17 +186,58 @@ def normalize(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return np.ascontiguousarray(normalize_hwc(img, prep).transpose(2, 0, 1))
 
 
+# Pillow modes of more than 8 bits per sample: grey 16-bit PNG/TIFF ("I;16*", or "I" in some decoders) and
+# 16-bit colour ("RGB;16"-style modes where Pillow keeps them). ``convert("RGB")`` clips such values at 255 (a
+# 16-bit photo decodes all white); they are scaled to 8 bits instead, ``round(v / 257)`` (65535 -> 255).
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _to_rgb8(im: Any) -> np.ndarray:
+    """A decoded Pillow image as HxWx3 uint8 RGB, 16-bit samples scaled (not clipped) to 8 bits."""
+    if im.mode in _SIXTEEN_BIT:
+        v = np.asarray(im, dtype=np.int64)
+        grey = np.clip((v * 255 + 32767) // 65535, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "F":  # float samples (a float TIFF): taken as 0..1 when they fit, else as 0..255
+        v = np.asarray(im, dtype=np.float64)
+        v = v * 255.0 if np.nanmax(v, initial=0.0) <= 1.0 else v
+        grey = np.clip(np.floor(np.nan_to_num(v) + 0.5), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    a = np.asarray(im)
+    if a.dtype == np.uint16 and a.ndim == 3:  # 16-bit colour kept as such
+        a = ((a[..., :3].astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.ascontiguousarray(a)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file to HxWx3 uint8 RGB, upright by its EXIF orientation; raises ValueError with the path
-    when unreadable."""
+    """Decode an image file to HxWx3 uint8 RGB, upright by its EXIF orientation, 16-bit samples scaled to 8 bits;
+    HEIC/HEIF (what iPhones write) through pillow-heif. Raises ValueError with the path when unreadable."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    _register_heif()
     try:
         with Image.open(path) as im:
             upright = ImageOps.exif_transpose(im)  # a phone photo's pixels as it is shown (as the app does)
-            return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+            return _to_rgb8(upright)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
+
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF files (pillow-heif, a pinned dependency); without it they stay unreadable."""
+    global _heif_registered
+    if _heif_registered:
+        return
+    _heif_registered = True
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return
+    register_heif_opener()
 
 
 def preprocess_array(img: np.ndarray, prep: Preprocessing) -> np.ndarray:
@@ -208,7 +249,85 @@ def preprocess_file(path: str | Path, prep: Preprocessing) -> np.ndarray:
     return preprocess_array(load_rgb(path), prep)
 
 
+def is_image_file(path: Path) -> bool:
+    """Whether a file is taken as an image: by its suffix; hidden files (``._IMG_1.jpg``, the resource forks macOS
+    leaves on other disks) are not."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files below ``folder`` (recursively), sorted for determinism."""
     root = Path(folder)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in root.rglob("*") if is_image_file(p))
+
+
+@dataclass
+class DecodedFiles:
+    """The readable files of a list, decoded (and, with a preprocessing, resized and centre-cropped), and the
+    files that could not be read: skipped, counted and named, never a reason to stop a long run half-way."""
+
+    images: np.ndarray  # N x H x W x 3 uint8 RGB of the readable files, in the order given
+    kept: list[int]  # their indices in the list given
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # (file, why)
+    total: int = 0
+
+    def skipped_line(self, what: str = "images", root: Path | None = None, shown: int = 3) -> str:
+        """One line for the terminal: how many were skipped, and the first few names with the reason."""
+        names = []
+        for f, why in self.unreadable[:shown]:
+            name = str(f.relative_to(root)) if root is not None and f.is_relative_to(root) else str(f)
+            names.append(f"{name} ({why})")
+        more = f" and {len(self.unreadable) - shown} more" if len(self.unreadable) > shown else ""
+        return f"{len(self.unreadable)} of {self.total} {what} unreadable, skipped: {', '.join(names)}{more}"
+
+
+def _why(e: Exception, path: Path) -> str:
+    """The reason of a ``load_rgb`` failure without its path: PIL's own words, shortened."""
+    cause = e.__cause__ or e
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    for spelled in (repr(str(path)), str(path)):
+        text = text.replace(" " + spelled, "").replace(spelled, "")
+    return text.strip(" :")[:80] or type(cause).__name__
+
+
+def decode_files(files: list[Path], prep: Preprocessing | None = None, what: str = "images") -> DecodedFiles:
+    """Decode ``files`` several at a time (the decoder and the resize release the GIL), each brought to ``prep``'s
+    crop (without it, the images must share one size). Unreadable files are skipped and listed; none readable is
+    one ``ValueError`` naming the first with its reason. The one decoding rule of training, evaluation,
+    calibration and parity."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: Path) -> np.ndarray | Exception:
+        try:
+            img = load_rgb(path)
+            return img if prep is None else resize_and_crop(img, prep)
+        except ValueError as e:
+            return e
+
+    images: np.ndarray | None = None
+    kept: list[int] = []
+    bad: list[tuple[Path, str]] = []
+    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
+        for i, (f, img) in enumerate(zip(files, pool.map(one, files), strict=True)):
+            if isinstance(img, Exception):
+                bad.append((Path(f), _why(img, Path(f))))
+                continue
+            if images is None:
+                images = np.empty((len(files), *img.shape), dtype=np.uint8)
+            elif img.shape != images.shape[1:]:
+                first = files[kept[0]]
+                raise ValueError(
+                    f"image {f} is {img.shape[1]}x{img.shape[0]} but {Path(first).name} is "
+                    f"{images.shape[2]}x{images.shape[1]}; pass the variant's preprocessing to bring every image "
+                    "to its input size"
+                )
+            images[len(kept)] = img
+            kept.append(i)
+    if images is None:
+        if not files:
+            raise ValueError(f"no {what} to decode")
+        raise ValueError(f"none of the {len(files)} {what} could be read ({files[0]}: {bad[0][1]}); check the files")
+    if len(kept) < len(files):
+        images = images[: len(kept)].copy()  # not a view that keeps the unread rows' memory
+    return DecodedFiles(images, kept, bad, len(files))

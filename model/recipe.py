@@ -13,7 +13,8 @@ learning rate 0.1, one epoch of warm-up) then reaches its peak after three steps
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .train_config import TrainConfig
 
@@ -43,6 +44,64 @@ def resolve_recipe(cfg: TrainConfig, n_images: int) -> TrainConfig:
     return replace(cfg, batch_size=batch, lr=lr)
 
 
-def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total: int) -> int:
-    """``warmup_epochs`` of steps, but never less than a tenth of the run (capped at 100 steps)."""
-    return max(int(warmup_epochs * steps_per_epoch), min(total // 10, MAX_MIN_WARMUP_STEPS))
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total: int, schedule: str = "cosine") -> int:
+    """``warmup_epochs`` of steps, but for the cosine schedule never less than a tenth of the run (capped at 100
+    steps: the small-folder guard); the linear schedule of the official recipe has exactly what is asked."""
+    asked = int(warmup_epochs * steps_per_epoch)
+    return asked if schedule == "linear" else max(asked, min(total // 10, MAX_MIN_WARMUP_STEPS))
+
+
+# The official ImageNet recipe of ShuffleNet v1 (Megvii's ShuffleNet-Series, ShuffleNetV1/train.py), at its own
+# batch; ``preset`` scales it to another global batch by the linear rule (learning rate in proportion to the batch,
+# steps in inverse proportion: the same number of epochs).
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    batch_size: int  # the global batch the figures below belong to
+    lr: float
+    total_steps: int
+    settings: dict[str, Any]  # every other TrainConfig field the recipe fixes
+    summary: str
+
+
+IMAGENET_OFFICIAL = Preset(
+    name="imagenet-official",
+    batch_size=1024,
+    lr=0.5,
+    total_steps=300_000,
+    settings=dict(
+        momentum=0.9,
+        nesterov=False,
+        weight_decay=4e-5,
+        label_smoothing=0.1,
+        schedule="linear",
+        warmup_epochs=0.0,
+        bn_recalibration=True,
+        data_mode="stream",
+        clip_grad=0.0,
+        augment="none",
+        cutout=0,
+        ema=0.0,
+    ),
+    summary="batch 1024, SGD momentum 0.9 (not Nesterov), lr 0.5 decayed linearly per step to 0 at 300,000 steps "
+    "(about 240 ImageNet epochs), weight decay 4e-5 on conv/linear weights, label smoothing 0.1, random-resized "
+    "crop + colour jitter 0.4 + flip, then one epoch of BatchNorm statistics; other global batches scale lr and "
+    "steps linearly",
+)
+PRESETS = {p.name: p for p in (IMAGENET_OFFICIAL,)}
+
+
+def preset(name: str, batch_size: int = 0) -> dict[str, Any]:
+    """The TrainConfig settings of preset ``name`` for a global batch of ``batch_size`` (0: the preset's own):
+    learning rate ``lr * batch / preset batch``, steps ``total_steps * preset batch / batch``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    batch = batch_size or p.batch_size
+    return {
+        **p.settings,
+        "recipe": p.name,
+        "batch_size": batch,
+        "lr": round(p.lr * batch / p.batch_size, 10),
+        "total_steps": max(1, round(p.total_steps * p.batch_size / batch)),
+    }

@@ -60,7 +60,8 @@ def resolve_model(
             model, variant, _ = load_model(weights, arch)
         except KeyError as e:
             raise SourceError(str(e).strip("'\"")) from None
-        return ResolvedModel(model.eval(), variant, {"kind": "checkpoint", "path": str(weights),
+        # The absolute path: parity and evaluation run from other folders than the export did.
+        return ResolvedModel(model.eval(), variant, {"kind": "checkpoint", "path": str(weights.resolve()),
                                                      "sha256": sha256_path(weights)})  # fmt: skip
     try:
         variant = get_variant(arch or DEFAULT_ARCH)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTS = ("none", "trivialaugment")  # on top of crop + flip (model/augment.py)
+SCHEDULES = ("cosine", "linear")  # after the warm-up: cosine to 0, or linear to 0 (the official ImageNet recipe)
+DATA_MODES = ("auto", "memory", "stream")  # the decoded array in memory, or decoding on the fly (streaming.py)
 
 
 @dataclass
@@ -47,3 +49,15 @@ class TrainConfig:
     clip_grad: float = 1.0  # clip the gradients' global norm to this (0: off)
     backbone_lr_scale: float = 0.1  # fine-tuning (--init-from, classifier replaced): backbone lr / classifier lr
     freeze_backbone: bool = False  # fine-tuning: train the new classifier only
+    # The official ImageNet recipe's parts (recipe.PRESETS), each usable on its own.
+    recipe: str = ""  # the preset the settings came from ("imagenet-official"), "" for none
+    schedule: str = "cosine"  # learning rate after the warm-up: "cosine" or "linear" decay to 0 per step
+    nesterov: bool = True  # SGD with Nesterov momentum (the official ImageNet recipe: plain momentum)
+    total_steps: int = 0  # steps of the schedule (0: epochs x steps per epoch); the run stops there
+    bn_recalibration: bool = False  # after the last step, one epoch that sets every BatchNorm's statistics to
+    # their exact average over it, weights frozen (the official "bn_process"); that is the checkpoint kept
+    data_mode: str = "auto"  # "memory", "stream" or "auto" (by the folder's decoded size, streaming.py)
+    # Data-parallel runs (torchrun / --workers): what each process computes the same either way.
+    sync_bn: bool = False  # BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's
+    loader_workers: int = -1  # decoding processes per training process when streaming (-1: the cores shared out)
+    dist_timeout: float = 1800.0  # seconds a collective waits for the other processes before the run fails

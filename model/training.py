@@ -8,12 +8,17 @@ Stronger recipe, each part a flag: TrivialAugment (wide) and Cutout done on the 
 ``compile``: the step (forward, loss, backward) through ``torch.compile`` (CUDA graphs on CUDA) with the fused
 optimiser and the learning rate held in a tensor, so changing it never re-captures a graph.
 
-Devices: ``device="auto"`` trains on CUDA when PyTorch sees a GPU, else on the CPU. The model, the whole uint8
-image set and the augmentation (``batches``) live on that device, so data loading is never the bottleneck; on
-CUDA the forward pass runs under bf16 autocast (``amp``). The same code runs on the CPU, where ``workers`` > 1
-adds data-parallel processes (gradients all-reduced over gloo). Seeds fix the initial weights, the data order
-and every augmentation draw on any device; on CUDA, cuDNN's kernels are not bit-for-bit repeatable, so two GPU
-runs agree closely but not exactly.
+Data: a folder small enough is decoded once into a uint8 array that lives on the training device with its
+augmentation (``batches``), so data loading is never the bottleneck; a bigger one (ImageNet) is streamed, each
+image decoded and augmented by the official ImageNet transforms in DataLoader worker processes (``streaming``).
+
+Devices and processes: ``device="auto"`` trains on CUDA when PyTorch sees a GPU, else on the CPU; on CUDA the
+forward pass runs under bf16 autocast (``amp``). Under ``torchrun`` (or ``workers`` > 1, started by torchrun's
+engine: ``launch``) every process trains its share of each global batch with DistributedDataParallel, NCCL on
+GPUs and gloo on CPUs (``distributed``); rank 0 alone logs and writes the checkpoint, which any number of
+processes can resume. Seeds fix the initial weights, the data order and every augmentation draw on any device
+and any number of processes; on CUDA, cuDNN's kernels are not bit-for-bit repeatable, so two GPU runs agree
+closely but not exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,15 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batches import assemble_batch, draw_epoch, normalize_batch
-from .checkpoint import OWN_FORMAT, checkpoint_from_payload, read_training_state
+from . import distributed
+from .batches import MemoryBatches, normalize_batch
+from .bn_recalibration import recalibrate_batchnorm
+from .checkpoint import OWN_FORMAT, CheckpointError, checkpoint_from_payload, read_training_state
 from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
 from .finetune import init_from_checkpoint, param_groups
+from .launch import check_global_batch
 from .preprocessing import Preprocessing
 from .recipe import resolve_recipe, warmup_steps
 from .registry import get_variant
+from .streaming import FolderIndex, StreamBatches, default_loader_workers
+from .sync_batchnorm import convert_sync_batchnorm
 from .train_config import DEVICES, TrainConfig
 from .train_guards import DivergenceGuard, check_resume
 
@@ -89,7 +99,8 @@ def resolve_device(name: str) -> torch.device:
 def describe_device(device: torch.device, amp: bool, threads: int, world: int) -> str:
     """The hardware a run used, for the checkpoint and the model card."""
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA{', bf16 autocast' if amp else ', float32'})"
+        gpus = f"{world} x " if world > 1 else ""
+        return f"{gpus}{torch.cuda.get_device_name(device)} (CUDA{', bf16 autocast' if amp else ', float32'})"
     return f"CPU, {world} process(es) x {threads} thread(s)"
 
 
@@ -98,9 +109,15 @@ def to_input_batch(images: np.ndarray, prep: Preprocessing, channels_last: bool 
     return normalize_batch(torch.from_numpy(np.ascontiguousarray(images)), prep, channels_last)
 
 
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+def lr_at(step: int, total: int, warmup: int, base: float, schedule: str = "cosine") -> float:
+    """The learning rate of step ``step`` (from 0) of ``total``: a linear warm-up over ``warmup`` steps, then
+    cosine decay to 0 at ``total``, or (``linear``) linear decay to 0 at ``total``. The linear rule is the
+    official recipe's ``LambdaLR(lambda s: 1 - s / total)`` stepped before each optimiser step: step i (from 0)
+    uses ``base * (1 - (i + 1) / total)``."""
     if step < warmup:
         return base * (step + 1) / warmup
+    if schedule == "linear":
+        return base * max(0.0, 1.0 - (step + 1 - warmup) / max(1, total - warmup))
     progress = (step - warmup) / max(1, total - warmup)
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
@@ -156,92 +173,114 @@ def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save(payload, f)
 
 
+TrainData = ImageArray | FolderIndex
+
+
 def train(
     cfg: TrainConfig,
-    train_data: ImageArray,
-    test_data: ImageArray | None,
+    train_data: TrainData,
+    test_data: TrainData | None,
     out: Path,
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Train and write ``out`` (the last state, resumable) after every epoch; returns the per-epoch log.
 
-    The classifier is sized for the data's classes (any variant, any class count); the automatic settings
-    (batch 0, lr 0) are resolved for its size (``recipe``); a resume must match the checkpoint's variant, classes
-    and recipe; a loss that turns non-finite or explodes stops the run (``TrainingDiverged``), keeping the last
-    good checkpoint."""
+    ``train_data`` is a decoded image array (``datasets.load_image_folder``) or a folder index whose images are
+    decoded on the fly (``streaming.index_image_folder``). Inside a torchrun process group every process calls
+    this with the same arguments and trains its share (DDP); ``cfg.workers`` > 1 outside one starts that many
+    processes through torchrun's engine (``launch``). The classifier is sized for the data's classes (any variant,
+    any class count); the automatic settings (batch 0, lr 0) are resolved for its size (``recipe``); a resume must
+    match the checkpoint's variant, classes and recipe; a loss that turns non-finite or explodes stops the run
+    (``TrainingDiverged``), keeping the last good checkpoint."""
     get_variant(cfg.arch)  # an unknown name fails here, with a suggestion
     cfg = resolve_recipe(cfg, len(train_data))
-    # Read once, safely (no code runs), and handed to every rank.
-    saved = read_training_state(out) if resume and out.is_file() else None
+    cfg = replace(cfg, data_mode="stream" if isinstance(train_data, FolderIndex) else "memory")
+    if cfg.total_steps:  # a run counted in steps has the epochs they take (the last one may end early)
+        per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
+        cfg = replace(cfg, epochs=math.ceil(cfg.total_steps / max(1, per_epoch)))
+    device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
+    ctx = distributed.current()
+    check_global_batch(cfg.batch_size, max(ctx.world, cfg.workers))
+    if ctx.world == 1 and cfg.workers > 1:
+        return _launch_workers(cfg, train_data, test_data, out, resume)
+    saved = _read_resume_state(ctx, out) if resume else None
     if saved is not None:
         check_resume(saved, cfg, train_data.classes, out)
-    device = resolve_device(cfg.device)  # fails here, in one line, before anything is built or spawned
-    if cfg.workers > 1 and device.type != "cpu":
+    if device.type == "cuda" and ctx.local_world > torch.cuda.device_count():
         raise ValueError(
-            f"--workers {cfg.workers} runs data-parallel CPU processes, but the device is {device.type}; "
-            "pass --device cpu with --workers, or train on the GPU with one process"
+            f"{ctx.local_world} processes on this node but {torch.cuda.device_count()} CUDA GPU(s); start one "
+            "process per GPU (torchrun --nproc-per-node)"
         )
-    if cfg.workers <= 1:
-        return _train_rank(0, 1, cfg, train_data, test_data, out, saved, progress)
-    import socket
+    return _train_rank(ctx, cfg, train_data, test_data, out, saved, progress if ctx.is_main else None)
 
-    import torch.multiprocessing as mp
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    ctx = mp.get_context("spawn")  # no fork after OpenMP threads exist
-    procs = [
-        ctx.Process(target=_rank_entry, args=(r, cfg, train_data, test_data, out, saved, port), daemon=True)
-        for r in range(1, cfg.workers)
-    ]
-    for pr in procs:
-        pr.start()
+def _read_resume_state(ctx: distributed.DistContext, out: Path) -> dict[str, Any] | None:
+    """The checkpoint to resume, read safely by rank 0 and handed to every process (nodes need no shared disk)."""
+    answer: tuple[str, Any] = ("none", None)
+    if ctx.is_main and out.is_file():
+        try:
+            answer = ("ok", read_training_state(out))
+        except CheckpointError as e:
+            answer = ("error", str(e))
+    kind, value = ctx.broadcast(answer)
+    if kind == "error":
+        raise CheckpointError(value)
+    return value
+
+
+def _launch_workers(cfg: TrainConfig, train_data: TrainData, test_data: TrainData | None, out: Path, resume: bool
+                    ) -> TrainResult:  # fmt: skip
+    """``cfg.workers`` processes on this machine, started by torchrun's engine, each running ``train``."""
+    from .launch import LaunchSpec, launch
+
+    answers = launch(LaunchSpec(nproc_per_node=cfg.workers), _rank_entry, [cfg, train_data, test_data, out, resume])
+    errors = [a[1] for a in answers.values() if a[0] == "error"]
+    if errors:  # the cause, rather than another process's "lost a peer"
+        raise next((e for e in errors if not isinstance(e, distributed.PeerLost)), errors[0])
+    return answers[0][1]
+
+
+def _rank_entry(cfg: TrainConfig, train_data: TrainData, test_data: TrainData | None, out: Path, resume: bool
+                ) -> tuple[str, Any]:  # fmt: skip
+    """One process of ``_launch_workers``: join the group, train; the result or the error goes back."""
+    import pickle
+
     try:
-        result = _train_rank(0, cfg.workers, cfg, train_data, test_data, out, saved, progress, port)
-    finally:
-        for pr in procs:
-            pr.join(timeout=60)
-            if pr.is_alive():
-                pr.terminate()
-    return result
+        distributed.init_from_env(resolve_device(cfg.device).type, cfg.dist_timeout)
+        try:
+            return "ok", train(cfg, train_data, test_data, out, resume)
+        finally:
+            distributed.shutdown()
+    except Exception as e:
+        try:
+            pickle.dumps(e)
+        except Exception:
+            e = RuntimeError(distributed.first_line(e))
+        return "error", e
 
 
-def _rank_entry(
-    rank: int, cfg: TrainConfig, train_data: ImageArray, test_data: ImageArray | None, out: Path,
-    saved: dict[str, Any] | None, port: int,
-) -> None:  # fmt: skip
-    _train_rank(rank, cfg.workers, cfg, train_data, test_data, out, saved, None, port)
+def _rank_device(device: torch.device, ctx: distributed.DistContext) -> torch.device:
+    """A process's own GPU in a multi-GPU run (its local rank), else ``device``."""
+    if device.type == "cuda" and ctx.world > 1:
+        return torch.device("cuda", ctx.local_rank)
+    return device
 
 
 def _train_rank(
-    rank: int,
-    world: int,
+    ctx: distributed.DistContext,
     cfg: TrainConfig,
-    train_data: ImageArray,
-    test_data: ImageArray | None,
+    train_data: TrainData,
+    test_data: TrainData | None,
     out: Path,
     saved: dict[str, Any] | None,
     progress: Callable[[int, int, float], None] | None,
-    port: int = 0,
 ) -> TrainResult:
-    import torch.distributed as dist
-
     variant = get_variant(cfg.arch).with_classes(train_data.classes)
     prep = variant.preprocessing
-    if world > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    torch.set_num_threads(cfg.threads or (1 if world > 1 else torch.get_num_threads()))
-
-    def all_sum(values: list[float]) -> list[float]:
-        if world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64)
-        dist.all_reduce(t)
-        return t.tolist()
-
-    device = resolve_device(cfg.device)
+    world = ctx.world
+    torch.set_num_threads(cfg.threads or (1 if ctx.local_world > 1 else torch.get_num_threads()))
+    device = _rank_device(resolve_device(cfg.device), ctx)
     amp = cfg.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest kernels once
@@ -251,8 +290,10 @@ def _train_rank(
     if cfg.init_from and saved is None:
         init = init_from_checkpoint(model, cfg.init_from, cfg.arch, train_data.classes)
         finetune = init.replaced_classifier
-        if rank == 0:
+        if ctx.is_main:
             log.info("%s", init.message)
+    if cfg.sync_bn and world > 1:
+        model = convert_sync_batchnorm(model, device)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -264,26 +305,31 @@ def _train_rank(
             f"--compile drops each epoch's last partial batch, and {len(train_data)} images do not fill one batch "
             f"of {cfg.batch_size}; pass a smaller --batch-size or leave out --compile"
         )
+    rng = np.random.default_rng(cfg.seed)
     # One graph shape under --compile: the last partial batch of each epoch is dropped (a different one each epoch).
-    steps_per_epoch = len(train_data) // cfg.batch_size if cfg.compile else math.ceil(len(train_data) / cfg.batch_size)
+    source = _training_batches(cfg, train_data, rng, prep, device, ctx)
+    steps_per_epoch = source.steps_per_epoch
 
     def schedule(n_epochs: int) -> tuple[int, int]:
         """Total and warm-up steps of a run of ``n_epochs`` (set again where a resume or the budget changes it)."""
         n_steps = steps_per_epoch * n_epochs
-        return n_steps, warmup_steps(cfg.warmup_epochs, steps_per_epoch, n_steps)
+        if cfg.total_steps:
+            n_steps = min(n_steps, cfg.total_steps)
+        return n_steps, warmup_steps(cfg.warmup_epochs, steps_per_epoch, n_steps, cfg.schedule)
 
-    epochs = cfg.epochs  # may be lowered once by the time budget
+    # may be lowered once by the time budget
+    epochs = math.ceil(cfg.total_steps / steps_per_epoch) if cfg.total_steps else cfg.epochs
     total, warmup = schedule(epochs)
     result = TrainResult(config=cfg)
     start_epoch, step, elapsed_before = 0, 0, 0.0
-    rng = np.random.default_rng(cfg.seed)
     guard = DivergenceGuard(len(train_data.classes), out, cfg.lr)
     if saved is not None:
         ck = checkpoint_from_payload(saved, out)
         model.load_state_dict(ck.state_dict)
         opt.load_state_dict(saved["optimizer"])  # moves the momentum buffers to the parameters' device
         start_epoch, step = saved["epoch"], saved["step"]
-        if saved["config"].get("epochs") == cfg.epochs:  # the same run continued: keep what its budget set
+        same_run = all(saved["config"].get(k, 0) == getattr(cfg, k) for k in ("epochs", "total_steps"))
+        if same_run:  # the same run continued: keep what its budget set
             epochs = saved.get("schedule_epochs", epochs)
         total, warmup = schedule(epochs)
         elapsed_before = saved.get("train_seconds", 0.0)
@@ -291,7 +337,7 @@ def _train_rank(
         torch.set_rng_state(saved["torch_rng"])
         result.history = [EpochLog(**e) for e in saved.get("history", [])]
         guard.resumed(start_epoch)
-        if rank == 0:
+        if ctx.is_main:
             log.info("resumed %s at epoch %d (step %d)", out, start_epoch, step)
     else:
         saved = {}
@@ -301,175 +347,238 @@ def _train_rank(
     ema = WeightEma(model, cfg.ema) if cfg.ema else None
     if ema is not None and "ema_state_dict" in saved:
         ema.load_state_dict(saved["ema_state_dict"])
-    step_fn = _make_step(model, cfg, device, amp)
+    # Data-parallel: DDP all-reduces (averages) the gradients during the backward pass; the unwrapped ``model``
+    # is what is evaluated and saved.
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    step_fn = _make_step(net, cfg, device, amp)
     first_step, compile_failed = step, False
-    # The whole uint8 set on the device once; every batch is gathered, augmented and normalised there.
-    train_images = torch.from_numpy(np.ascontiguousarray(train_data.images)).to(device)  # gathered from flat
-    train_labels = torch.from_numpy(train_data.labels).to(device)
-    test_images = test_labels = None
-    if test_data is not None:
-        test_images = torch.from_numpy(test_data.images[rank::world]).to(device)
-        test_labels = torch.from_numpy(test_data.labels[rank::world]).to(device)
+    tester = _test_batches(cfg, test_data, prep, device, ctx)
     hardware = describe_device(device, amp, torch.get_num_threads(), world)
-    if rank == 0:
-        log.info("training %s on %s", cfg.arch, hardware)
+    if ctx.is_main:
+        mode = "streamed" if cfg.data_mode == "stream" else "in-memory"
+        log.info("training %s on %s (%s data)", cfg.arch, hardware, mode)
     # A GPU runs ahead of the host: read the running loss back (a synchronisation) only every few steps there.
     report_every = 1 if device.type == "cpu" else 25
     t0 = time.time()
     epoch = start_epoch
     epoch_starts: list[float] = []
-    while epoch < epochs:
-        model.train()
-        te = time.time()
-        epoch_starts.append(te)
-        draws = draw_epoch(
-            rng, len(train_data), cfg.batch_size, cfg.pad, cfg.flip, device,
-            trivial_augment=cfg.augment == "trivialaugment",
-            cutout_hw=train_data.images.shape[1:3] if cfg.cutout else None,
-        )  # fmt: skip
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        for b in range(steps_per_epoch):
-            if cfg.max_steps and step >= cfg.max_steps:
-                break
-            # Every rank draws the whole batch's augmentation so the shared RNG stays in step; each keeps its shard.
-            sl = slice(b * cfg.batch_size + rank, (b + 1) * cfg.batch_size, world)
-            x, y = assemble_batch(train_images, train_labels, draws, sl, prep, cfg.pad, cfg.cutout, cfg.channels_last)
-            set_lr(opt, lr_at(step, total, warmup, cfg.lr))
-            opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
-            try:
-                loss, logits = step_fn(x, y)
-                loss.backward()
-            except Exception as exc:
-                # A compiler failure shows in the first steps (compile, warm-up, graph capture): go on in eager mode
-                # rather than lose the run; the weights are untouched until opt.step().
-                if not cfg.compile or compile_failed or step > first_step + 3:
-                    raise
-                compile_failed = True
-                log.warning("--compile failed (%s); training on without it", str(exc).strip().splitlines()[0][:200])
-                torch._dynamo.reset()
-                step_fn = _make_step(model, replace(cfg, compile=False), device, amp)
-                opt.zero_grad(set_to_none=True)
-                loss, logits = step_fn(x, y)
-                loss.backward()
-            if world > 1:
-                flat = torch.cat([p.grad.reshape(-1) for p in params])
-                dist.all_reduce(flat)
-                flat /= world
-                offset = 0
-                for p in params:
-                    n = p.numel()
-                    p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
-                    offset += n
-            if cfg.clip_grad:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-            opt.step()
-            if ema is not None:
-                ema.update()
-            step += 1
-            loss_sum += loss.detach().double() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            if progress and ((b + 1) % report_every == 0 or b + 1 == steps_per_epoch):
-                progress(b + 1, steps_per_epoch, float(loss_sum) / seen)
-            if world == 1 and (b + 1) % report_every == 0:
-                guard.check(float(loss_sum) / seen, f"epoch {epoch + 1}, step {b + 1}")
-        loss_total, correct_total, seen_total = all_sum([float(loss_sum), float(correct), seen])
-        test_acc = ema_acc = None
-        last = epoch + 1 == epochs or bool(cfg.max_steps and step >= cfg.max_steps)
-        # The time budget is settled after the third epoch (the first compiles and warms up); that epoch's test
-        # pass is timed to count the ones to come.
-        budget_now = bool(cfg.time_budget) and epoch + 1 == BUDGET_EPOCH and epoch + 1 > start_epoch
-        eval_seconds = 0.0
-        if test_images is not None and test_labels is not None:
-            if (epoch + 1) % cfg.eval_every == 0 or last or budget_now:
-                tv = time.time()
-                test_acc = _accuracy(model, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
+    try:
+        while epoch < epochs:
+            model.train()
+            te = time.time()
+            epoch_starts.append(te)
+            batches = source.epoch(epoch)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen = 0
+            for b in range(steps_per_epoch):
+                if (cfg.max_steps and step >= cfg.max_steps) or step >= total:
+                    break
+                x, y = next(batches)
+                set_lr(opt, lr_at(step, total, warmup, cfg.lr, cfg.schedule))
+                opt.zero_grad(set_to_none=True)  # fresh gradients: no zero-fill kernels per step on a GPU
+                try:
+                    loss, logits = step_fn(x, y)
+                    loss.backward()
+                except Exception as exc:
+                    # A compiler failure shows in the first steps (compile, warm-up, graph capture): go on in eager
+                    # mode rather than lose the run; the weights are untouched until opt.step().
+                    if not cfg.compile or compile_failed or step > first_step + 3 or distributed.is_peer_failure(exc):
+                        raise
+                    compile_failed = True
+                    log.warning("--compile failed (%s); training on without it", distributed.first_line(exc))
+                    torch._dynamo.reset()
+                    step_fn = _make_step(net, replace(cfg, compile=False), device, amp)
+                    opt.zero_grad(set_to_none=True)
+                    loss, logits = step_fn(x, y)
+                    loss.backward()
+                if cfg.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+                opt.step()
                 if ema is not None:
-                    ema_acc = _accuracy(ema.module, test_images, test_labels, prep, cfg.channels_last, amp, all_sum)
-                eval_seconds = time.time() - tv
-        entry = EpochLog(
-            epoch=epoch + 1,
-            loss=loss_total / max(seen_total, 1),
-            train_acc=correct_total / max(seen_total, 1),
-            test_acc=test_acc,
-            seconds=time.time() - te,
-            lr=lr_at(step - 1, total, warmup, cfg.lr),
-            ema_test_acc=ema_acc,
-        )
-        guard.check(entry.loss, f"epoch {entry.epoch}")  # every rank sees the same all-reduced loss
-        result.history.append(entry)
-        if rank == 0:
-            log.info(
-                "epoch %d/%d loss %.4f train %.4f test %s%s %.1fs",
-                entry.epoch, epochs, entry.loss, entry.train_acc,
-                "-" if test_acc is None else f"{test_acc:.4f}",
-                "" if ema_acc is None else f" ema {ema_acc:.4f}", entry.seconds,
-            )  # fmt: skip
-        if rank == 0:
-            save_training_checkpoint(
-                out,
-                {
-                    "format": OWN_FORMAT,
-                    "arch": cfg.arch,
-                    # CPU tensors in the ordinary layout: the file reads the same whatever device trained it
-                    "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                    "optimizer": _to_cpu(opt.state_dict()),
-                    "epoch": epoch + 1,
-                    "step": step,
-                    "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "config": asdict(cfg),
-                    "schedule_epochs": epochs,  # cfg.epochs, or fewer where the time budget lowered it
-                    "history": [asdict(e) for e in result.history],
-                    "train_seconds": elapsed_before + time.time() - t0,
-                    "classes": train_data.classes,
-                    "hardware": hardware,
-                    "finetune": finetune,
-                    **({"ema_state_dict": ema.state_dict()} if ema is not None else {}),
-                },
-            )
-            guard.saved(entry.epoch)
-        if budget_now and len(epoch_starts) >= 2:
-            # Steady speed from the wall clock of the last two epochs, checkpoints included, test pass excluded;
-            # each later test pass adds its share; 3 % margin for the noise.
-            per_epoch = 1.03 * (time.time() - epoch_starts[-2] - eval_seconds) / 2 + eval_seconds / cfg.eval_every
-            elapsed = elapsed_before + time.time() - t0 + eval_seconds  # the final test pass is still to come
-            fit = budget_epochs(epochs, epoch + 1, elapsed, per_epoch, cfg.time_budget)
-            fit = int(all_sum([float(fit) if rank == 0 else 0.0])[0])  # every rank follows rank 0's clock
-            if fit < epochs and rank == 0:
-                log.info(
-                    "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
-                    cfg.time_budget, epochs, per_epoch, fit,
+                    ema.update()
+                step += 1
+                loss_sum += loss.detach().double() * len(y)
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += len(y)
+                if progress and ((b + 1) % report_every == 0 or b + 1 == steps_per_epoch):
+                    progress(b + 1, steps_per_epoch, float(loss_sum) / seen)
+                if world == 1 and (b + 1) % report_every == 0:
+                    guard.check(float(loss_sum) / seen, f"epoch {epoch + 1}, step {b + 1}")
+            batches.close()  # a stream's loader workers stop handing out this epoch's images
+            loss_total, correct_total, seen_total = ctx.all_sum([float(loss_sum), float(correct), seen])
+            stopped = bool(cfg.max_steps and step >= cfg.max_steps)
+            last = epoch + 1 == epochs or stopped or step >= total
+            recalibrated = False
+            if cfg.bn_recalibration and last and step >= total:
+                # The schedule's end: one more epoch of BatchNorm statistics (weights frozen) before the test pass.
+                tb = time.time()
+                n_bn = recalibrate_batchnorm(
+                    [model] + ([ema.module] if ema is not None else []),
+                    (x for x, _ in source.epoch(epoch + 1)), _autocast(device, amp), world,
                 )  # fmt: skip
-            epochs = fit
-            total, warmup = schedule(epochs)
-        if world > 1:
-            dist.barrier()
-        if cfg.max_steps and step >= cfg.max_steps:
-            break
-        epoch += 1
-    if world > 1:
-        dist.destroy_process_group()
+                recalibrated = True
+                if ctx.is_main:
+                    log.info("BatchNorm statistics: the average of %d batches (%.1fs)", n_bn, time.time() - tb)
+            test_acc = ema_acc = None
+            # The time budget is settled after the third epoch (the first compiles and warms up); that epoch's test
+            # pass is timed to count the ones to come.
+            budget_now = bool(cfg.time_budget) and epoch + 1 == BUDGET_EPOCH and epoch + 1 > start_epoch
+            eval_seconds = 0.0
+            if tester is not None and ((epoch + 1) % cfg.eval_every == 0 or last or budget_now):
+                tv = time.time()
+                test_acc = tester(model, amp)
+                if ema is not None:
+                    ema_acc = tester(ema.module, amp)
+                eval_seconds = time.time() - tv
+            entry = EpochLog(
+                epoch=epoch + 1,
+                loss=loss_total / max(seen_total, 1),
+                train_acc=correct_total / max(seen_total, 1),
+                test_acc=test_acc,
+                seconds=time.time() - te,
+                lr=lr_at(step - 1, total, warmup, cfg.lr, cfg.schedule),
+                ema_test_acc=ema_acc,
+            )
+            guard.check(entry.loss, f"epoch {entry.epoch}")  # every rank sees the same all-reduced loss
+            result.history.append(entry)
+            if ctx.is_main:
+                log.info(
+                    "epoch %d/%d loss %.4f train %.4f test %s%s %.1fs",
+                    entry.epoch, epochs, entry.loss, entry.train_acc,
+                    "-" if test_acc is None else f"{test_acc:.4f}",
+                    "" if ema_acc is None else f" ema {ema_acc:.4f}", entry.seconds,
+                )  # fmt: skip
+                save_training_checkpoint(
+                    out,
+                    {
+                        "format": OWN_FORMAT,
+                        "arch": cfg.arch,
+                        # CPU tensors in the ordinary layout: the file reads the same whatever device trained it
+                        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                        "optimizer": _to_cpu(opt.state_dict()),
+                        "epoch": epoch + 1,
+                        "step": step,
+                        "rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "config": asdict(cfg),
+                        "schedule_epochs": epochs,  # cfg.epochs, or fewer where the time budget lowered it
+                        "history": [asdict(e) for e in result.history],
+                        "train_seconds": elapsed_before + time.time() - t0,
+                        "classes": train_data.classes,
+                        "hardware": hardware,
+                        "finetune": finetune,
+                        "processes": world,
+                        "bn_recalibrated": recalibrated,
+                        **({"ema_state_dict": ema.state_dict()} if ema is not None else {}),
+                    },
+                )
+            guard.saved(entry.epoch)
+            if budget_now and len(epoch_starts) >= 2:
+                # Steady speed from the wall clock of the last two epochs, checkpoints included, test pass excluded;
+                # each later test pass adds its share; 3 % margin for the noise.
+                per_epoch = 1.03 * (time.time() - epoch_starts[-2] - eval_seconds) / 2 + eval_seconds / cfg.eval_every
+                elapsed = elapsed_before + time.time() - t0 + eval_seconds  # the final test pass is still to come
+                fit = budget_epochs(epochs, epoch + 1, elapsed, per_epoch, cfg.time_budget)
+                fit = int(ctx.all_sum([float(fit) if ctx.is_main else 0.0])[0])  # every rank follows rank 0's clock
+                if fit < epochs and ctx.is_main:
+                    log.info(
+                        "time budget %.0f s: %d epochs at %.2f s do not fit; training %d (the schedule ends there)",
+                        cfg.time_budget, epochs, per_epoch, fit,
+                    )  # fmt: skip
+                epochs = fit
+                total, warmup = schedule(epochs)
+            ctx.barrier()  # no process runs ahead of the checkpoint
+            if last:
+                break
+            epoch += 1
+    except Exception as e:
+        if world > 1 and distributed.is_peer_failure(e):
+            raise distributed.PeerLost(
+                f"another process of the run stopped ({distributed.first_line(e)}) at epoch {epoch + 1}, step "
+                f"{step}; {guard.kept()}; --resume continues from it"
+            ) from None
+        raise
     result.seconds = elapsed_before + time.time() - t0
     accs = [e.test_acc for e in result.history if e.test_acc is not None]
     result.best_test_acc = max(accs) if accs else None
     return result
 
 
+def _training_batches(
+    cfg: TrainConfig, data: TrainData, rng: np.random.Generator, prep: Preprocessing, device: torch.device,
+    ctx: distributed.DistContext,
+) -> MemoryBatches | _DeviceStream:  # fmt: skip
+    """This process's training batches: from the in-memory array, or streamed from the folder."""
+    if isinstance(data, FolderIndex):
+        workers = cfg.loader_workers if cfg.loader_workers >= 0 else default_loader_workers(ctx.local_world)
+        stream = StreamBatches(data, prep, cfg.batch_size, ctx.rank, ctx.world, cfg.seed, workers,
+                               drop_last=cfg.compile, pin_memory=device.type == "cuda")  # fmt: skip
+        return _DeviceStream(stream, prep, device, cfg.channels_last)
+    return MemoryBatches(
+        data.images, data.labels, rng, cfg.batch_size, prep, device, ctx.rank, ctx.world, cfg.pad, cfg.flip,
+        trivial_augment=cfg.augment == "trivialaugment", cutout_size=cfg.cutout, channels_last=cfg.channels_last,
+        drop_last=cfg.compile,
+    )  # fmt: skip
+
+
+class _DeviceStream:
+    """A stream's uint8 batches moved to the training device and normalised there, as the in-memory ones are."""
+
+    def __init__(self, stream: StreamBatches, prep: Preprocessing, device: torch.device, channels_last: bool) -> None:
+        self.stream, self.prep, self.device, self.channels_last = stream, prep, device, channels_last
+        self.steps_per_epoch = stream.steps_per_epoch
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, labels in self.stream.epoch(epoch):
+            x = normalize_batch(images.to(self.device, non_blocking=True), self.prep, self.channels_last)
+            yield x, labels.to(self.device, non_blocking=True)
+
+
+def _test_batches(
+    cfg: TrainConfig, data: TrainData | None, prep: Preprocessing, device: torch.device, ctx: distributed.DistContext
+) -> Callable[[nn.Module, bool], float] | None:
+    """The test pass: top-1 of a model over every test image, each process taking its share; None without data."""
+    if data is None:
+        return None
+    if isinstance(data, FolderIndex):
+        workers = cfg.loader_workers if cfg.loader_workers >= 0 else default_loader_workers(ctx.local_world)
+        stream = StreamBatches(data, prep, 250, ctx.rank, ctx.world, cfg.seed, workers, train=False,
+                               pin_memory=device.type == "cuda")  # fmt: skip
+        batches = _DeviceStream(stream, prep, device, cfg.channels_last)
+
+        def streamed(model: nn.Module, amp: bool) -> float:
+            model.eval()
+            hits = count = 0.0
+            with torch.no_grad():
+                for x, y in batches.epoch(0):
+                    with _autocast(device, amp):
+                        hits += float((model(x).float().argmax(1) == y).sum())
+                    count += len(y)
+            hits, count = ctx.all_sum([hits, count])
+            return hits / count
+
+        return streamed
+    images = torch.from_numpy(data.images[ctx.rank :: ctx.world]).to(device)
+    labels = torch.from_numpy(data.labels[ctx.rank :: ctx.world]).to(device)
+    return lambda model, amp: _accuracy(model, images, labels, prep, cfg.channels_last, amp, ctx.all_sum)
+
+
 def make_optimizer(
     groups: list[dict[str, Any]], cfg: TrainConfig, device: torch.device
 ) -> tuple[torch.optim.SGD, torch.Tensor | None]:
-    """SGD with Nesterov momentum over the parameter groups. With ``compile``: the fused optimiser (one kernel for
-    the whole update) and the learning rate in a tensor on the device (returned), written in place every step,
-    never read back. Without it: the classic optimiser, bit-identical to earlier runs."""
+    """SGD with momentum (Nesterov's unless ``cfg.nesterov`` is off) over the parameter groups. With ``compile``:
+    the fused optimiser (one kernel for the whole update) and the learning rate in a tensor on the device
+    (returned), written in place every step, never read back. Without it: the classic optimiser, bit-identical to
+    earlier runs."""
     lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
     opt = torch.optim.SGD(
         groups,
         lr=lr_tensor if lr_tensor is not None else cfg.lr,
         momentum=cfg.momentum,
-        nesterov=True,
+        nesterov=cfg.nesterov,
         **({"fused": True} if cfg.compile else {}),
     )
     return opt, lr_tensor

@@ -58,6 +58,21 @@ def small_export_result(tmp_path_factory: pytest.TempPathFactory) -> ExportResul
 
 
 @pytest.fixture(scope="session")
+def small_npu_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real export of the small variant's int8 .tflite and its ahead-of-time compile for one Snapdragon NPU
+    (``--npu qualcomm:SM8650``): the file that only the phone's dispatch library runs, for the readers that must
+    refuse it. Made once per session."""
+    from shufflenet.export.pipeline import ExportConfig, run_export
+
+    def make(folder: Path) -> Path:
+        cfg = ExportConfig(output=folder / "npu", arch=SMALL_ARCH, random_init=True, seed=3, formats=("tflite",),
+                           precisions=("int8",), npu="qualcomm:SM8650", parity=False)  # fmt: skip
+        return run_export(cfg).output
+
+    return once_per_run(tmp_path_factory, "small-npu-export", make)
+
+
+@pytest.fixture(scope="session")
 def arm64_env(tmp_path_factory: pytest.TempPathFactory) -> object:
     """The aarch64 emulator and userland of the ``litert-arm64`` runtime, installed by the project's own set-up
     script (idempotent: a cached install returns at once, a first run downloads its pinned files), once a run."""
@@ -115,6 +130,7 @@ def own_checkpoint(tmp_path_factory: pytest.TempPathFactory, own_photos: dict[st
 # start first and the short modules fill in around them; left to the default order, the 224x224 export module
 # started last and the run waited for it alone. A module missing here only runs later; nothing is skipped.
 LONG_MODULES = (
+    "export/formats/test_executorch_export.py",
     "test_own_data_e2e.py",
     "benchmarks/parity/test_parity_224.py",
     "export/formats/test_npu_qualcomm.py",

@@ -63,7 +63,7 @@ def test_checkpoints_and_export_carry_the_folders_classes(journey: dict[str, Pat
     assert manifest["classes"] == CLASSES and manifest["arch"] == SMALL
     assert (out / "labels.txt").read_text().splitlines() == CLASSES
     formats = {e["format"] for e in manifest["artifacts"]}
-    assert formats == {"onnx", "tflite", "coreml"}
+    assert formats == {"onnx", "tflite", "coreml", "executorch"}
     for e in manifest["artifacts"]:
         assert e["num_classes"] == 3 and not e["parity"].get("nonfinite")
         if e["format"] == "coreml" and e["variant"] == "image":
@@ -80,7 +80,7 @@ def test_eval_of_checkpoints_and_every_exported_file(journey: dict[str, Path], o
                "--json", js)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(js.read_text())
-    assert {r["format"] for r in rows} == {"pytorch", "onnx", "tflite", "coreml"}
+    assert {r["format"] for r in rows} == {"pytorch", "onnx", "tflite", "coreml", "executorch"}
     assert all(r["images"] == 24 for r in rows)
     fp32 = [r for r in rows if r["precision"] == "fp32"]
     assert all(r["top1"] == fp32[0]["top1"] for r in fp32)  # every float32 file answers as PyTorch does

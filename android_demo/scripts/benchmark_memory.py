@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CORE = "android_demo/app/src/main/java/com/shufflenetmobile/demo/core"
-# The last commit before issue 15's fixes (the app decoded up to 4 MP and preprocessed in full-size arrays).
+# The last commit before the bounded-decode change (the app decoded up to 4 MP and preprocessed in full-size arrays).
 BEFORE_REF = "1755ffd6ec9a9a1604cbbe022bfab2a734cac4c1"
 PHOTO_SIZE = (4000, 3000)
 OLD_MAX_PIXELS = 4_000_000  # BitmapLoader.MAX_PIXELS before the fix

@@ -20,6 +20,7 @@ from shufflenet.benchmarks.accuracy.evaluate import (
     export_labels,
     format_table,
     load_labelled,
+    top_classes,
 )
 from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.runtimes.base import dequantize
@@ -82,9 +83,9 @@ def evaluate_artifacts_arm64(
     model, variant = r.model, r.variant
     data = load_labelled(data_dir, prep, labels, limit)
     say(f"{len(data.labels)} images from {data_dir}")
-    ref = logits(model, data.images, prep)
+    ref = top_classes(logits(model, data.images, prep))
     src = manifest["source"].get("path") or manifest["source"]["kind"]
-    out = Arm64Accuracy([_result("pytorch", "fp32", src, ref, ref, data, "pytorch", variant.name)], {}, [])
+    out = Arm64Accuracy([_result("pytorch", "fp32", src, ref, ref, data.labels, "pytorch", variant.name)], {}, [])
     for e in entries:
         full = {**e, "preprocessing": manifest["preprocessing"]}
         x86_raw = None
@@ -100,16 +101,16 @@ def evaluate_artifacts_arm64(
                 if x86_raw is None:
                     x86_raw = runner.predict_x86_raw(data.images)
                     x86 = dequantize(x86_raw, runner.output.get("quantization"))
-                    out.results.append(_result(e["format"], e["precision"], e["path"], x86, ref, data,
-                                               runner.host_evaluated_by, variant.name))  # fmt: skip
+                    out.results.append(_result(e["format"], e["precision"], e["path"], top_classes(x86), ref,
+                                               data.labels, runner.host_evaluated_by, variant.name))  # fmt: skip
                 raw = runner.predict_raw(data.images)
             except Arm64RunError as err:
                 out.errors.append(f"FAIL {e['path']} on {cpu}: {err}")
                 say(out.errors[-1])
                 continue
             out_logits = dequantize(raw, runner.output.get("quantization"))
-            out.results.append(_result(e["format"], e["precision"], e["path"], out_logits, ref, data,
-                                       runner.evaluated_by, variant.name))  # fmt: skip
+            out.results.append(_result(e["format"], e["precision"], e["path"], top_classes(out_logits), ref,
+                                       data.labels, runner.evaluated_by, variant.name))  # fmt: skip
             out.agreement[(e["path"], cpu)] = compare_x86(raw, x86_raw)
             if runner.last:
                 info = runner.last.info

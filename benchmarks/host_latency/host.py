@@ -28,8 +28,8 @@ from shufflenet.model.cli_common import error_line
 
 log = logging.getLogger(__name__)
 
-HOST_RUNTIMES = ("onnxruntime", "litert", "pytorch")
-DEFAULT_DELEGATE = {"onnxruntime": "cpu", "litert": "xnnpack", "pytorch": "cpu"}
+HOST_RUNTIMES = ("onnxruntime", "litert", "executorch", "pytorch")
+DEFAULT_DELEGATE = {"onnxruntime": "cpu", "litert": "xnnpack", "executorch": "xnnpack", "pytorch": "cpu"}
 
 
 @dataclass
@@ -278,9 +278,23 @@ def load_file_runner(artifacts: Path, entry: dict[str, Any], threads: int) -> An
     return load_runner(artifacts, entry, threads)
 
 
+def _uninstalled_runtimes() -> dict[str, str]:
+    """Runtimes of an optional extra that is not installed here, with the reason a file of theirs is skipped."""
+    import importlib.util
+
+    if importlib.util.find_spec("executorch") is None:
+        return {"executorch": "ExecuTorch is not installed: pip install 'shufflenet-mobile[executorch]'"}
+    return {}
+
+
 def runner_coverage(runner: Any, entry: dict[str, Any]) -> dict[str, Any] | None:
     """XNNPACK coverage read from a LiteRT runner's own interpreter (after delegation, at its thread count), with
-    the GPU verdict the export recorded; None for other runtimes."""
+    the GPU verdict the export recorded; for a .pte file, the export's count with what the file itself calls
+    (delegates and portable kernels, read back from it); None for other runtimes."""
+    if entry.get("format") == "executorch":
+        from shufflenet.export.runtimes.executorch_pte import pte_delegate_calls
+
+        return {**(entry.get("delegate_coverage") or {}), "file": pte_delegate_calls(runner.path)}
     interp = getattr(runner, "interp", None)
     if interp is None:
         return None
@@ -360,16 +374,28 @@ def run_host(
         if missing:
             raise ValueError(f"not in {artifacts}/manifest.json: {', '.join(missing)}")
         entries = [e for e in entries if e["path"] in cfg.files]
-    verify_export(artifacts, entries, [e for e in entries if e.get("runtime", "") in cfg.runtimes], factory)
+    absent = _uninstalled_runtimes()
+    timed = [e for e in entries if e.get("runtime", "") in cfg.runtimes and e.get("runtime") not in absent]
+    verify_export(artifacts, entries, timed, factory)
     skipped = []
     for entry in entries:
         runtime = entry.get("runtime", "")
-        if runtime not in cfg.runtimes:
-            why = (
-                "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
-                if entry.get("format") == "coreml"
-                else f"runtime {runtime} not selected"
-            )
+        if runtime not in cfg.runtimes or runtime in absent:
+            if entry.get("npu"):  # no --runtimes value times it: only the phone's NPU runs it
+                why = (
+                    f"compiled for the {entry['npu'].get('soc')} NPU, which only the phone runs: time it with "
+                    "shufflenet-bench android --npu-libs DIR (its parity on the HTP emulator: shufflenet-parity)"
+                )
+            elif entry.get("format") == "coreml":
+                why = (
+                    "Core ML runs only on Apple hardware; the NumPy evaluator used elsewhere is a reference, not timed"
+                )
+            elif runtime in absent:
+                why = absent[runtime]
+            elif runtime in HOST_RUNTIMES:
+                why = f"runtime {runtime} not selected (--runtimes)"
+            else:
+                why = f"runtime {runtime} does not run on this host"
             skipped.append({"path": entry["path"], "runtime": runtime, "reason": why})
             continue
         for threads in cfg.threads:

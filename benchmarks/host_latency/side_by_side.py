@@ -1,19 +1,19 @@
-"""Side by side on this host: TFLite float32, TFLite int8, ONNX Runtime and Google's litert-torch file.
+"""Side by side on this host: TFLite float32, TFLite int8, ONNX Runtime, Google's litert-torch file and ExecuTorch.
 
-``python -m shufflenet.benchmarks.host_latency.side_by_side [--variants ...] [--threads 1,2]
-[--output docs/results/side_by_side]``
-exports each variant at 224x224 (random init: latency does not depend on the values) with ``shufflenet-export``'s
-pipeline to ONNX and TFLite float32 + int8, converts the same network with litert-torch (``benchmarks.peer``, in
-the Python given by ``--peer-python``), and times the four files with the project's timing function
-(``host.measure``) through the same runners as ``shufflenet-bench host``. For each thread count the four files
-are timed in turns, ``--rounds`` times, and each keeps the median of its rounds, so a slow spell of the shared
-machine lands on all four alike. One thread is timed on the thread's CPU clock (the machine is shared; see
-``host``), two threads on the wall clock. Results (JSON and Markdown) are written after every variant;
-``--resume`` keeps the variants already measured.
+``python -m shufflenet.benchmarks.host_latency.side_by_side [--variants ...] [--threads 1,2] [--output
+docs/results/side_by_side]`` exports each variant at 224x224 (random init: latency does not depend on the values)
+with ``shufflenet-export``'s pipeline to ONNX and TFLite float32 + int8, converts the same network with litert-torch
+(``host_latency.peer``, in the Python given by ``--peer-python``), and times the files with the project's timing
+function (``host.measure``) through the same runners as ``shufflenet-bench host``. With the ``executorch`` extra
+installed it adds the export's ExecuTorch .pte files (float32 and int8, rewritten: one XNNPACK subgraph) and the
+float32 .pte a user gets from ``torch.export`` + the XNNPACK partitioner without the rewrites (``as exported``), so
+the rewrites' gain is measured in the same rounds. For each thread count the files are timed in turns, ``--rounds``
+times, and each keeps the median of its rounds, so a slow spell of the shared machine lands on all of them alike.
+One thread is timed on the thread's CPU clock (the machine is shared; see ``host``), two threads on the wall clock.
+Results (JSON and Markdown) are written after every variant; ``--resume`` keeps the variants already measured.
 
-Targets (issue 14): int8 / float32 <= 1.0 at one thread, TFLite float32 / ONNX Runtime <= 1.0, and this project's
-files faster than litert-torch's on every row.
-"""
+Targets: int8 / float32 <= 1.0 at one thread, TFLite float32 / ONNX Runtime <= 1.0, and this project's
+files faster than litert-torch's on every row."""
 
 from __future__ import annotations
 
@@ -36,9 +36,12 @@ log = logging.getLogger(__name__)
 
 VARIANTS = ("shufflenet_v1_g3_0.5x", "shufflenet_v1_g3_1.0x", "shufflenet_v1_g3_2.0x", "shufflenet_v1_g8_1.0x")
 SIZE = (224, 224)
-FILES = ("tflite_fp32", "tflite_int8", "onnxruntime", "litert_torch")
+FILES = ("tflite_fp32", "tflite_int8", "onnxruntime", "litert_torch", "executorch_fp32", "executorch_int8",
+         "executorch_fp32_as_exported")  # fmt: skip
 LABELS = {"tflite_fp32": "TFLite fp32", "tflite_int8": "TFLite int8", "onnxruntime": "ONNX Runtime",
-          "litert_torch": "litert-torch fp32"}  # fmt: skip
+          "litert_torch": "litert-torch fp32", "executorch_fp32": "ExecuTorch fp32",
+          "executorch_int8": "ExecuTorch int8",
+          "executorch_fp32_as_exported": "ExecuTorch fp32 as exported"}  # fmt: skip
 
 
 @dataclass
@@ -81,17 +84,25 @@ def prepare(arch: str, work: Path, peer_python: str | None, seed: int = 0) -> tu
     from shufflenet.export.pipeline import ExportConfig, run_export
 
     out = work / arch
-    cfg = ExportConfig(output=out, arch=arch, random_init=True, seed=seed, formats=("onnx", "tflite"),
+    pte = executorch_installed()
+    formats = ("onnx", "tflite", "executorch") if pte else ("onnx", "tflite")
+    cfg = ExportConfig(output=out, arch=arch, random_init=True, seed=seed, formats=formats,
                        precisions=("fp32", "int8"), input_size=SIZE, parity=False)  # fmt: skip
-    manifest = run_export(cfg).manifest
+    result = run_export(cfg)
+    manifest = result.manifest
     entries: dict[str, dict] = {}
     for e in manifest["artifacts"]:
         e = {**e, "preprocessing": manifest["preprocessing"]}
-        if e["format"] == "tflite":
-            entries[f"tflite_{e['precision']}"] = e
+        if e["format"] in ("tflite", "executorch"):
+            entries[f"{e['format']}_{e['precision']}"] = e
         elif e["format"] == "onnx" and e["variant"] == "simplified":
             entries["onnxruntime"] = e
     errors = []
+    if pte:
+        entries["executorch_fp32_as_exported"] = as_exported_pte(cfg, out, manifest["preprocessing"])
+    else:
+        errors.append("ExecuTorch columns empty: the executorch extra is not installed (pip install "
+                      "'shufflenet-mobile[executorch]')")  # fmt: skip
     try:
         peer = convert_peer(arch, SIZE, out / f"{arch}_litert_torch_float32.tflite", peer_python, seed)
         facts = _file_facts(peer)
@@ -103,6 +114,37 @@ def prepare(arch: str, work: Path, peer_python: str | None, seed: int = 0) -> tu
         errors.append(str(e))
         log.error("%s", e)
     return entries, out, errors
+
+
+def executorch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("executorch") is not None
+
+
+def as_exported_pte(cfg: Any, folder: Path, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """The float32 .pte of the same network (same seed) lowered as ``torch.export`` sees it, without the export's
+    rewrites: what a user gets from ExecuTorch's XNNPACK flow as documented. Written beside the export's files."""
+    from shufflenet.export.formats.executorch_export import lower_to_pte, pte_filename, pte_signature
+    from shufflenet.export.pipeline import resolve_model
+
+    model, variant, _ = resolve_model(cfg)
+    lowered = lower_to_pte(model, SIZE, "fp32", rewrite=False)
+    path = folder / pte_filename(variant.name, "fp32", rewritten=False)
+    path.write_bytes(lowered.buffer)
+    ins, outs = pte_signature(SIZE, variant.num_classes)
+    return {"format": "executorch", "precision": "fp32", "variant": "as exported", "path": path.name,
+            "runtime": "executorch", "size_bytes": path.stat().st_size, "inputs": ins, "outputs": outs,
+            "delegate_coverage": lowered.coverage.to_dict(), "op_histogram": lowered.op_histogram,
+            "preprocessing": preprocessing}  # fmt: skip
+
+
+def _pte_facts(entry: dict[str, Any]) -> dict[str, Any]:
+    """The table's facts of a .pte file: its edge graph's compute nodes, permutes and XNNPACK coverage."""
+    cov = entry.get("delegate_coverage") or {}
+    hist = entry.get("op_histogram") or {}
+    return {"path": entry["path"], "size_bytes": entry["size_bytes"], "ops": cov.get("nodes"),
+            "transpose": hist.get("permute_copy", 0), "max_rank": None, "coverage": cov}  # fmt: skip
 
 
 def time_files(
@@ -138,6 +180,9 @@ def bench_variant(arch: str, work: Path, args: argparse.Namespace) -> VariantRes
         if k in entries:
             facts = _file_facts(folder / entries[k]["path"])
             vr.files[k] = {x: facts[x] for x in ("path", "size_bytes", "ops", "transpose", "max_rank", "coverage")}
+    for k in ("executorch_fp32", "executorch_int8", "executorch_fp32_as_exported"):
+        if k in entries:
+            vr.files[k] = _pte_facts(entries[k])
     vr.files["onnxruntime"] = {
         "path": entries["onnxruntime"]["path"],
         "size_bytes": entries["onnxruntime"]["size_bytes"],
@@ -158,6 +203,25 @@ def _x(v: float | None, target_le: float | None = None, strict: bool = False) ->
         return "-"
     missed = target_le is not None and (v >= target_le if strict else v > target_le)
     return f"{v:.2f}" + (" ✗" if missed else "")
+
+
+def executorch_table(results: list[VariantResult]) -> list[str]:
+    """ExecuTorch's rows: the .pte files as exported and rewritten, and against this project's TFLite files."""
+    rows = [(vr, row) for vr in results if vr.ok for row in vr.rows if row.ms.get("executorch_fp32")]
+    if not rows:
+        return []
+    lines = ["", "| variant | threads | ExecuTorch fp32 as exported ms | ExecuTorch fp32 ms | ExecuTorch int8 ms | "
+             "rewritten / as exported (fp32) | ExecuTorch fp32 / TFLite fp32 | ExecuTorch int8 / TFLite int8 |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for vr, row in rows:
+        m = row.ms
+        lines.append(
+            f"| {vr.arch} | {row.threads} | {_ms(m.get('executorch_fp32_as_exported'))} | "
+            f"{_ms(m.get('executorch_fp32'))} | {_ms(m.get('executorch_int8'))} | "
+            f"{_x(row.ratio('executorch_fp32', 'executorch_fp32_as_exported'))} | "
+            f"{_x(row.ratio('executorch_fp32', 'tflite_fp32'))} | {_x(row.ratio('executorch_int8', 'tflite_int8'))} |"
+        )
+    return lines
 
 
 def markdown(results: list[VariantResult], environment: dict[str, Any] | None = None) -> str:
@@ -184,6 +248,7 @@ def markdown(results: list[VariantResult], environment: dict[str, Any] | None = 
                 f"{_x(row.ratio('tflite_fp32', 'litert_torch'), 1.0, strict=True)} | "
                 f"{_x(row.ratio('tflite_int8', 'litert_torch'), 1.0, strict=True)} |"
             )
+    lines += executorch_table(results)
     lines += ["", "| variant | file | ops | TRANSPOSE | max rank | XNNPACK nodes, partitions | size MB |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for vr in results:
@@ -194,7 +259,8 @@ def markdown(results: list[VariantResult], environment: dict[str, Any] | None = 
             part = f"{cov.get('delegated_nodes')}/{cov.get('nodes')}, {cov.get('partitions')}" if cov else "-"
             if cov.get("outside_ops"):
                 part += " (outside: " + ", ".join(f"{k} x{v}" for k, v in cov["outside_ops"].items()) + ")"
-            lines.append(f"| {vr.arch} | {LABELS[k]} | {f['ops']} | {f['transpose']} | {f['max_rank']} | {part} | "
+            rank = f["max_rank"] or "-"  # a .pte file's edge graph is not a list of tensors with ranks
+            lines.append(f"| {vr.arch} | {LABELS[k]} | {f['ops']} | {f['transpose']} | {rank} | {part} | "
                          f"{f['size_bytes'] / 1e6:.2f} |")  # fmt: skip
     errors = [f"- {vr.arch}: {e}" for vr in results for e in vr.errors if vr.ok]
     if errors:

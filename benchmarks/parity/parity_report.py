@@ -27,7 +27,7 @@ from shufflenet.export.calibration import CalibrationError, ImageSet, folder_ima
 from shufflenet.export.manifest import is_cpu_tflite, read_manifest, verify_artifact
 from shufflenet.export.metrics import ParityMetrics
 from shufflenet.export.parity import ArtifactParity, ParityError, Progress, measure_parity, rebuild_reference
-from shufflenet.model.cli_common import text_table
+from shufflenet.model.cli_common import plural, text_table
 from shufflenet.model.files import json_safe
 from shufflenet.model.preprocessing import Preprocessing, list_images
 
@@ -153,7 +153,7 @@ class ParityReport:
     files: list[FileResult]
     notes: list[str] = field(default_factory=list)
     per_layer: PerLayerReport | None = None
-    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tflite path -> delegate coverage
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # .tflite/.pte path -> delegate coverage
 
     def coverage_lines(self) -> list[str]:
         from shufflenet.export.formats.delegation import coverage_cell
@@ -208,9 +208,11 @@ class ParityReport:
         size = "x".join(map(str, self.input_size))
         src = self.source.get("kind", "?") + (f" {self.source['path']}" if self.source.get("path") else "")
         src += f" seed {self.source['seed']}" if self.source.get("kind") == "random-init" else ""
+        skipped = self.images.get("skipped") or 0
+        unread = f" ({skipped} unreadable, skipped)" if skipped else ""
         return (
-            f"{self.arch} at {size} ({src}), {self.images.get('images')} images from {self.images.get('source')}; "
-            f"reference: PyTorch float32"
+            f"{self.arch} at {size} ({src}), {plural(self.images.get('images') or 0, 'image')} from "
+            f"{self.images.get('source')}{unread}; reference: PyTorch float32"
         )
 
     def to_text(self) -> str:
@@ -288,7 +290,7 @@ def judge(parity: ArtifactParity, thresholds: Thresholds) -> FileResult:
 def parity_images(prep: Preprocessing, images_dir: Path | None, limit: int, seed: int) -> ImageSet:
     """The install's own photos (several deterministic crops each), or up to ``limit`` images of a folder."""
     if images_dir is None:
-        return install_photos(prep, seed=seed)
+        return install_photos(prep, seed=seed).first(limit)  # --limit holds for them too
     d = Path(images_dir)
     if not d.is_dir():
         raise ParityError(f"image folder {d} does not exist or is not a folder; pass --images DIR with images")
@@ -357,6 +359,10 @@ def run_parity(
     for e in manifest["artifacts"]:
         if is_cpu_tflite(e):  # from a fresh interpreter after delegation, not the manifest
             report.coverage[e["path"]] = tflite_coverage(d / e["path"]).to_dict()
+        elif e["format"] == "executorch" and e.get("delegate_coverage"):  # the export's count, with what the file calls
+            from shufflenet.export.runtimes.executorch_pte import pte_delegate_calls
+
+            report.coverage[e["path"]] = {**e["delegate_coverage"], "file": pte_delegate_calls(d / e["path"])}
     if per_layer:
         from shufflenet.benchmarks.parity.per_layer import DEFAULT_MAX_DROP_DB, per_layer_parity
 

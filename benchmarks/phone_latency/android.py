@@ -65,7 +65,7 @@ class DelegateUnavailable(BenchError):
 
 @dataclass
 class AndroidConfig:
-    benchmark_model: Path
+    benchmark_model: Path | None  # None: only the .pte files, with pte_runner
     artifacts: Path
     files: list[str] | None = None
     serial: str | None = None
@@ -84,14 +84,20 @@ class AndroidConfig:
     run_timeout_s: float = 900.0
     keep_remote_files: bool = False
     npu_libs: Path | None = None  # the phone's NPU runtime libraries; NPU files run only with them
+    pte_runner: Path | None = None  # the user's ExecuTorch executor_runner build: the .pte files run with it
 
     @property
     def remote_npu_dir(self) -> str:
         return f"{self.remote_dir}/npu"
 
     def validate(self) -> None:
-        if not Path(self.benchmark_model).is_file():
+        if self.benchmark_model is None and self.pte_runner is None:
+            raise ValueError("pass --benchmark-model (for the .tflite files) or --pte-runner (for the .pte files)")
+        if self.benchmark_model is not None and not Path(self.benchmark_model).is_file():
             raise ValueError(f"benchmark_model not found: {self.benchmark_model}")
+        if self.pte_runner is not None and not Path(self.pte_runner).is_file():
+            raise ValueError(f"--pte-runner {self.pte_runner} not found; pass the executor_runner you built for the "
+                             "phone (see docs/benchmarks.md)")  # fmt: skip
         if not Path(self.artifacts).is_dir():
             raise ValueError(f"artifacts folder not found: {self.artifacts}")
         bad = [d for d in self.delegates if d not in DELEGATES]
@@ -418,7 +424,8 @@ def run_android(
 
 def _config_dict(cfg: AndroidConfig) -> dict[str, Any]:
     d = asdict(cfg)
-    d["benchmark_model"] = str(cfg.benchmark_model)
+    d["benchmark_model"] = str(cfg.benchmark_model) if cfg.benchmark_model else None
+    d["pte_runner"] = str(cfg.pte_runner) if cfg.pte_runner else None
     d["artifacts"] = str(cfg.artifacts)
     return d
 
@@ -430,29 +437,46 @@ def _session(
     sleep: Callable[[float], None],
     adb: Adb | None,
 ) -> None:
-    files = tflite_files(cfg.artifacts, cfg.files, npu=cfg.npu_libs is not None)
+    tflite_only = [f for f in cfg.files or [] if not f.endswith(".pte")] or None
+    files = tflite_files(cfg.artifacts, tflite_only, npu=cfg.npu_libs is not None) if cfg.benchmark_model else []
     adb = adb or Adb(cfg.adb)
     adb.select(cfg.serial)
     info = device_info(adb)
-    binary = Path(cfg.benchmark_model)
+    binary = Path(cfg.benchmark_model or cfg.pte_runner)  # type: ignore[arg-type]  (validate: one is set)
     report.environment = {
         "device": info.to_dict(),
         "machine": info.description,
         "adb": adb.path,
-        "benchmark_model": {"path": str(binary), "sha256": sha256_path(binary), "abi": adbm.elf_abi(binary)},
     }
+    for key, tool in (("benchmark_model", cfg.benchmark_model), ("pte_runner", cfg.pte_runner)):
+        if tool is not None:
+            report.environment[key] = {"path": str(tool), "sha256": sha256_path(tool), "abi": adbm.elf_abi(tool)}
     log.info("device %s: %s", info.serial, info.description)
-    local_abi = adbm.elf_abi(binary)
-    if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
-        raise BinaryNotRunnable(
-            f"{binary.name} is built for {local_abi} but device {info.serial} runs {', '.join(info.abilist)}: "
-            f"use the android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
-        )
+    for tool in (t for t in (cfg.benchmark_model, cfg.pte_runner) if t is not None):
+        local_abi = adbm.elf_abi(Path(tool))
+        if cfg.check_abi and local_abi and info.abilist and local_abi not in info.abilist:
+            raise BinaryNotRunnable(
+                f"{Path(tool).name} is built for {local_abi} but device {info.serial} runs "
+                f"{', '.join(info.abilist)}: use the "
+                f"android_{'aarch64' if 'arm64-v8a' in info.abilist else 'arm'} build"
+            )
     mask, cores = adbm.cores_mask(cfg.cores, info.cpu_max_freq_khz)
     report.environment["cores"] = {"choice": cfg.cores, "mask": mask, "cores": cores}
     if max(cfg.threads) > len(cores):
         log.warning("%d threads on %d pinned cores: threads will share cores", max(cfg.threads), len(cores))
 
+    if cfg.pte_runner is not None:
+        from shufflenet.benchmarks.phone_latency.pte_android import run_pte_files
+
+        pushed: list[str] = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="shufflenet-bench-") as tmp:
+                pushed = run_pte_files(cfg, adb, info.serial, mask, cores, report, persist, sleep, Path(tmp), warming)
+        finally:
+            if not cfg.keep_remote_files and pushed:
+                _clean_up(adb, pushed)
+    if not files:
+        return
     remote_bin = f"{cfg.remote_dir}/benchmark_model"
     adb.push(binary, remote_bin)
     r = adb.shell(f"chmod 755 {shlex.quote(remote_bin)}", what="chmod of benchmark_model")

@@ -130,4 +130,7 @@ def coverage_cell(cov: dict[str, Any] | None) -> str:
         s += " (out: " + ", ".join(f"{k} x{v}" for k, v in cov["outside_ops"].items()) + ")"
     if cov.get("gpu_compatible") is not None:
         s += ", GPU ok" if cov["gpu_compatible"] else ", GPU no"
+    calls = cov.get("file")  # a .pte file's own plan: its delegate calls and portable kernel calls
+    if calls:
+        s += f"; file: {calls['delegate_calls']} delegate call(s), {calls['kernel_calls']} portable kernel(s)"
     return s

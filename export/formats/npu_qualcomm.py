@@ -103,6 +103,19 @@ def takes_float(soc: str) -> bool:
     return SOC_HTP_ARCH[soc] >= FLOAT_MIN_HTP_ARCH
 
 
+def check_precisions(request: NpuRequest, precisions: tuple[str, ...], text: str) -> None:
+    """Refuse, before any work, an ``--npu`` SoC for which none of the .tflite files of ``precisions`` would be
+    compiled (an HTP without float takes int8 only): it would silently get nothing."""
+    floats = [p for p in precisions if p != "int8"]
+    left_out = [soc for soc in request.socs if "int8" not in precisions and not (floats and takes_float(soc))]
+    if left_out:
+        socs = ", ".join(f"{soc} (HTP v{SOC_HTP_ARCH[soc]})" for soc in left_out)
+        raise ValueError(
+            f"--npu {text}: {socs} takes int8 files only, and --precision {','.join(precisions)} writes no int8 "
+            ".tflite file; add int8 to --precision"
+        )
+
+
 # ------------------------------------------------------------------------------------------------- the tools
 
 

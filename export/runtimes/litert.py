@@ -37,13 +37,22 @@ def check_tflite_file(path: Path, threads: int = 1) -> Any:
             "file written by shufflenet-export"
         )
     try:
-        return Interpreter(model_path=str(path), num_threads=threads)
+        interp = Interpreter(model_path=str(path), num_threads=threads)
     except (ValueError, RuntimeError) as e:
         reason = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
         raise TfliteFileError(
             f"{path} is not a loadable TFLite model, truncated or damaged ({path.stat().st_size} bytes; LiteRT: "
             f"{reason}); export it again"
         ) from None
+    from shufflenet.export.runtimes.qnn_htp import has_dispatch_op
+
+    if has_dispatch_op(path):
+        raise TfliteFileError(
+            f"{path} is compiled ahead of time for an NPU (a DISPATCH_OP that only the vendor's library on the phone "
+            "runs), which LiteRT on this host cannot run; pass the CPU .tflite it was compiled from (the manifest's "
+            "npu.compiled_from), or run it on the phone (shufflenet-bench android)"
+        )
+    return interp
 
 
 REDUCED_PRECISION_KEY = "reduced_precision_support"

@@ -1,6 +1,7 @@
 """Which runner runs a manifest entry: the one dispatcher over every runtime (``runtime``: ONNX Runtime, LiteRT,
 Core ML's NumPy evaluator or its own runtime on macOS; ``arm64``: aarch64 LiteRT under emulation; ``npu_qualcomm``:
-a .tflite compiled for a Qualcomm NPU, on Qualcomm's HTP emulator)."""
+a .tflite compiled for a Qualcomm NPU, on Qualcomm's HTP emulator; ``executorch_pte``: a .pte file on ExecuTorch's
+runtime)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def load_runner(
         return QnnHtpRunner(path, entry, prep, threads)
     if fmt == "tflite":
         return TfliteRunner(path, entry, prep, threads)
+    if fmt == "executorch":
+        from shufflenet.export.runtimes.executorch_pte import INSTALL, ExecutorchRunner, executorch_available
+
+        if not executorch_available():  # a usage problem of this machine: one line naming the fix
+            raise ValueError(f"{entry['path']} is an ExecuTorch program and ExecuTorch is not installed; run {INSTALL}")
+        return ExecutorchRunner(path, entry, prep, threads)
     if fmt == "coreml":
         if macos:
             from shufflenet.export.runtimes import coreml_eval

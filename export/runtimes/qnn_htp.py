@@ -61,6 +61,15 @@ class NpuGraph:
 _TFL_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 9: "int8"}
 
 
+def has_dispatch_op(path: Path) -> bool:
+    """Whether a .tflite file holds a ``DISPATCH_OP`` (compiled ahead of time for an NPU): its operator codes read
+    straight from the flatbuffer, without copying the model."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    return any(model.OperatorCodes(i).CustomCode() == b"DISPATCH_OP" for i in range(model.OperatorCodesLength()))
+
+
 def read_tflite(path: Path) -> NpuGraph:
     """Read a .tflite flatbuffer without an interpreter (the x86 LiteRT cannot prepare a ``DISPATCH_OP``)."""
     from ai_edge_litert import schema_py_generated as schema

@@ -56,9 +56,40 @@ def test_unknown_file_is_refused_with_the_choices(export_dir: Path, tmp_path: Pa
         capture_output=True,
         text=True,
     )
-    assert proc.returncode != 0
-    assert "nope.tflite is not a .tflite file of this export" in proc.stderr
-    assert "_float32.tflite" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: nope.tflite is not a .tflite file of this export")
+    assert "_float32.tflite" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_a_file_compiled_for_an_npu_is_not_the_apps_model(small_npu_export: Path, tmp_path: Path) -> None:
+    """The app runs LiteRT's CPU (and GPU) kernels; an NPU file needs Qualcomm's dispatch library on the phone."""
+    entries = json.loads((small_npu_export / "manifest.json").read_text())["artifacts"]
+    npu = next(Path(e["path"]).name for e in entries if e.get("npu"))
+    cpu = next(Path(e["path"]).name for e in entries if not e.get("npu"))
+    out = tmp_path / "assets"
+    proc = subprocess.run([sys.executable, str(PREPARE), "--artifacts", str(small_npu_export), "--out", str(out),
+                           "--file", npu], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"error: {npu} is compiled for the SM8650 NPU" in proc.stderr and cpu in proc.stderr
+    assert not out.exists()
+    assert prepare(small_npu_export, out)["model"] == cpu  # without --file: the CPU int8 file, never the NPU one
+
+
+def test_an_assets_folder_holding_other_files_is_not_overwritten(export_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "assets"
+    out.mkdir()
+    (out / "model.tflite").write_bytes(b"the user's own model")
+    (out / "notes.txt").write_text("mine")
+    proc = subprocess.run([sys.executable, str(PREPARE), "--artifacts", str(export_dir), "--out", str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and "holds notes.txt, which this script did not write" in proc.stderr, proc.stderr
+    assert (out / "model.tflite").read_bytes() == b"the user's own model" and (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    (out / "model.tflite").unlink()
+    first = prepare(export_dir, out)  # empty: filled; its own output: replaced
+    assert prepare(export_dir, out) == first
+    assert sorted(p.name for p in out.iterdir()) == ["labels.txt", "model.tflite", "preprocessing.json", "samples"]
+    assert [p.name for p in tmp_path.iterdir()] == ["assets"]  # no temporary folder left beside it
 
 
 def copy_flat(export_dir: Path, dest: Path) -> Path:
@@ -73,7 +104,8 @@ def copy_flat(export_dir: Path, dest: Path) -> Path:
 def prepare_fails(export: Path, out: Path) -> str:
     proc = subprocess.run([sys.executable, str(PREPARE), "--artifacts", str(export), "--out", str(out)],
                           capture_output=True, text=True)  # fmt: skip
-    assert proc.returncode != 0 and not (out / "model.tflite").exists(), proc.stderr
+    assert proc.returncode == 2 and not (out / "model.tflite").exists(), proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr  # one line, no traceback
     return proc.stderr
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from shufflenet.model import build_model
@@ -84,6 +85,38 @@ def test_calibration_folder_problems(tmp_path: Path) -> None:
     assert_one_line_error(export_cli(*base, "--calib", str(bad)), "none of the 2 images")
     assert_one_line_error(export_cli(*base, "--calib", str(tmp_path / "nope")), "does not exist")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_unreadable_calibration_images_are_named_and_one_image_is_warned_of(tmp_path: Path) -> None:
+    from PIL import Image
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(calib / "a.png")
+    (calib / "b.png").write_text("not a png")
+    out = tmp_path / "out"
+    proc = export_cli("--random-init", "--arch", ARCH, "--format", "tflite", "--precision", "int8", "--no-parity",
+                      "--calib", str(calib), "--output", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "calibration: 1 of 2 images unreadable, skipped: b.png (" in proc.stderr
+    assert "warning: int8 calibration on 1 image of" in proc.stderr and "--calib a folder of at least" in proc.stderr
+    assert json.loads((out / "manifest.json").read_text())["calibration"]["skipped"] == 1
+
+
+def test_the_default_output_is_a_free_folder(tmp_path: Path) -> None:
+    """After `make demo` (artifacts/default and its log), an export without --output was refused: artifacts was
+    a folder of other files. It now goes to a new folder named after the variant."""
+    (tmp_path / "artifacts" / "default").mkdir(parents=True)
+    (tmp_path / "artifacts" / "default.export.log").write_text("the demo's log")
+    args = ("--random-init", "--arch", ARCH, "--format", "onnx", "--precision", "fp32", "--no-parity")
+    first = export_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert f"-> artifacts/{ARCH}/" in first.stdout and (tmp_path / "artifacts" / ARCH / "manifest.json").is_file()
+    second = export_cli(*args, cwd=tmp_path)  # never over the first one either
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"-> artifacts/{ARCH}-2/" in second.stdout
+    assert (tmp_path / "artifacts" / "default.export.log").read_text() == "the demo's log"
 
 
 def test_unwritable_output(tmp_path: Path) -> None:

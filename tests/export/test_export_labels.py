@@ -40,3 +40,17 @@ def test_labels_file_replaces_names_with_the_same_count_only(own_checkpoint: Pat
                                      labels=three, parity=False))  # fmt: skip
     assert (result.output / "labels.txt").read_text().splitlines() == ["sparrow", "elk", "boat"]
     assert result.manifest["classes"] == ["sparrow", "elk", "boat"]
+
+
+def test_a_labels_file_with_a_byte_order_mark_and_decomposed_accents(own_checkpoint: Path, tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a byte-order mark, macOS spells accents decomposed (NFD): neither
+    may reach the names (the first class would be '\\ufeffcafé', and never equal the folder 'café')."""
+    import unicodedata
+
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes("\ufeff".encode() + unicodedata.normalize("NFD", "café\nthé\nmaté\n").encode())
+    result = run_export(ExportConfig(output=tmp_path / "out", weights=own_checkpoint, formats=("onnx",),
+                                     labels=labels, parity=False))  # fmt: skip
+    assert result.manifest["classes"] == ["café", "thé", "maté"]
+    assert all(unicodedata.is_normalized("NFC", c) for c in result.manifest["classes"])
+    assert (result.output / "labels.txt").read_text(encoding="utf-8").splitlines() == ["café", "thé", "maté"]

@@ -125,17 +125,23 @@ def test_a_second_concurrent_export_fails_in_one_line(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ 4: leftovers
 @pytest.mark.slow
-def test_sigterm_removes_the_temporary_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "rc", "said"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_sigterm_and_ctrl_c_leave_nothing(tmp_path: Path, sig: signal.Signals, rc: int, said: str) -> None:
+    """Stopped half-way, an export leaves neither its temporary folder nor its library log (Ctrl-C left
+    OUTPUT.export.log behind)."""
     out = tmp_path / "artifacts"
     proc = subprocess.Popen(cli_cmd(*QUICK, "--output", str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     wait_for(lambda: temp_dirs(tmp_path, "artifacts"), "the temporary folder", proc)
     assert f".artifacts.tmp-{proc.pid}-" in temp_dirs(tmp_path, "artifacts")[0].name  # its name carries the pid
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 143, err[-2000:]
-    assert err.rstrip().splitlines()[-1].startswith("error: terminated") and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts.export.log"]  # only the library log
+    assert proc.returncode == rc, err[-2000:]
+    assert err.rstrip().splitlines()[-1].startswith(f"error: {said}") and "Traceback" not in err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [], left
 
 
 @pytest.mark.slow

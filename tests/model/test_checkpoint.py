@@ -167,3 +167,30 @@ def test_unknown_arch_suggests(capsys: pytest.CaptureFixture) -> None:
     assert "did you mean shufflenet_v1_g3_1.0x" in capsys.readouterr().err
     assert info_main(["--arch", "shufflenet_v1_g3_1x"]) == 0  # "1x" is read as 1.0x
     assert "shufflenet_v1_g3_1.0x" in capsys.readouterr().out
+
+
+def test_an_arch_contradicting_the_recorded_variant_is_refused_naming_both(
+    own_checkpoint: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A shufflenet-train file records its variant (here the _cifar one, 3 classes); the ImageNet-stem variant of
+    the same g and width fits its shapes but computes something else: the file's own record wins."""
+    recorded, other = "shufflenet_v1_g3_0.25x_cifar", "shufflenet_v1_g3_0.25x"
+    with pytest.raises(CheckpointError, match=f"is a {recorded} checkpoint .*not {other}; .*--arch {recorded}"):
+        load_model(own_checkpoint, other)  # what shufflenet-eval --checkpoint --arch loads
+    from shufflenet.model.source import resolve_model
+
+    with pytest.raises(CheckpointError, match=f"not {other}"):
+        resolve_model(other, weights=own_checkpoint)  # what shufflenet-export --weights --arch loads
+    assert info_main(["--weights", str(own_checkpoint), "--arch", other]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and recorded in err and other in err and "loads with strict=True" not in err
+    # Another variant whose shapes do not fit: the suggestion is the recorded variant, not the ImageNet one
+    with pytest.raises(CheckpointError, match=f"--arch {recorded}$"):
+        load_model(own_checkpoint, "shufflenet_v1_g8_0.5x_cifar")
+    assert load_model(own_checkpoint, recorded)[1].name == recorded
+    # Fine-tuning starts a network from weights of the same shapes: the other stem may take the backbone
+    from shufflenet.model.finetune import init_from_checkpoint
+    from shufflenet.model.registry import get_variant
+
+    model = get_variant(other).with_classes(["bird", "deer", "ship"]).build()
+    assert not init_from_checkpoint(model, own_checkpoint, other, ["bird", "deer", "ship"]).replaced_classifier

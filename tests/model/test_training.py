@@ -108,7 +108,7 @@ def _png(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> None:
     [
         ("empty", "no images found"),
         ("one_class", "at least 2 classes are needed"),
-        ("unreadable", "cannot read image"),
+        ("unreadable", "every image of class folder"),
     ],
 )
 def test_bad_dataset_folders(tmp_path: Path, layout: str, message: str) -> None:
@@ -116,8 +116,8 @@ def test_bad_dataset_folders(tmp_path: Path, layout: str, message: str) -> None:
     root.mkdir()
     if layout != "empty":
         _png(root / "cat" / "a.png")
-    if layout == "unreadable":
-        _png(root / "dog" / "b.png")
+    if layout == "unreadable":  # the only image of a class cannot be read (an unreadable one among others is skipped)
+        (root / "dog").mkdir()
         (root / "dog" / "c.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(DatasetError, match=message) as e:
         load_image_folder(root, (32, 32), tmp_path / "cache")

@@ -71,12 +71,33 @@ def test_every_exported_file_evaluated(known_folder: tuple[Path, Path, float], t
         if r["precision"] == "fp32":
             assert r["top1"] == expected and r["top1_agreement"] == 1.0
     assert evaluate_artifacts(out, root, ("onnx",))[1].top1 == expected
-    # Run 4 images at a time, each chunk told: the same answers as one call.
+    # Read 4 images at a time, each chunk through every file before the next is read, each told: the same answers.
     said: list[str] = []
     chunked = evaluate_artifacts(out, root, ("tflite",), progress=said.append, chunk=4)
     assert [r.top1 for r in chunked[1:]] == [r["top1"] for r in rows[3:]]
-    counts = [ln.rsplit(": ", 1)[1] for ln in said if ln.startswith("  ") and ln.endswith(" images")]
-    assert counts == ["4/10 images", "8/10 images", "10/10 images"] * 2, said
+    counts = [ln.strip() for ln in said if ln.startswith("  ") and ln.endswith(" images")]
+    assert counts == ["4/10 images", "8/10 images", "10/10 images"], said
+
+
+def test_a_folder_is_read_a_chunk_at_a_time(known_folder: tuple[Path, Path, float], monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:  # fmt: skip
+    """No more than ``chunk`` images are decoded at once (a 50,000-image folder never sits in memory), and the
+    answers are those of one pass over the whole folder."""
+    from shufflenet.benchmarks.accuracy import evaluate
+
+    ckpt, root, expected = known_folder
+    whole = evaluate_checkpoint(ckpt, root)
+    decoded: list[int] = []
+    real = evaluate.decode_files
+
+    def counting(files: list[Path], *args: object, **kwargs: object) -> object:
+        decoded.append(len(files))
+        return real(files, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "decode_files", counting)
+    chunked = evaluate_checkpoint(ckpt, root, chunk=3)
+    assert decoded == [3, 3, 3, 1]
+    assert (chunked.images, chunked.top1, chunked.top5) == (10, expected, whole.top5) and whole.top1 == expected
 
 
 def test_unknown_class_folder(known_folder: tuple[Path, Path, float], tmp_path: Path) -> None:
@@ -105,3 +126,107 @@ def test_checkpoint_eval_uses_the_checkpoints_own_classes(own_checkpoint: Path, 
     assert eval_main(["--checkpoint", str(own_checkpoint), "--data", str(other)]) == 2
     err = capsys.readouterr().err
     assert "class folder(s) jet" in err and "(bird, deer, ship" in err
+
+
+@pytest.fixture(scope="module")
+def onnx_export(known_folder: tuple[Path, Path, float], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The known checkpoint exported to ONNX with --weights given relative to the folder the export ran in."""
+    ckpt, _, _ = known_folder
+    d = tmp_path_factory.mktemp("relative")
+    (d / "weights").mkdir()
+    (d / "weights" / "model.pt").write_bytes(ckpt.read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "shufflenet.export.cli", "--weights", "weights/model.pt", "--format",
+                           "onnx", "--precision", "fp32", "--no-parity", "--output", "export"], cwd=d,
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return d / "export"
+
+
+def _eval(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shufflenet.benchmarks.cli_eval", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_export_evaluates_from_any_folder_and_eval_takes_weights(
+    onnx_export: Path, known_folder: tuple[Path, Path, float], tmp_path: Path
+) -> None:
+    """The manifest records the checkpoint's absolute path (it recorded weights/model.pt, which only resolved
+    where the export ran); when the checkpoint has moved, shufflenet-eval --weights names it, as its message says."""
+    _, root, expected = known_folder
+    recorded = json.loads((onnx_export / "manifest.json").read_text())["source"]["path"]
+    assert recorded == str(onnx_export.parent / "weights" / "model.pt")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = _eval("--artifacts", onnx_export, "--data", root, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    moved = tmp_path / "moved.pt"
+    (onnx_export.parent / "weights" / "model.pt").rename(moved)
+    try:
+        proc = _eval("--artifacts", onnx_export, "--data", root, cwd=elsewhere)
+        assert proc.returncode == 2 and "pass --weights PATH to the same file" in proc.stderr, proc.stderr
+        proc = _eval("--artifacts", onnx_export, "--data", root, "--weights", moved, cwd=elsewhere)
+        assert proc.returncode == 0, proc.stderr
+        assert f"{expected * 100:.2f} %" in proc.stdout
+    finally:
+        moved.rename(onnx_export.parent / "weights" / "model.pt")
+
+
+@pytest.mark.slow
+def test_every_files_hash_is_checked_before_the_first_is_evaluated(
+    onnx_export: Path, known_folder: tuple[Path, Path, float], tmp_path: Path
+) -> None:
+    import shutil
+
+    from shufflenet.export.manifest import ManifestError
+
+    _, root, _ = known_folder
+    export = tmp_path / "export"
+    shutil.copytree(onnx_export, export)
+    last = json.loads((export / "manifest.json").read_text())["artifacts"][-1]["path"]
+    with (export / last).open("ab") as f:
+        f.write(b"\0")
+    said: list[str] = []
+    with pytest.raises(ManifestError, match=last):
+        evaluate_artifacts(export, root, progress=said.append)
+    assert not [s for s in said if s.startswith("evaluating")], said  # not a file was run first
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_skipped_and_named(onnx_export: Path, known_folder: tuple[Path, Path, float],
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    import shutil
+
+    _, root, expected = known_folder
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    broken = next(data.iterdir()) / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    said: list[str] = []
+    results = evaluate_artifacts(onnx_export, data, progress=said.append)
+    assert results[0].images == 10 and results[0].top1 == expected
+    line = next(s for s in said if "unreadable, skipped" in s)
+    assert "1 of 11 images" in line and f"{broken.parent.name}/broken.jpg" in line
+
+
+def test_class_folders_and_labels_compare_in_one_unicode_form(tmp_path: Path) -> None:
+    """A folder named on macOS (NFD) is the label typed elsewhere (NFC), and the other way round."""
+    import unicodedata
+
+    from shufflenet.benchmarks.accuracy.evaluate import load_labelled
+
+    for cls in (unicodedata.normalize("NFD", "café"), "thé"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / cls / "a.png")
+    data = load_labelled(tmp_path, CIFAR10, ["café", unicodedata.normalize("NFD", "thé"), "other"])
+    assert data.labels.tolist() == [0, 1]
+
+
+def test_an_unwritable_json_is_found_before_the_evaluation(known_folder: tuple[Path, Path, float], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    from shufflenet.benchmarks.cli_eval import main as eval_main
+
+    ckpt, root, _ = known_folder
+    assert eval_main(["--checkpoint", str(ckpt), "--data", str(root), "--json", "/proc/x/eval.json"]) == 2
+    captured = capsys.readouterr()
+    assert "--json /proc/x/eval.json is not writable" in captured.err and captured.out == ""  # no table: no work

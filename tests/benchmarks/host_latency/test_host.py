@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +111,12 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
     for r in rep.results:
         _consistent(r)
         assert r.runs == 10 and r.target == "host" and r.macs == manifest["complexity"]["macs"]
-    assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "pytorch"}
-    assert {r.delegate for r in rep.results if r.runtime == "litert"} == {"xnnpack"}
+    assert {r.runtime for r in rep.results} == {"onnxruntime", "litert", "executorch", "pytorch"}
+    assert {r.delegate for r in rep.results if r.runtime in ("litert", "executorch")} == {"xnnpack"}
+    for r in rep.results:  # .pte files at 1 then 2 threads in one process: ExecuTorch's pool resized in between
+        if r.runtime == "executorch":
+            calls = r.details["delegate_coverage"]["file"]
+            assert calls["delegate_calls"] == 1 and calls["kernel_calls"] == 0
     assert {r.precision for r in rep.results if r.runtime == "litert"} == {e["precision"] for e in timed
                                                                           if e["format"] == "tflite"}  # fmt: skip
     for r in rep.results:  # XNNPACK coverage read from each LiteRT runner's interpreter; the int8 file is one partition
@@ -181,3 +188,30 @@ def test_host_verifies_every_file_before_timing(
     assert lines[-1].startswith("error: ") and broken in lines[-1] and fragment in lines[-1], err
     assert "Traceback" not in err and not [ln for ln in lines if ln.startswith("time ")]  # nothing was timed
     assert not out.exists()
+
+
+def test_unwritable_results_are_found_before_any_timing(small_export: Path, capsys) -> None:
+    rc = main(["host", "--artifacts", str(small_export), "--json", "/proc/x/host.json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines() == ["error: --json /proc/x/host.json is not writable (No such file or "
+                                                     "directory); pass a path in a folder you can write"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_npu_file_is_not_timed_here_and_says_where_it_is(small_npu_export: Path, tmp_path: Path) -> None:
+    """A file compiled for a Snapdragon NPU runs only on the phone: the report says so (it advised a --runtimes
+    value that the command rejects); LiteRT's own start-up line goes to the log beside the export, not the screen."""
+    art = tmp_path / "npu"
+    shutil.copytree(small_npu_export, art)
+    out = tmp_path / "host.json"
+    proc = subprocess.run([str(Path(sys.executable).with_name("shufflenet-bench")), "host", "--artifacts", str(art),
+                           "--runtimes", "litert", "--warmup", "0", "--runs", "3", "--repeats", "1", "--json",
+                           str(out)], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (skipped,) = read_json(out).config["skipped"]
+    assert "compiled for the SM8650 NPU, which only the phone runs" in skipped["reason"]
+    assert "shufflenet-bench android --npu-libs" in skipped["reason"] and "--runtimes" not in skipped["reason"]
+    assert "compiled for the SM8650 NPU" in proc.stdout  # the printed report's "Not timed" list
+    log = art.with_name("npu.bench.log")
+    assert f"library logs: {log}" in proc.stderr and "time " in proc.stderr  # the progress stays on the screen
+    assert "XNNPACK delegate" not in proc.stderr and "XNNPACK delegate" in log.read_text()

@@ -211,3 +211,16 @@ def test_profile_refuses_an_arch_the_file_is_not(small_export: Path, tmp_path: P
     assert not (tmp_path / "p.json").exists()
     prof = profile_tflite(path, arch=ARCH, warmup=1, runs=2, repeats=1, rounds=1)
     assert prof.segments[0].module == "first_conv" and "MAX_POOL_2D" not in prof.segments[0].ops
+
+
+def test_profile_of_a_file_compiled_for_an_npu_is_one_line(small_npu_export: Path, tmp_path: Path, capsys) -> None:
+    """A .tflite compiled ahead of time for a Snapdragon NPU is one DISPATCH_OP that LiteRT on this host cannot
+    prepare: one line naming the file and the CPU file to profile instead, exit 2 (it was a traceback)."""
+    m = json.loads((small_npu_export / "manifest.json").read_text())
+    path = small_npu_export / next(e["path"] for e in m["artifacts"] if e.get("npu"))
+    rc = main(["profile", "--tflite", str(path), "--json", str(tmp_path / "p.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: {path} is compiled ahead of time for an NPU") and "compiled_from" in line
+    assert not (tmp_path / "p.json").exists()

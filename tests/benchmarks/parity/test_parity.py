@@ -344,3 +344,33 @@ def test_per_layer_needs_the_tflite_pair(
     rc, _, err = run(capsys, "--artifacts", d, "--per-layer")
     assert rc == 2
     assert "no TFLite fp32 file; re-export with --format tflite --precision fp32,int8" in one_line_error(err)
+
+
+def test_unreadable_images_are_named_and_limit_holds_without_images(
+    default_export: Path, photo_dir: Path, export_copy: Callable, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A broken photo among good ones is skipped and named on the screen (it was skipped silently); --limit holds
+    for the install's own photos too (it was ignored without --images); "1 real image", not "1 real images"."""
+    d = export_copy(default_export, keep=("sim.onnx",))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(next(p for p in sorted(photo_dir.iterdir()) if p.suffix == ".jpg"), photos / "good.jpg")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    rc, out, err = run(capfd, "--artifacts", d, "--images", photos)
+    assert rc in (0, 1), err
+    assert "1 of 2 images unreadable, skipped: broken.jpg (" in err
+    assert "parity against PyTorch on 1 real image (" in err
+    assert f"1 image from {photos} (1 unreadable, skipped)" in out
+    js = tmp_path / "p.json"
+    rc, out, err = run(capfd, "--artifacts", d, "--limit", "5", "--json", js)
+    assert rc in (0, 1), err
+    assert [r["images"] for r in json.loads(js.read_text())] == [5]
+
+
+def test_unwritable_reports_are_found_before_any_file_is_run(
+    default_export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ("--json", "--markdown"):
+        rc, out, err = run(capsys, "--artifacts", default_export, flag, "/proc/x/parity.out")
+        assert rc == 2 and f"{flag} /proc/x/parity.out is not writable" in one_line_error(err)
+        assert "parity against PyTorch" not in err and out == ""

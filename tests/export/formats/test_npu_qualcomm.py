@@ -47,6 +47,19 @@ def test_bad_npu_argument_names_the_valid_socs(text: str, fragment: str) -> None
     assert "SM8850" in str(e.value)  # the whole list, so the fix is in the message
 
 
+def test_a_soc_that_would_get_no_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    """An HTP v68 SoC takes int8 files only: --precision fp32 compiled nothing for it and exited 0."""
+    out = tmp_path / "out"
+    r = _run([str(BIN / "shufflenet-export"), "--random-init", "--format", "tflite", "--precision", "fp32", "--npu",
+              "qualcomm:SM8350", "--output", str(out)])  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "SM8350 (HTP v68) takes int8 files only" in r.stderr and "add int8 to --precision" in r.stderr
+    assert not out.exists() and not (tmp_path / "out.export.log").exists()
+    with pytest.raises(ValueError, match=r"SM8350 .* add int8"):  # the library's own check, as run_export makes it
+        npu.check_precisions(npu.parse_npu("qualcomm:all"), ("fp32", "fp16"), "qualcomm:all")
+    npu.check_precisions(npu.parse_npu("qualcomm:SM8650"), ("fp32",), "qualcomm:SM8650")  # a float HTP: fine
+
+
 def test_soc_table_is_litert_target_list() -> None:
     from ai_edge_litert.aot.vendors.qualcomm.target import SocModel
 
