@@ -20,7 +20,7 @@ from shufflenet.export.parity import ParityError, check_signature  # noqa: E402
 
 REQUIRED_KEYS = {"format", "precision", "path", "max_abs", "mean_abs", "cosine", "psnr_db", "top1_agreement",
                  "top5_agreement", "passed", "evaluated_by"}  # fmt: skip
-RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}
+RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy", "executorch": "executorch"}
 
 pytest_plugins = ["parity_fixtures"]  # default_export, photo_dir, export_copy
 pytestmark = pytest.mark.slow  # every test here needs the session's real export (minutes on a loaded machine)
@@ -53,7 +53,8 @@ def test_default_export_passes_with_the_manifests_figures(
     manifest = read_manifest(default_export)
     report = json.loads(js.read_text())
     assert [r["path"] for r in report] == [e["path"] for e in manifest["artifacts"]]
-    assert len(report) == 10  # ONNX x2, TFLite x4, Core ML x4
+    n = 12  # ONNX x2, TFLite x4, Core ML x4, ExecuTorch x2
+    assert len(report) == n
     for r, e in zip(report, manifest["artifacts"], strict=True):
         assert REQUIRED_KEYS <= set(r), r
         assert r["passed"] is True and r["failures"] == []
@@ -78,14 +79,14 @@ def test_default_export_passes_with_the_manifests_figures(
     assert report[0]["images"] == 96  # 12 photos x 8 crops
     for e in manifest["artifacts"]:
         assert e["path"] in out
-    assert "evaluated by" in out and "coreml-numpy" in out and "all 10 files pass" in out
+    assert "evaluated by" in out and "coreml-numpy" in out and f"all {n} files pass" in out
     assert out.count("XNNPACK coverage of ") == 4
     assert (
         "float16_arithmetic_float32_io.tflite allows float16 arithmetic, but x86 LiteRT computes it in float32" in out
     )
     text = md.read_text()
-    assert "| file | format | precision | evaluated by |" in text and "All 10 files pass." in text
-    assert text.count("| pass |") == 10
+    assert "| file | format | precision | evaluated by |" in text and f"All {n} files pass." in text
+    assert text.count("| pass |") == n
 
 
 def test_real_image_folder(
