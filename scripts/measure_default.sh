@@ -19,6 +19,12 @@
 #   arm64-int8    the int8 file's accuracy on all test images on cortex-a53 and cortex-a76
 #                 (eval_default_arm64_int8_cortex-a53.json, ..._cortex-a76.json; about 10 min each)
 #   arm64-fp32    the float32 file on cortex-a53, a 1,000-image subset (eval_default_arm64_fp32_cortex-a53_1000.json)
+#   arm64-fp16    the float16-arithmetic file where it computes in float16: accuracy on cortex-a76, a 1,000-image
+#                 subset (eval_default_arm64_fp16-arith_cortex-a76_1000.json; hours: emulated float16 is slow),
+#                 parity on 100 CIFAR-10 test images on cortex-a53, cortex-a76 and max
+#                 (parity_default_arm64_fp16_arith.{json,md}), and the instructions its kernels run, half against
+#                 single precision, at 32x32 and for g3 1.0x at 224 (arm64_kernels_default.json,
+#                 arm64_kernels_g3_1.0x_224.json)
 #   android       the app's assets and cross-language golden test on this export (pass/fail; no file), and the
 #                 preprocessing memory benchmark (android_demo_memory.json; it depends on the input size only)
 #   host          host latency of every file, thread CPU clock (host_default_cpu.{json,md,...})
@@ -44,7 +50,8 @@ shared=${SHARED:-../shared}
 data=${DATA:-.cache/cifar10}
 samples=$shared/data/imagenet/samples
 runs=runs/measure_default
-all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 android host profile arm64-bench npu summary)
+all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 arm64-fp16 android host profile arm64-bench
+  npu summary)
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=("${all[@]}")
 for s in "${steps[@]}"; do
@@ -96,7 +103,7 @@ if want parity; then
   timed parity "$bin/shufflenet-parity" --artifacts "$artifacts" --images "$samples" --per-layer \
     --json "$results/parity_default.json" --markdown "$results/parity_default.md"
 fi
-if want arm64-parity || want arm64-int8 || want arm64-fp32 || want arm64-bench; then
+if want arm64-parity || want arm64-int8 || want arm64-fp32 || want arm64-fp16 || want arm64-bench; then
   bash scripts/setup_arm64.sh >/dev/null
 fi
 if want arm64-parity; then
@@ -116,6 +123,24 @@ if want arm64-fp32; then
   need_export
   timed arm64-fp32 "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --runtime litert-arm64 \
     --cpu cortex-a53 --precisions fp32 --limit 1000 --json "$results/eval_default_arm64_fp32_cortex-a53_1000.json"
+fi
+if want arm64-fp16; then
+  need_export
+  timed arm64-fp16-eval "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --runtime litert-arm64 \
+    --cpu cortex-a76 --precisions fp16-arith --limit 1000 --timeout 60000 \
+    --json "$results/eval_default_arm64_fp16-arith_cortex-a76_1000.json"
+  # The float16-arithmetic file alone (the conversion is deterministic: the same bytes as the default export's).
+  timed arm64-fp16-export "$bin/shufflenet-export" --format tflite --precision fp16-arith --no-parity --force \
+    --output "$artifacts-fp16-arith"
+  timed arm64-fp16-parity "$bin/shufflenet-parity" --artifacts "$artifacts-fp16-arith" --images "$data/test" \
+    --limit 100 --runtime litert-arm64 --cpu cortex-a53,cortex-a76,max --timeout 6000 \
+    --json "$results/parity_default_arm64_fp16_arith.json" --markdown "$results/parity_default_arm64_fp16_arith.md"
+  timed arm64-fp16-kernels "$bin/python" -m shufflenet.benchmarks.host_latency.arm64_bench --artifacts "$artifacts" \
+    --only-kernels --json "$results/arm64_kernels_default.json"
+  timed arm64-fp16-export-224 "$bin/shufflenet-export" --arch shufflenet_v1_g3_1.0x --random-init --format tflite \
+    --precision fp32,fp16-arith --no-parity --force --output "$artifacts-g3-224"
+  timed arm64-fp16-kernels-224 "$bin/python" -m shufflenet.benchmarks.host_latency.arm64_bench \
+    --artifacts "$artifacts-g3-224" --only-kernels --json "$results/arm64_kernels_g3_1.0x_224.json"
 fi
 if want android; then
   bash android_demo/scripts/setup_toolchain.sh >/dev/null

@@ -215,8 +215,9 @@ class Arm64ParityReport:
         md = [f"# Arm64 parity: {self.artifacts_dir}", "", self.header, ""]
         md += markdown_table(rows)
         md += ["", f"Thresholds against PyTorch: {self.thresholds.describe()}. Against x86 LiteRT: float files within "
-               f"{self.bars.max_rel:g} of the largest output, int8 files within {self.bars.max_steps} "
-               "quantized step(s).", "", "CPU features (hwcaps) per emulated model:", ""]  # fmt: skip
+               f"{self.bars.max_rel:g} of the largest output ({self.bars.fp16_max_rel:g} where a CPU model computes "
+               f"in float16), int8 files within {self.bars.max_steps} quantized step(s).", "",
+               "CPU features (hwcaps) per emulated model:", ""]  # fmt: skip
         md += [f"- `{ln}`" for ln in self._feature_lines()]
         md += [""] + [f"Note: {n}" for n in self.notes]
         fails = self.failures()

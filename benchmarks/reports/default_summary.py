@@ -28,13 +28,14 @@ EVAL_FILES = {
     "eval_default_arm64_int8_cortex-a53.json": "the export on arm64 cortex-a53",
     "eval_default_arm64_int8_cortex-a76.json": "the export on arm64 cortex-a76",
     "eval_default_arm64_fp32_cortex-a53_1000.json": "the export on arm64 cortex-a53, 1,000 images",
+    "eval_default_arm64_fp16-arith_cortex-a76_1000.json": "the export on arm64 cortex-a76 (float16), 1,000 images",
 }
 ACCURACY_KEYS = ("format", "precision", "path", "images", "top1", "top5", "top1_agreement", "evaluated_by")
 PARITY_KEYS = ("path", "precision", "evaluated_by", "psnr_db", "cosine", "top1_agreement", "top5_agreement", "passed",
                "x86_agreement")  # fmt: skip
 # Measured by the slowest step (half an hour or more of float32 emulation on a shared 2-core machine): reported as
 # not measured when absent, not as a failure.
-OPTIONAL_FILES = ("eval_default_arm64_fp32_cortex-a53_1000.json",)
+OPTIONAL_FILES = ("eval_default_arm64_fp32_cortex-a53_1000.json", "eval_default_arm64_fp16-arith_cortex-a76_1000.json")
 PARITY_FILES = ("parity_default.json", "parity_default_arm64.json")
 MEASURED_ON = "measured_on.json"  # written by measure_default.sh: the machine and the export's files
 # Targets of the int8 file against PyTorch float32 on the whole test set.

@@ -23,9 +23,10 @@ def by_name(result: ExportResult) -> dict[str, dict]:
 
 
 def test_every_format_and_precision_written(small_export: ExportResult) -> None:
-    names = set(by_name(small_export))
     a = SMALL_ARCH
+    names = set(by_name(small_export))
     assert names == {
+        f"{a}_executorch_xnnpack_fp32.pte", f"{a}_executorch_xnnpack_int8.pte",
         f"{a}_fp32.onnx", f"{a}_fp32.sim.onnx", f"{a}_float32.tflite",
         f"{a}_float16_weights_float32_io.tflite", f"{a}_float16_arithmetic_float32_io.tflite",
         f"{a}_int8_full_integer_int8_io.tflite",
@@ -78,7 +79,9 @@ def test_parity_measured_right_after_export(small_export: ExportResult) -> None:
         assert verdict_figure("small export's own parity", {**p, "path": e["path"], "precision": e["precision"]}), p
         if e["precision"] == "fp32":
             assert p["top1_agreement"] == 1.0, e["path"]
-        by = {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy"}[e["format"]]
+        by = {"onnx": "onnxruntime", "tflite": "litert", "coreml": "coreml-numpy", "executorch": "executorch"}[
+            e["format"]
+        ]
         if e["precision"] == "fp16-arith":  # x86 LiteRT computes it in float32, and the manifest says so
             by = f"litert (fp32 arithmetic on {platform.machine()})"
         assert p["evaluated_by"] == by
@@ -93,6 +96,7 @@ def test_manifest_says_which_arithmetic_each_file_asks_for(small_export: ExportR
         ("onnx", "fp32"): ("fp32", None), ("tflite", "fp32"): ("fp32", None),
         ("tflite", "fp16"): ("fp32", "fp16accfp32"), ("tflite", "fp16-arith"): ("fp16", "fp16accfp16"),
         ("tflite", "int8"): ("int8", None), ("coreml", "fp16"): ("fp16", None), ("coreml", "fp32"): ("fp32", None),
+        ("executorch", "fp32"): ("fp32", None), ("executorch", "int8"): ("int8", None),
     }  # fmt: skip
 
 

@@ -21,15 +21,16 @@ def test_g3_1x_224_every_format_passes(
     d = make_export(tmp_path_factory, "g3_224", arch="shufflenet_v1_g3_1.0x", random_init=True, input_size=(224, 224))
     m = read_manifest(d)
     assert {(e["format"], e["precision"]) for e in m["artifacts"]} == {
-        ("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8"), ("coreml", "fp16"),
-        ("coreml", "fp32"),
+        ("onnx", "fp32"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "fp16-arith"), ("tflite", "int8"),
+        ("coreml", "fp16"), ("coreml", "fp32"), ("executorch", "fp32"), ("executorch", "int8"),
     }  # fmt: skip
+    n = 12
     js = tmp_path / "p.json"
     rc = main(["--artifacts", str(d), "--json", str(js), "--per-layer", "--per-layer-images", "4"])
     out = capsys.readouterr().out
     assert rc == 0, out
     report = json.loads(js.read_text())
-    assert len(report) == 9 and all(r["passed"] for r in report)
+    assert len(report) == n and all(r["passed"] for r in report)
     peak = reference_peak(d)
     for r, e in zip(report, m["artifacts"], strict=True):
         assert_same_figures(r, e["parity"], peak, r["path"])  # the export's own figures (computed in its process)
@@ -37,7 +38,7 @@ def test_g3_1x_224_every_format_passes(
     coreml_fp32 = [r for r in report if r["format"] == "coreml" and r["precision"] == "fp32"]
     assert len(coreml_fp32) == 2
     assert all(r["evaluated_by"] == "coreml-numpy" and r["top1_agreement"] == 1.0 for r in coreml_fp32)
-    assert "all 9 files pass" in out
+    assert f"all {n} files pass" in out
     layers = next(r for r in report if "per_layer" in r)["per_layer"]["layers"]
     # 33 CONV_2D + 16 depthwise convs + the 3 stride-2 average pools, written as depthwise convs in int8
     assert sum(la["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D") for la in layers) == 52

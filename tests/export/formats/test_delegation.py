@@ -128,7 +128,7 @@ def test_int8_pool_splits_xnnpack_and_the_depthwise_form_does_not(small_onnx: tu
 def test_export_manifest_and_summary_carry_coverage(small_export: ExportResult) -> None:
     """Every .tflite entry of a real export records its coverage; the int8 file is one XNNPACK partition."""
     entries = {e["precision"]: e for e in small_export.manifest["artifacts"] if e["format"] == "tflite"}
-    assert set(entries) == {"fp32", "fp16", "int8"}
+    assert set(entries) == {"fp32", "fp16", "fp16-arith", "int8"}
     for e in entries.values():
         cov = e["delegate_coverage"]
         assert cov["nodes"] == sum(e["op_histogram"].values())
@@ -139,6 +139,9 @@ def test_export_manifest_and_summary_carry_coverage(small_export: ExportResult) 
     assert i8["delegate_coverage"]["delegated_nodes"] == i8["delegate_coverage"]["nodes"]
     assert "AVERAGE_POOL_2D" not in i8["op_histogram"]
     assert entries["fp32"]["op_histogram"]["AVERAGE_POOL_2D"] == 3  # float32 keeps the pool (not measured faster)
+    arith = entries["fp16-arith"]  # gated like int8: one partition holding every node
+    assert arith["graph_check"]["ok"] and arith["delegate_coverage"]["partitions"] == 1
+    assert arith["delegate_coverage"]["delegated_nodes"] == arith["delegate_coverage"]["nodes"]
     table = summary_table(small_export.manifest)
     assert "XNNPACK nodes" in table.splitlines()[0]
     assert coverage_cell(i8["delegate_coverage"]) in table
