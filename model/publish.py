@@ -91,7 +91,8 @@ def publish(run: Path, test_dir: Path, notes: str = "", dest_dir: Path | None = 
     from .datasets import DatasetError, load_image_folder
     from .files import sha256_path, write_text_atomic
     from .registry import get_variant
-    from .training import evaluate_array, export_weights
+    from .train_steps import evaluate_array
+    from .training import export_weights
 
     dest_dir = Path(dest_dir) if dest_dir is not None else default_dest(run)
     saved = read_training_state(run)  # read without running code, as --weights is

@@ -27,32 +27,38 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import distributed
-from .batches import MemoryBatches, normalize_batch
 from .bn_recalibration import recalibrate_batchnorm
 from .checkpoint import OWN_FORMAT, checkpoint_from_payload, read_training_state
-from .datasets import ImageArray
 from .ema import WeightEma
 from .files import atomic_output
 from .finetune import init_from_checkpoint, param_groups
 from .launch import check_global_batch
-from .preprocessing import Preprocessing
 from .recipe import resolve_recipe, warmup_steps
 from .registry import get_variant
-from .streaming import FolderIndex, StreamBatches, default_loader_workers
+from .streaming import FolderIndex
 from .sync_batchnorm import convert_sync_batchnorm
 from .train_config import DEVICES, TrainConfig
 from .train_guards import DivergenceGuard, check_resume
+from .train_steps import (
+    TrainData,
+    autocast_for,
+    lr_at,
+    make_optimizer,
+    make_step,
+    set_lr,
+    test_pass,
+    training_batches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,24 +110,6 @@ def describe_device(device: torch.device, amp: bool, threads: int, world: int) -
     return f"CPU, {world} process(es) x {threads} thread(s)"
 
 
-def to_input_batch(images: np.ndarray, prep: Preprocessing, channels_last: bool = False) -> torch.Tensor:
-    """N x H x W x 3 uint8 RGB -> N x 3 x H x W float32 with the variant's colour order and normalisation."""
-    return normalize_batch(torch.from_numpy(np.ascontiguousarray(images)), prep, channels_last)
-
-
-def lr_at(step: int, total: int, warmup: int, base: float, schedule: str = "cosine") -> float:
-    """The learning rate of step ``step`` (from 0) of ``total``: a linear warm-up over ``warmup`` steps, then
-    cosine decay to 0 at ``total``, or (``linear``) linear decay to 0 at ``total``. The linear rule is the
-    official recipe's ``LambdaLR(lambda s: 1 - s / total)`` stepped before each optimiser step: step i (from 0)
-    uses ``base * (1 - (i + 1) / total)``."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    if schedule == "linear":
-        return base * max(0.0, 1.0 - (step + 1 - warmup) / max(1, total - warmup))
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 BUDGET_EPOCH = 3  # the epoch after which a time budget sets the epoch count
 
 
@@ -134,46 +122,9 @@ def budget_epochs(epochs: int, done: int, elapsed: float, per_epoch: float, budg
     return max(done + 1, min(epochs, fit))
 
 
-def _autocast(device: torch.device, amp: bool) -> torch.autocast:
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
-
-
-@torch.no_grad()
-def _logits(
-    model: nn.Module, images: torch.Tensor, prep: Preprocessing, batch_size: int, channels_last: bool, amp: bool
-) -> torch.Tensor:
-    """Eval-mode logits (float32, on the images' device) of N x H x W x 3 uint8 images."""
-    model.eval()
-    device = images.device
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = normalize_batch(images[i : i + batch_size], prep, channels_last)
-        with _autocast(device, amp):
-            out.append(model(x).float())
-    return torch.cat(out) if out else torch.zeros(0, device=device)
-
-
-def evaluate_array(
-    model: nn.Module,
-    data: ImageArray,
-    prep: Preprocessing,
-    batch_size: int = 500,
-    channels_last: bool = False,
-    device: str | torch.device = "cpu",
-    amp: bool = False,
-) -> tuple[float, np.ndarray]:
-    """Top-1 accuracy and the logits of every image (eval mode), computed on ``device`` (the model's)."""
-    dev = torch.device(device)
-    logits = _logits(model, torch.from_numpy(data.images).to(dev), prep, batch_size, channels_last, amp).cpu().numpy()
-    return float((logits.argmax(1) == data.labels).mean()), logits
-
-
 def save_training_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     with atomic_output(path, "wb") as f:
         torch.save(payload, f)
-
-
-TrainData = ImageArray | FolderIndex
 
 
 def train(
@@ -302,7 +253,7 @@ def _train_rank(
         )
     rng = np.random.default_rng(cfg.seed)
     # One graph shape under --compile: the last partial batch of each epoch is dropped (a different one each epoch).
-    source = _training_batches(cfg, train_data, rng, prep, device, ctx)
+    source = training_batches(cfg, train_data, rng, prep, device, ctx)
     steps_per_epoch = source.steps_per_epoch
 
     def schedule(n_epochs: int) -> tuple[int, int]:
@@ -347,9 +298,9 @@ def _train_rank(
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    step_fn = _make_step(net, cfg, device, amp)
+    step_fn = make_step(net, cfg, device, amp)
     first_step, compile_failed = step, False
-    tester = _test_batches(cfg, test_data, prep, device, ctx)
+    tester = test_pass(cfg, test_data, prep, device, ctx)
     hardware = describe_device(device, amp, torch.get_num_threads(), world)
     if ctx.is_main:
         mode = "streamed" if cfg.data_mode == "stream" else "in-memory"
@@ -385,7 +336,7 @@ def _train_rank(
                     compile_failed = True
                     log.warning("--compile failed (%s); training on without it", distributed.first_line(exc))
                     torch._dynamo.reset()
-                    step_fn = _make_step(net, replace(cfg, compile=False), device, amp)
+                    step_fn = make_step(net, replace(cfg, compile=False), device, amp)
                     opt.zero_grad(set_to_none=True)
                     loss, logits = step_fn(x, y)
                     loss.backward()
@@ -412,7 +363,7 @@ def _train_rank(
                 tb = time.time()
                 n_bn = recalibrate_batchnorm(
                     [model] + ([ema.module] if ema is not None else []),
-                    (x for x, _ in source.epoch(epoch + 1)), _autocast(device, amp), world,
+                    (x for x, _ in source.epoch(epoch + 1)), autocast_for(device, amp), world,
                 )  # fmt: skip
                 recalibrated = True
                 if ctx.is_main:
@@ -500,139 +451,6 @@ def _train_rank(
     accs = [e.test_acc for e in result.history if e.test_acc is not None]
     result.best_test_acc = max(accs) if accs else None
     return result
-
-
-def _training_batches(
-    cfg: TrainConfig, data: TrainData, rng: np.random.Generator, prep: Preprocessing, device: torch.device,
-    ctx: distributed.DistContext,
-) -> MemoryBatches | _DeviceStream:  # fmt: skip
-    """This process's training batches: from the in-memory array, or streamed from the folder."""
-    if isinstance(data, FolderIndex):
-        workers = cfg.loader_workers if cfg.loader_workers >= 0 else default_loader_workers(ctx.local_world)
-        stream = StreamBatches(data, prep, cfg.batch_size, ctx.rank, ctx.world, cfg.seed, workers,
-                               drop_last=cfg.compile, pin_memory=device.type == "cuda")  # fmt: skip
-        return _DeviceStream(stream, prep, device, cfg.channels_last)
-    return MemoryBatches(
-        data.images, data.labels, rng, cfg.batch_size, prep, device, ctx.rank, ctx.world, cfg.pad, cfg.flip,
-        trivial_augment=cfg.augment == "trivialaugment", cutout_size=cfg.cutout, channels_last=cfg.channels_last,
-        drop_last=cfg.compile,
-    )  # fmt: skip
-
-
-class _DeviceStream:
-    """A stream's uint8 batches moved to the training device and normalised there, as the in-memory ones are."""
-
-    def __init__(self, stream: StreamBatches, prep: Preprocessing, device: torch.device, channels_last: bool) -> None:
-        self.stream, self.prep, self.device, self.channels_last = stream, prep, device, channels_last
-        self.steps_per_epoch = stream.steps_per_epoch
-
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for images, labels in self.stream.epoch(epoch):
-            x = normalize_batch(images.to(self.device, non_blocking=True), self.prep, self.channels_last)
-            yield x, labels.to(self.device, non_blocking=True)
-
-
-def _test_batches(
-    cfg: TrainConfig, data: TrainData | None, prep: Preprocessing, device: torch.device, ctx: distributed.DistContext
-) -> Callable[[nn.Module, bool], float] | None:
-    """The test pass: top-1 of a model over every test image, each process taking its share; None without data."""
-    if data is None:
-        return None
-    if isinstance(data, FolderIndex):
-        workers = cfg.loader_workers if cfg.loader_workers >= 0 else default_loader_workers(ctx.local_world)
-        stream = StreamBatches(data, prep, 250, ctx.rank, ctx.world, cfg.seed, workers, train=False,
-                               pin_memory=device.type == "cuda")  # fmt: skip
-        batches = _DeviceStream(stream, prep, device, cfg.channels_last)
-
-        def streamed(model: nn.Module, amp: bool) -> float:
-            model.eval()
-            hits = count = 0.0
-            with torch.no_grad():
-                for x, y in batches.epoch(0):
-                    with _autocast(device, amp):
-                        hits += float((model(x).float().argmax(1) == y).sum())
-                    count += len(y)
-            hits, count = ctx.all_sum([hits, count])
-            return hits / count
-
-        return streamed
-    images = torch.from_numpy(data.images[ctx.rank :: ctx.world]).to(device)
-    labels = torch.from_numpy(data.labels[ctx.rank :: ctx.world]).to(device)
-    return lambda model, amp: _accuracy(model, images, labels, prep, cfg.channels_last, amp, ctx.all_sum)
-
-
-def make_optimizer(
-    groups: list[dict[str, Any]], cfg: TrainConfig, device: torch.device
-) -> tuple[torch.optim.SGD, torch.Tensor | None]:
-    """SGD with momentum (Nesterov's unless ``cfg.nesterov`` is off) over the parameter groups. With ``compile``:
-    the fused optimiser (one kernel for the whole update) and the learning rate in a tensor on the device
-    (returned), written in place every step, never read back. Without it: the classic optimiser, bit-identical to
-    earlier runs."""
-    lr_tensor = torch.tensor(cfg.lr, dtype=torch.float32, device=device) if cfg.compile else None
-    opt = torch.optim.SGD(
-        groups,
-        lr=lr_tensor if lr_tensor is not None else cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov,
-        **({"fused": True} if cfg.compile else {}),
-    )
-    return opt, lr_tensor
-
-
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    """The step's learning rate in every group (a fine-tuned backbone's scaled by its ``lr_scale``); written in
-    place where it is a tensor (``make_optimizer`` with ``compile``), so a captured graph and the fused optimiser
-    read the new value."""
-    for g in opt.param_groups:
-        value = lr * g.get("lr_scale", 1.0)
-        if isinstance(g["lr"], torch.Tensor):
-            g["lr"].fill_(value)
-        else:
-            g["lr"] = value
-
-
-def _make_step(
-    model: nn.Module, cfg: TrainConfig, device: torch.device, amp: bool
-) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Forward pass and loss (loss, logits); the backward pass is the caller's. Under ``compile`` the whole of it,
-    backward included, is one compiled graph: on CUDA replayed as a CUDA graph ("reduce-overhead")."""
-
-    def forward_loss(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with _autocast(device, amp):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        return loss, logits
-
-    if not cfg.compile:
-        return forward_loss
-    cuda = device.type == "cuda"
-    compiled = torch.compile(
-        forward_loss, backend=cfg.compile_backend, mode="reduce-overhead" if cuda else None, dynamic=False
-    )
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if cuda:
-            # A new iteration: outputs of the previous replay may be overwritten now (they were read already).
-            torch.compiler.cudagraph_mark_step_begin()
-        return compiled(x, y)
-
-    return step
-
-
-def _accuracy(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    prep: Preprocessing,
-    channels_last: bool,
-    amp: bool,
-    all_sum: Callable[[list[float]], list[float]],
-) -> float:
-    """Top-1 of eval-mode ``model`` on this rank's test shard, summed over the ranks."""
-    logits = _logits(model, images, prep, 1000, channels_last, amp)
-    hits = float((logits.argmax(1) == labels).sum()) if len(labels) else 0.0
-    hits, count = all_sum([hits, len(labels)])
-    return hits / count
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -11,7 +11,7 @@ from shufflenet.model.bn_recalibration import recalibrate_batchnorm
 from shufflenet.model.cli_train import parse_args
 from shufflenet.model.recipe import preset
 from shufflenet.model.registry import get_variant
-from shufflenet.model.training import lr_at
+from shufflenet.model.train_steps import lr_at
 from train_cli import run_train_cli
 
 

@@ -86,7 +86,7 @@ def test_publish_writes_weights_metrics_and_card(cifar_subset: Path, tmp_path: P
     import json
 
     from shufflenet.model.publish import publish
-    from shufflenet.model.training import evaluate_array
+    from shufflenet.model.train_steps import evaluate_array
 
     data = load_image_folder(cifar_subset, (32, 32), tmp_path / "cache")
     run = tmp_path / "run.pt"

@@ -13,7 +13,8 @@ from shufflenet.model import get_variant, load_model
 from shufflenet.model.batches import crop_flip, draw_epoch, normalize_batch
 from shufflenet.model.datasets import load_image_folder
 from shufflenet.model.preprocessing import normalize
-from shufflenet.model.training import TrainConfig, resolve_device, to_input_batch, train
+from shufflenet.model.train_steps import to_input_batch
+from shufflenet.model.training import TrainConfig, resolve_device, train
 from train_cli import run_train_cli
 
 ARCH = "shufflenet_v1_g3_0.25x_cifar"

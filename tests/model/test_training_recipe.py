@@ -16,7 +16,8 @@ from shufflenet.model.batches import assemble_batch, draw_epoch
 from shufflenet.model.datasets import ImageArray, load_image_folder
 from shufflenet.model.ema import WeightEma
 from shufflenet.model.finetune import param_groups
-from shufflenet.model.training import TrainConfig, _make_step, budget_epochs, lr_at, make_optimizer, set_lr, train
+from shufflenet.model.train_steps import lr_at, make_optimizer, make_step, set_lr
+from shufflenet.model.training import TrainConfig, budget_epochs, train
 from torch.utils._python_dispatch import TorchDispatchMode
 from train_cli import run_train_cli
 
@@ -211,7 +212,7 @@ def test_a_training_step_never_waits_for_the_device(data: ImageArray) -> None:
     model = get_variant(ARCH).with_classes(data.classes).build().to(memory_format=torch.channels_last)
     opt, lr_tensor = make_optimizer(param_groups(model, cfg.weight_decay, 1.0, False), cfg, device)
     ema = WeightEma(model, cfg.ema)
-    forward_loss = _make_step(model, replace(cfg, compile=False), device, amp=False)
+    forward_loss = make_step(model, replace(cfg, compile=False), device, amp=False)
     images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
     draws = draw_epoch(np.random.default_rng(0), len(data), cfg.batch_size, cfg.pad, cfg.flip, device,
                        trivial_augment=True, cutout_hw=(32, 32))  # fmt: skip
