@@ -35,7 +35,19 @@ class Terminated(KeyboardInterrupt):
     ``finally`` and ``except BaseException`` clean-up runs (an export's temporary folder is removed)."""
 
 
-def _on_sigterm(signum: int, _frame: object) -> None:
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # A signal handler runs wherever the main thread is. Inside a finalizer (a progress bar's ``__del__`` while
+    # torchrun's engine stops a run) an exception is printed as "Exception ignored" with a traceback and then
+    # dropped, so the signal would be lost: deliver it again once the finalizer is over.
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            try:
+                threading.Timer(0.2, os.kill, (os.getpid(), signum)).start()
+            except RuntimeError:  # the interpreter is shutting down: the process is ending anyway
+                pass
+            return
+        f = f.f_back
     raise Terminated()
 
 

@@ -78,6 +78,32 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
     assert marker.read_text() == "yes"  # the clean-up of the interrupted work ran
 
 
+def test_a_sigterm_that_lands_in_a_finalizer_is_not_lost(tmp_path: Path) -> None:
+    """Python prints an exception raised in ``__del__`` with a traceback and drops it; the signal is delivered again
+    once the finalizer is over, so the command still ends in one line with 143."""
+    proc = _run(
+        """
+        import os, signal, sys, time
+        from shufflenet.model.cli_common import run_cli
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler runs in here
+
+        def body():
+            Finalized()
+            time.sleep(30)
+            return 0
+
+        sys.exit(run_cli(body))
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 143 and proc.stderr.startswith("error: terminated"), proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
 @pytest.mark.parametrize(
     "module,argv,fragment",
     [
