@@ -9,6 +9,8 @@
 #   export        `shufflenet-export` of the default to $ARTIFACTS (default artifacts/default, = `make demo`)
 #   eval          accuracy of the PyTorch checkpoint, ONNX and TFLite files on the CIFAR-10 test set
 #                 (eval_default_onnx_tflite.json)
+#   executorch    the same for the two ExecuTorch programs (.pte, fp32 and int8), on all 10,000 images
+#                 (eval_default_executorch.json)
 #   coreml        the same for the four Core ML programs on the NumPy ML Program evaluator, on all 10,000 images
 #                 (about 20 min here) or a deterministic subset of $COREML_LIMIT images (eval_default_coreml.json)
 #   cifarcalib    an int8 file calibrated on 300 CIFAR-10 training images instead of the install's photos
@@ -50,8 +52,8 @@ shared=${SHARED:-../shared}
 data=${DATA:-.cache/cifar10}
 samples=$shared/data/imagenet/samples
 runs=runs/measure_default
-all=(export eval coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 arm64-fp16 android host profile arm64-bench
-  npu summary)
+all=(export eval executorch coreml cifarcalib parity arm64-parity arm64-int8 arm64-fp32 arm64-fp16 android host profile
+  arm64-bench npu summary)
 steps=("$@")
 [[ ${#steps[@]} -gt 0 ]] || steps=("${all[@]}")
 for s in "${steps[@]}"; do
@@ -86,6 +88,11 @@ if want eval; then
   need_export
   timed eval "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats onnx tflite \
     --json "$results/eval_default_onnx_tflite.json"
+fi
+if want executorch; then
+  need_export
+  timed executorch "$bin/shufflenet-eval" --artifacts "$artifacts" --data "$data/test" --formats executorch \
+    --json "$results/eval_default_executorch.json"
 fi
 if want coreml; then
   need_export

@@ -23,6 +23,7 @@ from shufflenet.model.pretrained import SHIPPED_WEIGHTS, default_variant_name
 # The accuracy files and what each measured (file name -> row label prefix).
 EVAL_FILES = {
     "eval_default_onnx_tflite.json": "the export (x86)",
+    "eval_default_executorch.json": "ExecuTorch .pte (x86)",
     "eval_default_coreml.json": "Core ML (NumPy evaluator)",
     "eval_cifarcalib.json": "int8 calibrated on 300 CIFAR-10 training images",
     "eval_default_arm64_int8_cortex-a53.json": "the export on arm64 cortex-a53",
