@@ -35,10 +35,10 @@ class Terminated(KeyboardInterrupt):
     ``finally`` and ``except BaseException`` clean-up runs (an export's temporary folder is removed)."""
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # A signal handler runs wherever the main thread is. Inside a finalizer (a progress bar's ``__del__`` while
-    # torchrun's engine stops a run) an exception is printed as "Exception ignored" with a traceback and then
-    # dropped, so the signal would be lost: deliver it again once the finalizer is over.
+def _on_stop(signum: int, frame: Any) -> None:
+    """Ctrl-C (KeyboardInterrupt) or SIGTERM (``Terminated``), raised where the main thread is. Inside a finalizer
+    (a progress bar's ``__del__``) Python prints an exception with a traceback and drops it, so the stop would be
+    lost (a training run went on): the signal is delivered again once the finalizer is over."""
     f = frame
     while f is not None:
         if f.f_code.co_name == "__del__":
@@ -48,7 +48,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
                 pass
             return
         f = f.f_back
-    raise Terminated()
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def require_path(flag: str, path: Path | None, kind: str, fix: str) -> None:
@@ -106,24 +106,39 @@ def check_output_file(flag: str, path: Path | None) -> None:
 
 
 class KnownLibraryNoise(logging.Filter):
-    """Drops, from the terminal, coremltools' lines that say nothing about this run: that its macOS-only runtime
-    could not load ("Failed to load _MLModelProxy: ...", a fact of every Linux host) and that the pinned torch
-    and TensorFlow are newer than those it was tested with (this project's tests run the pinned set). A log
-    file still gets them."""
+    """Drops, from the terminal, library lines that say nothing about this run. coremltools: its macOS-only runtime
+    could not load ("Failed to load _MLModelProxy: ...", a fact of every Linux host), the pinned torch and TensorFlow
+    are newer than those it was tested with (this project's tests run the pinned set), and its scikit-learn
+    converter is off (unused here). torchao, which coremltools and ExecuTorch import: its CUDA-only kernels and
+    Triton are absent on a CPU host, and it registers an Enum with torch's pytree in a way torch now calls
+    deprecated. A log file still gets them all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("coremltools"):
+        name = record.name
+        if not name.startswith(("coremltools", "torchao", "torch.utils._pytree")):
             return True
         msg = record.getMessage()
-        if "has not been tested with coremltools" in msg:
+        if name.startswith("torchao"):
+            return not ((msg.startswith("Failed to load") and "torchao" in msg) or "Detected no triton" in msg)
+        if name.startswith("torch.utils._pytree"):
+            return "is an Enum subclass and is now natively supported" not in msg
+        if "has not been tested with coremltools" in msg or msg.startswith("scikit-learn version"):
             return False
         return not (sys.platform != "darwin" and msg.startswith(("Failed to load _ML", "Failed to load '_ML")))
+
+
+# Loggers whose records reach the terminal through handlers of their own (torch's), not the root logger's.
+_OWN_HANDLER_LOGGERS = ("torch.utils._pytree",)
 
 
 def _quiet_terminal_logging() -> None:
     for h in logging.getLogger().handlers:
         if getattr(h, "stream", None) is sys.stderr and not any(isinstance(f, KnownLibraryNoise) for f in h.filters):
             h.addFilter(KnownLibraryNoise())
+    for name in _OWN_HANDLER_LOGGERS:  # a logger's own filter sees its records before any handler does
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, KnownLibraryNoise) for f in logger.filters):
+            logger.addFilter(KnownLibraryNoise())
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
@@ -159,7 +174,8 @@ def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] =
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _quiet_terminal_logging()
     in_main = threading.current_thread() is threading.main_thread()
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    old_term = signal.signal(signal.SIGTERM, _on_stop) if in_main else None
+    old_int = signal.signal(signal.SIGINT, _on_stop) if in_main else None
     try:
         rc = body()
         sys.stdout.flush()  # here, not at exit: a reader gone away is seen while its error can still be quiet
@@ -183,6 +199,7 @@ def run_cli(body: Callable[[], int], expected: tuple[type[BaseException], ...] =
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
 
 
 def error_line(e: BaseException) -> str:

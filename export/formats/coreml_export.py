@@ -79,6 +79,12 @@ def convert_coreml(
         raise ValueError(f"Core ML precision must be fp16 or fp32, got {precision!r}")
     if kind not in KINDS:
         raise ValueError(f"Core ML kind must be image or tensor, got {kind!r}")
+    from coremltools.converters.mil.mil import Builder
+
+    # MIL names unnamed ops from a process-wide counter (const_414) that coremltools clears after a conversion but
+    # not before one; anything that built MIL ops since (the evaluator, a pass) shifts every name, and with it the
+    # package's bytes. Cleared here, the same program gives the same bytes whatever ran before it in the process.
+    Builder.name_count.clear()
     compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
     shape = (1, 3, *input_size)
     common = {
@@ -105,7 +111,19 @@ def convert_coreml(
     mlmodel.short_description = f"ShuffleNet v1 ({kind} input, {precision})"
     mlmodel.save(str(out_path))
     stable_package_ids(out_path)
+    canonical_model_spec(out_path)
     return out_path
+
+
+def canonical_model_spec(package: Path) -> None:
+    """Write the package's model spec again with protobuf's deterministic serialization: the same spec was seen
+    serialized in two byte orders (its map fields' order follows how the converter filled them)."""
+    from coremltools.proto import Model_pb2
+
+    path = package / "Data" / "com.apple.CoreML" / "model.mlmodel"
+    spec = Model_pb2.Model()
+    spec.ParseFromString(path.read_bytes())
+    path.write_bytes(spec.SerializeToString(deterministic=True))
 
 
 # Namespace of the item identifiers written into an .mlpackage's Manifest.json (uuid5 of each item's path in it).

@@ -160,7 +160,7 @@ def test_unreadable_calibration_images_are_counted_on_screen(tmp_path: Path) -> 
     out = tmp_path / "out"
     proc = _export_random_init("--format", "tflite", "--precision", "int8", "--calib", str(calib), "--output", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "2 of 6 calibration images unreadable, skipped" in proc.stderr
+    assert "calibration: 2 of 6 images unreadable, skipped: " in proc.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["calibration"]["images"] == 4 and m["calibration"]["skipped"] == 2
 

@@ -26,7 +26,7 @@ CASES = [
     (parity_main, [], "shufflenet-parity", "the following arguments are required: --artifacts"),
     (bench_main, [], "shufflenet-bench", "the following arguments are required: command"),
     (bench_main, ["host", "--threads", "x"], "shufflenet-bench host", "expected a comma list of integers"),
-    (bench_main, ["android"], "shufflenet-bench android", "required: --benchmark-model, --artifacts"),
+    (bench_main, ["android"], "shufflenet-bench android", "the following arguments are required: --artifacts"),
     (bench_main, ["table8", "host", "--runs"], "shufflenet-bench table8 host", "expected one argument"),
     (bench_main, ["report"], "shufflenet-bench report", "the following arguments are required: results"),
 ]
@@ -78,9 +78,10 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
     assert marker.read_text() == "yes"  # the clean-up of the interrupted work ran
 
 
-def test_a_sigterm_that_lands_in_a_finalizer_is_not_lost(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "rc", "said"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_stop_that_lands_in_a_finalizer_is_not_lost(tmp_path: Path, sig: str, rc: int, said: str) -> None:
     """Python prints an exception raised in ``__del__`` with a traceback and drops it; the signal is delivered again
-    once the finalizer is over, so the command still ends in one line with 143."""
+    once the finalizer is over, so the command still ends in one line (143 for SIGTERM, 130 for Ctrl-C)."""
     proc = _run(
         """
         import os, signal, sys, time
@@ -88,7 +89,7 @@ def test_a_sigterm_that_lands_in_a_finalizer_is_not_lost(tmp_path: Path) -> None
 
         class Finalized:
             def __del__(self):
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGNAME)
                 time.sleep(0.05)  # the handler runs in here
 
         def body():
@@ -97,10 +98,10 @@ def test_a_sigterm_that_lands_in_a_finalizer_is_not_lost(tmp_path: Path) -> None
             return 0
 
         sys.exit(run_cli(body))
-        """,
+        """.replace("SIGNAME", sig),
         tmp_path,
     )
-    assert proc.returncode == 143 and proc.stderr.startswith("error: terminated"), proc.stderr
+    assert proc.returncode == rc and proc.stderr.startswith(f"error: {said}"), proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
 
 
@@ -190,5 +191,7 @@ def test_coremltools_linux_warnings_stay_off_the_screen() -> None:
     assert proc.returncode == 0, proc.stderr
     if sys.platform != "darwin":
         assert "Failed to load" not in proc.stderr, proc.stderr
-    assert "has not been tested with coremltools" not in proc.stderr, proc.stderr
+    for noise in ("has not been tested with coremltools", "scikit-learn version", "Detected no triton",
+                  "is an Enum subclass"):  # fmt: skip
+        assert noise not in proc.stderr, proc.stderr
     assert "Failed to convert: a real problem" in proc.stderr

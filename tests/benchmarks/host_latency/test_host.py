@@ -121,7 +121,7 @@ def test_host_on_a_real_export(small_export: Path, tmp_path: Path, capsys) -> No
                                                                           if e["format"] == "tflite"}  # fmt: skip
     for r in rep.results:  # XNNPACK coverage read from each LiteRT runner's interpreter; the int8 file is one partition
         cov = r.details.get("delegate_coverage")
-        assert (cov is not None) == (r.runtime == "litert")
+        assert (cov is not None) == (r.runtime in ("litert", "executorch"))
         if cov and r.precision == "int8":
             assert cov["partitions"] == 1 and cov["delegated_nodes"] == cov["nodes"] and not cov["outside_ops"]
     assert "load_average_end" in rep.environment

@@ -87,12 +87,12 @@ def test_default_export_passes_with_the_manifests_figures(
             same_bytes(f"default export: {e['path']}", e["sha256"])
         if r["precision"] == "fp32":
             assert r["top1_agreement"] == 1.0
-        # XNNPACK coverage, read from a fresh interpreter: the same partitioning the export recorded
-        assert ("delegate_coverage" in r) == (r["format"] == "tflite")
-        if r["format"] == "tflite":
-            for k in ("nodes", "delegated_nodes", "partitions", "outside_ops"):
+        # XNNPACK coverage, read from a fresh interpreter or program: the same partitioning the export recorded
+        assert ("delegate_coverage" in r) == (r["format"] in ("tflite", "executorch"))
+        if "delegate_coverage" in r:
+            for k in ("nodes", "delegated_nodes", "partitions"):
                 assert r["delegate_coverage"][k] == e["delegate_coverage"][k]
-            if r["precision"] in ("int8", "fp16-arith"):
+            if r["precision"] in ("int8", "fp16-arith") or r["format"] == "executorch":
                 assert r["delegate_coverage"]["partitions"] == 1
     assert report[0]["images"] == 96  # 12 photos x 8 crops
     for e in manifest["artifacts"]:
