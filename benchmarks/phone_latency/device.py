@@ -13,6 +13,7 @@ from typing import Any
 from shufflenet.benchmarks.phone_latency.adb import Adb, BenchError
 
 _PROP = re.compile(r"^\[(?P<k>[^\]]+)\]:\s*\[(?P<v>.*)\]\s*$")
+_PROP_OPEN = re.compile(r"^\[(?P<k>[^\]]+)\]:\s*\[(?P<v>.*)$")  # a value that goes on to the next lines
 _GREP_H = re.compile(r"^(?P<path>/[^:]+):(?P<val>.*)$")
 CPUFREQ = "/sys/devices/system/cpu/cpu[0-9]*/cpufreq"
 CPU_FILES = " ".join(f"{CPUFREQ}/{f}" for f in ("cpuinfo_max_freq", "scaling_governor", "scaling_max_freq",
@@ -22,11 +23,24 @@ THERMAL_GLOBS = "/sys/class/thermal/thermal_zone*/type /sys/class/thermal/therma
 
 # --- parsers ------------------------------------------------------------------------------------------------
 def parse_getprop(text: str) -> dict[str, str]:
-    props = {}
-    for line in text.splitlines():
-        m = _PROP.match(line.strip())
-        if m:
+    """{property: value} from ``getprop``. A value that holds newlines (e.g. ``persist.sys.boot.reason.history``)
+    is printed over several lines, up to the one that ends in ``]``; one that a new property interrupts (a cut
+    output) is left out rather than swallowing the properties after it."""
+    props: dict[str, str] = {}
+    open_key, open_lines = None, []
+    for line in (ln.strip() for ln in text.splitlines()):
+        m = _PROP.match(line) or _PROP_OPEN.match(line)
+        if open_key is not None and not m:
+            open_lines.append(line)
+            if line.endswith("]"):
+                props[open_key] = "\n".join(open_lines)[:-1]
+                open_key = None
+            continue
+        open_key = None
+        if m and m.re is _PROP:
             props[m.group("k")] = m.group("v")
+        elif m:
+            open_key, open_lines = m.group("k"), [m.group("v")]
     return props
 
 

@@ -20,7 +20,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[AdbServer
         pytest.skip("adb is not installed (Debian: apt-get install adb; make test installs it)")
     missing = fixtures_missing()
     if missing:
-        pytest.skip(f"recorded device outputs not found ({missing[0]}): the shared folder is absent")
+        pytest.skip(f"recorded outputs not found ({missing[0]}): benchmark_model's are in the shared folder beside "
+                    "the repository, on developer and CI machines only")  # fmt: skip
     root = tmp_path_factory.mktemp("adb-servers")
     started: list[AdbServer] = []
     try:

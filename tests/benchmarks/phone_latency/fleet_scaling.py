@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-s", type=float, default=RUN_S)
     args = p.parse_args(argv)
     if ADB is None or fixtures_missing():
-        print("error: needs the real adb and ../shared/fixtures (adb_device, benchmark_model)", file=sys.stderr)
+        print("error: needs the real adb and ../shared/fixtures/benchmark_model", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     load_start = os.getloadavg()
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         servers = [AdbServer(root / f"host{i}") for i in range(2)]
         lab = Lab(root / "lab", servers)
         try:
-            phones = [lab.phone("xiaomi_12s" if i % 2 else "poco_f6", server=i % 2, run_s=args.run_s) for i in range(8)]
+            profiles = ("xiaomi_14", "xiaomi_12s_pro")
+            phones = [lab.phone(profiles[i % 2], server=i % 2, run_s=args.run_s) for i in range(8)]
             base = dict(benchmark_model=binary, artifacts=models, adb=ADB, adb_servers=[s.address for s in servers],
                         repeats=2, cooldown_s=0.0)  # fmt: skip
             one = AndroidConfig(serial=phones[0].serial, **base)

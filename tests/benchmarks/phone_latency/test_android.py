@@ -43,7 +43,7 @@ def bench_lines(phone) -> list[str]:
 
 
 def test_happy_path(lab, android_cfg) -> None:
-    phone = lab.phone("xiaomi_12s", heat_per_run_c=0.2)
+    phone = lab.phone("xiaomi_12s_pro", heat_per_run_c=0.2)
     sleeps: list[float] = []
     saves = Saves()
     rep = run_android(android_cfg(threads=[1, 4], delegates=["cpu", "xnnpack"], cooldown_s=7.5), save=saves,
@@ -72,12 +72,12 @@ def test_happy_path(lab, android_cfg) -> None:
     assert sleeps == [7.5] * (8 - 1)  # one cooldown between consecutive runs, none before the first
 
     # what the phone is: the recorded getprop and cpufreq listing, as the report records them
-    props = parse_getprop((DEVICE_FIXTURES / "getprop_xiaomi_12s_sm8475.txt").read_text())
+    props = parse_getprop((DEVICE_FIXTURES / "getprop_xiaomi_12s_pro_sm8475.txt").read_text())
     dev = rep.environment["devices"][phone.serial]
     assert rep.environment["device"] == dev
-    assert (dev["model"], dev["manufacturer"], dev["marketname"]) == ("2206123SC", "Xiaomi", "Xiaomi 12S")
+    assert (dev["model"], dev["manufacturer"], dev["marketname"]) == ("2206122SC", "Xiaomi", "Xiaomi 12S Pro")
     assert dev["soc"] == "QTI SM8475" and dev["soc_model"] == props["ro.soc.model"] and dev["platform"] == "taro"
-    assert (dev["android_version"], dev["sdk"], dev["abi"]) == ("12", "31", "arm64-v8a")
+    assert (dev["android_version"], dev["sdk"], dev["abi"]) == ("15", "35", "arm64-v8a")
     assert dev["server"] == "local" and dev["serial"] == phone.serial
     freqs = sysfs_listing((DEVICE_FIXTURES / "cpufreq_sdm850.txt").read_text())
     assert dev["cpu_max_freq_khz"]["7"] == int(freqs["/sys/devices/system/cpu/cpu7/cpufreq/cpuinfo_max_freq"])
@@ -140,8 +140,8 @@ def test_unparseable_output_is_kept_and_reported(lab, android_cfg) -> None:
 
 
 def test_several_devices_need_a_serial(lab, android_cfg) -> None:
-    a = lab.phone("xiaomi_12s")
-    b = lab.phone("poco_f6", state="unauthorized", unauthorized=True)
+    a = lab.phone("xiaomi_12s_pro")
+    b = lab.phone("xiaomi_14", state="unauthorized", unauthorized=True)
     with pytest.raises(MultipleDevices) as e:
         run_android(android_cfg())
     assert str(e.value).startswith("several devices attached: ")
@@ -217,9 +217,9 @@ def test_binary_of_the_wrong_abi(lab, android_cfg, make_binary) -> None:
 
 
 def test_binary_of_a_listed_abi_the_device_refuses(lab, android_cfg, make_binary) -> None:
-    """A 32-bit build on a phone that lists armeabi-v7a (the Xiaomi 12S's getprop does) but runs it not: the
+    """A 32-bit build on a phone that lists armeabi-v7a (the Xiaomi 12S Pro's getprop does) but runs it not: the
     message must not say "built for armeabi-v7a, the device runs arm64-v8a, armeabi-v7a"."""
-    lab.phone("xiaomi_12s")
+    lab.phone("xiaomi_12s_pro")
     rep = run_android(android_cfg(benchmark_model=make_binary("armeabi-v7a")))
     msg = rep.errors[0]
     assert "built for armeabi-v7a, which the device lists but would not execute" in msg
@@ -393,8 +393,8 @@ def test_table8_on_the_phones_through_the_double(lab, android_cfg, tmp_path: Pat
     pytest.importorskip("shufflenet.export.formats.tflite_export", reason="the export library is not available")
     from shufflenet.benchmarks.host_latency.table8 import Table8Config, run_table8_android, table8_markdown
 
-    a = lab.phone("xiaomi_12s", outputs=["percentiles_line.txt"])
-    b = lab.phone("poco_f6", server=1, outputs=["linux_42507.txt"])
+    a = lab.phone("xiaomi_12s_pro", outputs=["percentiles_line.txt"])
+    b = lab.phone("xiaomi_14", server=1, outputs=["linux_42507.txt"])
     t8 = Table8Config(models=["ShuffleNet 0.5x"], sizes=[(224, 224)], cache=tmp_path / "cache")
     servers = [s.address for s in lab.servers]
     rep = run_table8_android(t8, android_cfg(artifacts=tmp_path, threads=[4], serial="all", adb_servers=servers))
@@ -407,7 +407,6 @@ def test_table8_on_the_phones_through_the_double(lab, android_cfg, tmp_path: Pat
     md = table8_markdown(rep)
     assert md.count("### Table 8 reproduced on") == 2
     assert (
-        f"### Table 8 reproduced on {a.serial}: Xiaomi 12S" in md
-        and f"on {b.serial}: Xiaomi POCO F6 (24069PC21I)" in md
+        f"### Table 8 reproduced on {a.serial}: Xiaomi 12S Pro" in md and f"on {b.serial}: Xiaomi 14 (23127PN0CC)" in md
     )
     assert "| ShuffleNet 0.5x | 43.2 | 38 | 37.6 | 15.2 | 141.3 |" in md

@@ -1,5 +1,5 @@
 """`shufflenet-bench android` with files compiled for a Qualcomm NPU, through the real adb to TEST DOUBLE phones
-whose getprop is a real phone's (a Xiaomi 12S, SM8475, and a POCO F6, SM8635): the NPU files run only when the
+whose getprop is a real phone's (a Xiaomi 12S Pro, SM8475, and a Xiaomi 14, SM8650): the NPU files run only when the
 user supplies the phone's runtime libraries, which are pushed to their own folder and named by the NPU flags, and
 only on a phone of the SoC they were compiled for; on the other phones they are "not for this SoC", not failed."""
 
@@ -13,7 +13,7 @@ from shufflenet.benchmarks.cli_bench import main
 from shufflenet.benchmarks.phone_latency.android import run_android
 from shufflenet.benchmarks.reports.results import read_json
 
-SOC = "SM8475"  # the Xiaomi 12S's ro.soc.model; one of LiteRT's ahead-of-time Qualcomm targets
+SOC = "SM8475"  # the Xiaomi 12S Pro's ro.soc.model; one of LiteRT's ahead-of-time Qualcomm targets
 PHONE_LIBS = ("libLiteRt.so", "libLiteRtDispatch_Qualcomm.so", "libQnnHtp.so", "libQnnSystem.so",
               "libQnnHtpV69Stub.so", "libQnnHtpV69Skel.so")  # fmt: skip
 
@@ -51,7 +51,7 @@ def _graph_lines(phone, path: str) -> list[str]:
 
 @pytest.mark.slow
 def test_npu_files_are_left_out_without_the_phone_libraries(lab, android_cfg, npu_folder: Path) -> None:
-    phone = lab.phone("xiaomi_12s")
+    phone = lab.phone("xiaomi_12s_pro")
     cpu, _ = _entries(npu_folder)
     rep = run_android(android_cfg(artifacts=npu_folder))
     assert [(r.path, r.delegate, r.status) for r in rep.results] == [(cpu["path"], "xnnpack", "ok")]
@@ -61,9 +61,10 @@ def test_npu_files_are_left_out_without_the_phone_libraries(lab, android_cfg, np
 @pytest.mark.slow
 def test_npu_files_run_on_their_soc_only(lab, android_cfg, npu_folder: Path, phone_libs: Path) -> None:
     """One run over two phones: the SM8475 phone runs the compiled file on its NPU with the pushed libraries; the
-    SM8635 phone runs the CPU file and marks the compiled one "not for this SoC"; nothing failed (exit 0)."""
-    match = lab.phone("xiaomi_12s", delegates=("cpu", "xnnpack", "npu"))
-    other = lab.phone("poco_f6", server=1, delegates=("cpu", "xnnpack", "npu"))
+    SM8650 phone runs the CPU file and marks the compiled one "not for this SoC" with the export that fits it;
+    nothing failed (exit 0)."""
+    match = lab.phone("xiaomi_12s_pro", delegates=("cpu", "xnnpack", "npu"))
+    other = lab.phone("xiaomi_14", server=1, delegates=("cpu", "xnnpack", "npu"))
     cpu, compiled = _entries(npu_folder)
     servers = [s.address for s in lab.servers]
     rep = run_android(android_cfg(artifacts=npu_folder, npu_libs=phone_libs, serial="all", adb_servers=servers))
@@ -75,8 +76,8 @@ def test_npu_files_run_on_their_soc_only(lab, android_cfg, npu_folder: Path, pho
         (other.serial, compiled["path"]): ("npu", "skipped"),
     }
     (skipped,) = [r for r in rep.results if r.status == "skipped"]
-    assert skipped.error == ("not for this SoC: compiled for SM8475, the device is SM8635 (ro.soc.model); SM8635 "
-                             "has no ahead-of-time Qualcomm target in LiteRT")  # fmt: skip
+    assert skipped.error == ("not for this SoC: compiled for SM8475, the device is SM8650 (ro.soc.model); export "
+                             "with --npu qualcomm:SM8650 for it")  # fmt: skip
     assert rep.errors == []
     # the matching phone: the libraries pushed to their folder and named by the run's flags, removed afterwards
     (line,) = _graph_lines(match, compiled["path"])
@@ -94,7 +95,7 @@ def test_npu_files_run_on_their_soc_only(lab, android_cfg, npu_folder: Path, pho
 def test_npu_file_with_the_cli_exits_0_when_only_other_socs_skip(
     lab, android_cfg, npu_folder: Path, phone_libs: Path, tmp_path: Path, capsys
 ) -> None:
-    lab.phone("poco_f6", delegates=("cpu", "xnnpack", "npu"))
+    lab.phone("xiaomi_14", delegates=("cpu", "xnnpack", "npu"))
     cfg = android_cfg()
     out = tmp_path / "npu.json"
     rc = main(["android", "--adb", cfg.adb, "--benchmark-model", str(cfg.benchmark_model), "--artifacts",

@@ -1,5 +1,5 @@
-"""What a phone is and reads: the parsers on recorded outputs of real devices (../shared/fixtures/adb_device),
-core masks, ELF ABIs, SoC matching of NPU files, and the thermal readings the cooling waits on."""
+"""What a phone is and reads: the parsers on recorded outputs of real devices (device_recordings/, sources in its
+README), core masks, ELF ABIs, SoC matching of NPU files, and the thermal readings the cooling waits on."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from shufflenet.benchmarks.phone_latency.adb import BenchError
 from shufflenet.benchmarks.phone_latency.device import CpuState, DeviceInfo, cores_mask, elf_abi, soc_mismatch
 from shufflenet.benchmarks.phone_latency.thermal import Reading, capped_at_start, throttled_cores
 
-DEVICE = Path(__file__).parents[3].parent / "shared" / "fixtures" / "adb_device"
+DEVICE = Path(__file__).parent / "device_recordings"
 
 
 def recorded(name: str) -> str:
-    path = DEVICE / name
-    if not path.is_file():
-        pytest.skip(f"{path} is absent (the shared folder is only beside the repository on developer and CI machines)")
-    return path.read_text()
+    """The recording as published, line endings included (read_text() would turn CRLF into LF)."""
+    return (DEVICE / name).read_bytes().decode()
 
 
 def grep_h(listing: dict[str, str]) -> str:
@@ -27,12 +25,21 @@ def grep_h(listing: dict[str, str]) -> str:
 
 
 def test_getprop_of_two_real_phones() -> None:
-    a = dev.parse_getprop(recorded("getprop_xiaomi_12s_sm8475.txt"))
-    b = dev.parse_getprop(recorded("getprop_poco_f6_sm8635.txt"))
-    assert (a["ro.soc.model"], a["ro.board.platform"], a["ro.build.version.sdk"]) == ("SM8475", "taro", "31")
-    assert (b["ro.soc.model"], b["ro.board.platform"], b["ro.build.version.sdk"]) == ("SM8635", "pineapple", "35")
+    text_a, text_b = recorded("getprop_xiaomi_12s_pro_sm8475.txt"), recorded("getprop_xiaomi_14_sm8650.txt")
+    a, b = dev.parse_getprop(text_a), dev.parse_getprop(text_b)
+    assert (a["ro.soc.model"], a["ro.board.platform"], a["ro.build.version.sdk"]) == ("SM8475", "taro", "35")
+    assert (b["ro.soc.model"], b["ro.board.platform"], b["ro.build.version.sdk"]) == ("SM8650", "pineapple", "35")
     assert a["ro.product.cpu.abilist"] == "arm64-v8a,armeabi-v7a,armeabi" and b["ro.product.cpu.abilist"] == "arm64-v8a"
-    assert len(a) > 2000 and len(b) > 1000  # every line of the dumps is read, odd values included
+    # the Xiaomi 14's dump was captured with CRLF line endings: no value keeps the carriage return
+    assert text_b.count("\r\n") > 1000 and not any("\r" in k or "\r" in v for k, v in b.items())
+    assert (b["ro.product.marketname"], b["ro.soc.manufacturer"]) == ("Xiaomi 14", "QTI")
+    # every property of the dumps is read, one whose value spans lines included
+    assert len(a) == sum(ln.startswith("[") for ln in text_a.splitlines()) == 1402
+    assert len(b) == sum(ln.startswith("[") for ln in text_b.splitlines()) == 1765
+    history = "reboot,1754101319\nreboot,1754101295\nreboot,1754101270\nreboot,1754101249"
+    assert a["persist.sys.boot.reason.history"] == history
+    assert b["persist.sys.boot.reason.history"] == "reboot,ota,1756533808\nreboot,update,system-update,1756533772"
+    assert dev.parse_getprop("[a]: [cut here\n[b]: [2]\n[c]: [3\n4]\n") == {"b": "2", "c": "3\n4"}
 
 
 def test_cpufreq_listing_of_a_real_snapdragon_850() -> None:

@@ -34,7 +34,7 @@ def runs_of(phone: Phone) -> list[str]:
 
 
 def test_eight_phones_on_two_servers_run_in_parallel(lab, android_cfg) -> None:
-    phones = [lab.phone("xiaomi_12s" if i % 2 else "poco_f6", server=i % 2, run_s=0.4) for i in range(8)]
+    phones = [lab.phone("xiaomi_12s_pro" if i % 2 else "xiaomi_14", server=i % 2, run_s=0.4) for i in range(8)]
     servers = [s.address for s in lab.servers]
     rep = run_android(android_cfg(serial="all", adb_servers=servers, repeats=2))
     assert rep.errors == []
@@ -43,7 +43,7 @@ def test_eight_phones_on_two_servers_run_in_parallel(lab, android_cfg) -> None:
     assert {r.target for r in rep.results} == {p.serial for p in phones}
     devices = rep.environment["devices"]
     assert {d["server"] for d in devices.values()} == set(servers)
-    assert {d["soc_model"] for d in devices.values()} == {"SM8475", "SM8635"}
+    assert {d["soc_model"] for d in devices.values()} == {"SM8475", "SM8650"}
     assert rep.environment["machine"] == "8 Android devices" and "device" not in rep.environment
     for p in phones:
         assert concurrency([p]) == 1  # each phone times its files one after another
@@ -64,7 +64,7 @@ def test_max_parallel_bounds_the_phones_at_work(lab, android_cfg) -> None:
 def test_a_lab_with_failures_finishes_the_healthy_phones(lab, android_cfg, tmp_path: Path, capsys) -> None:
     """One phone vanishes during its second run, one is unauthorized, one's benchmark_model hangs, one server is
     not there: the healthy phones finish, each failure is its own line, the command exits 1."""
-    healthy = [lab.phone("xiaomi_12s", server=0), lab.phone("poco_f6", server=1)]
+    healthy = [lab.phone("xiaomi_12s_pro", server=0), lab.phone("xiaomi_14", server=1)]
     lost = lab.phone(server=0, vanish_on_run=2)
     locked = lab.phone(server=1, state="unauthorized", unauthorized=True)
     hung = lab.phone(server=1, hang_on_run=1)
@@ -195,8 +195,8 @@ def test_selection_rules() -> None:
 def test_report_table_plot_and_device_by_device_comparison(lab, android_cfg, tmp_path: Path, capsys) -> None:
     """Two fleet runs (before / after): `report` prints the file x device table and draws one plot; `--compare`
     pairs them phone by phone."""
-    a = lab.phone("xiaomi_12s", server=0, outputs=["linux_42507.txt"])
-    b = lab.phone("poco_f6", server=1, outputs=["percentiles_line.txt"])
+    a = lab.phone("xiaomi_12s_pro", server=0, outputs=["linux_42507.txt"])
+    b = lab.phone("xiaomi_14", server=1, outputs=["percentiles_line.txt"])
     servers = [s.address for s in lab.servers]
     before, after = tmp_path / "before.json", tmp_path / "after.json"
     for path in (before, after):
@@ -210,7 +210,7 @@ def test_report_table_plot_and_device_by_device_comparison(lab, android_cfg, tmp
     text = capsys.readouterr().out
     assert f"| file | precision | threads | delegate | {a.serial} | {b.serial} |" in text
     assert "| device | model | SoC | Android | ABI | cores (max GHz) | governor | adb server |" in text
-    assert "Xiaomi 12S" in text and "POCO F6" in text and "QTI SM8635 / pineapple" in text
+    assert "Xiaomi 12S Pro" in text and "Xiaomi 14" in text and "QTI SM8650 / pineapple" in text
     compare = (out / "compare.md").read_text()
     assert compare.count(f"| {a.serial} |") == 2 and compare.count(f"| {b.serial} |") == 2
     assert "1.00x" in compare  # the same recorded outputs before and after: no change, phone by phone
@@ -279,9 +279,9 @@ def test_one_command_times_a_real_export_on_every_phone_of_two_servers(
     """The whole path in one command: a real export folder (its manifest and hashes), every phone of two adb
     servers at once, one of them lost on the way; one file x device table on the screen, one plot, exit 1."""
     manifest_files = sorted(p.name for p in small_export.glob("*.tflite"))
-    phones = [lab.phone("xiaomi_12s", server=0, outputs=["percentiles_line.txt"]),
-              lab.phone("poco_f6", server=1, outputs=["android_logcat_56301.txt"]),
-              lab.phone("poco_f6", server=1, vanish_on_run=2)]  # fmt: skip
+    phones = [lab.phone("xiaomi_12s_pro", server=0, outputs=["percentiles_line.txt"]),
+              lab.phone("xiaomi_14", server=1, outputs=["android_logcat_56301.txt"]),
+              lab.phone("xiaomi_14", server=1, vanish_on_run=2)]  # fmt: skip
     cfg = android_cfg()
     out = tmp_path / "fleet.json"
     rc = main(["android", "--adb", cfg.adb, "--benchmark-model", str(cfg.benchmark_model), "--artifacts",

@@ -100,7 +100,7 @@ class Lab:
         self.servers = servers
         self.phones: list[tuple[Phone, AdbServer]] = []
 
-    def phone(self, profile: str = "xiaomi_12s", server: int = 0, state: str = "device", **behaviour) -> Phone:
+    def phone(self, profile: str = "xiaomi_12s_pro", server: int = 0, state: str = "device", **behaviour) -> Phone:
         """A phone of ``PROFILES[profile]`` attached to ``servers[server]``, listed in ``state``."""
         folder = self.root / f"phone{len(self.phones)}"
         phone = Phone(folder, PROFILES[profile], Behaviour(**behaviour))

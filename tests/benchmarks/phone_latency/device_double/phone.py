@@ -1,13 +1,13 @@
 """TEST DOUBLE of one Android phone behind adbd's wire protocol.
 
-What it says about itself is recorded from real devices (``../shared/fixtures/adb_device``): ``getprop`` verbatim,
-the cpufreq and thermal-zone files as the kernel listed them, ``dumpsys battery`` verbatim; a ``benchmark_model``
-run replays a recorded output (``../shared/fixtures/benchmark_model``). The harness's command vocabulary is all
-its shell knows: ``getprop``, ``grep -H . FILES``, ``dumpsys battery``, ``cat``, ``chmod``, ``rm -f``,
-``mkdir -p``, ``kill -9 PID``, ``logcat -c`` / ``logcat -d ...`` and a run in the background, ``[VAR=v ...]
-[taskset MASK] PROG ARGS > OUT 2>&1 & echo $! > PIDFILE; wait $!``, where PROG is ``benchmark_model`` or, called
-with ``--model_path``, ExecuTorch's ``executor_runner`` (it replays recorded runner outputs and logcat text; its
-warm-up invocation, ``--num_executions`` = ``pte_warmup``, prints nothing). Sync serves stat (v1 and v2), push
+What it says about itself is recorded from real devices (``../device_recordings``, sources in its README):
+``getprop`` verbatim, the cpufreq and thermal-zone files as the kernel listed them, ``dumpsys battery`` verbatim; a
+``benchmark_model`` run replays a recorded output (``../shared/fixtures/benchmark_model``). The harness's command
+vocabulary is all its shell knows: ``getprop``, ``grep -H . FILES``, ``dumpsys battery``, ``cat``, ``chmod``,
+``rm -f``, ``mkdir -p``, ``kill -9 PID``, ``logcat -c`` / ``logcat -d ...`` and a run in the background, ``[VAR=v
+...] [taskset MASK] PROG ARGS > OUT 2>&1 & echo $! > PIDFILE; wait $!``, where PROG is ``benchmark_model`` or,
+called with ``--model_path``, ExecuTorch's ``executor_runner`` (it replays recorded runner outputs and logcat text;
+its warm-up invocation, ``--num_executions`` = ``pte_warmup``, prints nothing). Sync serves stat (v1 and v2), push
 and pull.
 
 ``Behaviour`` sets what a lab shows and a recording cannot: how long a run takes, how much it warms the phone
@@ -30,9 +30,8 @@ from pathlib import Path
 
 from .wire import Connection, Listener, Stream
 
-FIXTURES = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures"
-DEVICE_FIXTURES = FIXTURES / "adb_device"
-BM_FIXTURES = FIXTURES / "benchmark_model"
+DEVICE_FIXTURES = Path(__file__).resolve().parents[1] / "device_recordings"
+BM_FIXTURES = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "benchmark_model"
 ELF_MACHINES = {"arm64-v8a": 183, "armeabi-v7a": 40, "x86_64": 62, "x86": 3}
 DELEGATE_NAMES = {"gpu": "GPU", "nnapi": "NNAPI", "xnnpack": "XNNPACK", "npu": "NPU"}
 FEATURES = "shell_v2,stat_v2,ls_v2,fixed_push_mkdir"
@@ -56,10 +55,13 @@ class Profile:
         return [DEVICE_FIXTURES / n for n in names]
 
 
-# getprop of one real phone with the cpufreq and thermal listings of other real Qualcomm devices (see the README).
+# getprop of one real phone with the cpufreq and thermal listings of other real Qualcomm devices and the battery
+# service of yet another device (device_recordings/README.md).
 PROFILES = {
-    "xiaomi_12s": Profile("getprop_xiaomi_12s_sm8475.txt", "cpufreq_sdm850.txt", "msm8953", "battery_pixel_c.txt"),
-    "poco_f6": Profile("getprop_poco_f6_sm8635.txt", "cpufreq_sdm850.txt", "msm8953", "battery_samsung.txt"),
+    "xiaomi_12s_pro": Profile(
+        "getprop_xiaomi_12s_pro_sm8475.txt", "cpufreq_sdm850.txt", "msm8953", "battery_pixel_c.txt"
+    ),
+    "xiaomi_14": Profile("getprop_xiaomi_14_sm8650.txt", "cpufreq_sdm850.txt", "msm8953", "battery_samsung.txt"),
 }
 BM_OUTPUTS = ("linux_42507.txt", "android_logcat_56301.txt", "legacy_r1.13_25904.txt", "percentiles_line.txt")
 
@@ -93,7 +95,8 @@ class Behaviour:
 
 
 def parse_getprop(text: str) -> dict[str, str]:
-    return {m.group(1): m.group(2) for m in re.finditer(r"^\[([^\]]+)\]: \[(.*)\]$", text, re.MULTILINE)}
+    # \r?: a dump captured through adb on Windows ends its lines with CRLF
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\[([^\]]+)\]: \[(.*)\]\r?$", text, re.MULTILINE)}
 
 
 def sysfs_listing(text: str) -> dict[str, str]:
@@ -116,7 +119,8 @@ class Phone:
     def __init__(self, root: Path, profile: Profile, behaviour: Behaviour | None = None) -> None:
         self.root = root
         self.behaviour = b = behaviour or Behaviour()
-        self.getprop_text = (DEVICE_FIXTURES / profile.getprop).read_text()
+        # bytes, not read_text(): a dump's CRLF line endings reach the harness as recorded
+        self.getprop_text = (DEVICE_FIXTURES / profile.getprop).read_bytes().decode()
         self.props = parse_getprop(self.getprop_text)
         self.battery_text = (DEVICE_FIXTURES / profile.battery).read_text()
         self.modes: dict[str, int] = {}
