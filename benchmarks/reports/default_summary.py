@@ -122,9 +122,10 @@ def _pct(x: float) -> str:
 def _measured_on(s: Summary) -> list[str]:
     if not s.measured_on:
         return []
-    int8 = next((h for p, h in s.measured_on.get("files", {}).items() if "int8" in p), None)
-    of = f" from one export (its int8 file: sha256 `{int8[:16]}...`; every file's in {MEASURED_ON})" if int8 else ""
+    int8 = next((h for p, h in s.measured_on.get("files", {}).items() if p.endswith("int8_io.tflite")), None)
+    of = f" from one export (its int8 .tflite: sha256 `{int8[:16]}...`; every file's in {MEASURED_ON})" if int8 else ""
     return [f"Machine: {s.measured_on.get('machine', '?')}{of}. The model files are the same bytes on any x86-64 host "
+            "but the int8 .pte, whose ranges PyTorch's observers measure with the host's float kernels "
             "([export.md](../export.md#reproducible-files)); latencies are this machine's.", ""]  # fmt: skip
 
 

@@ -98,7 +98,7 @@ def test_default_export_passes_with_the_manifests_figures(
     for e in manifest["artifacts"]:
         assert e["path"] in out
     assert "evaluated by" in out and "coreml-numpy" in out and f"all {n} files pass" in out
-    assert out.count("XNNPACK coverage of ") == 4
+    assert out.count("XNNPACK coverage of ") == 6  # 4 .tflite and 2 .pte files
     assert (
         "float16_arithmetic_float32_io.tflite allows float16 arithmetic, but x86 LiteRT computes it in float32" in out
     )
