@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from pathlib import Path
@@ -72,8 +73,17 @@ def test_signatures(small_export: ExportResult) -> None:
 
 
 def test_parity_measured_right_after_export(small_export: ExportResult) -> None:
+    from shufflenet.export.parity import rebuild_reference
+
+    model = rebuild_reference(small_export.manifest, small_export.output).model
+    weights = hashlib.sha256(b"".join(t.numpy().tobytes() for t in model.state_dict().values())).hexdigest()[:12]
     for e in small_export.manifest["artifacts"]:
-        same_bytes(f"small export: {e['path']}", e["sha256"])  # the same bytes under every numeric configuration
+        # The same bytes under every numeric configuration, given the same weights: the small export's are a seeded
+        # random init, which other kernels need not draw the same, so its files are compared between passes that
+        # drew the same weights (their hash is in the name), and the int8 .pte (ranges from PyTorch's observers)
+        # not at all.
+        if e["reproducible"] == "x86-64":
+            same_bytes(f"small export from weights {weights}: {e['path']}", e["sha256"])
         p = e["parity"]
         assert p["images"] >= 50
         assert verdict_figure("small export's own parity", {**p, "path": e["path"], "precision": e["precision"]}), p
