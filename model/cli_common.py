@@ -110,35 +110,24 @@ class KnownLibraryNoise(logging.Filter):
     could not load ("Failed to load _MLModelProxy: ...", a fact of every Linux host), the pinned torch and TensorFlow
     are newer than those it was tested with (this project's tests run the pinned set), and its scikit-learn
     converter is off (unused here). torchao, which coremltools and ExecuTorch import: its CUDA-only kernels and
-    Triton are absent on a CPU host, and it registers an Enum with torch's pytree in a way torch now calls
-    deprecated. A log file still gets them all."""
+    Triton are absent on a CPU host. A log file still gets them all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         name = record.name
-        if not name.startswith(("coremltools", "torchao", "torch.utils._pytree")):
+        if not name.startswith(("coremltools", "torchao")):
             return True
         msg = record.getMessage()
         if name.startswith("torchao"):
             return not ((msg.startswith("Failed to load") and "torchao" in msg) or "Detected no triton" in msg)
-        if name.startswith("torch.utils._pytree"):
-            return "is an Enum subclass and is now natively supported" not in msg
         if "has not been tested with coremltools" in msg or msg.startswith("scikit-learn version"):
             return False
         return not (sys.platform != "darwin" and msg.startswith(("Failed to load _ML", "Failed to load '_ML")))
-
-
-# Loggers whose records reach the terminal through handlers of their own (torch's), not the root logger's.
-_OWN_HANDLER_LOGGERS = ("torch.utils._pytree",)
 
 
 def _quiet_terminal_logging() -> None:
     for h in logging.getLogger().handlers:
         if getattr(h, "stream", None) is sys.stderr and not any(isinstance(f, KnownLibraryNoise) for f in h.filters):
             h.addFilter(KnownLibraryNoise())
-    for name in _OWN_HANDLER_LOGGERS:  # a logger's own filter sees its records before any handler does
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, KnownLibraryNoise) for f in logger.filters):
-            logger.addFilter(KnownLibraryNoise())
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away
